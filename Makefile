@@ -1,0 +1,45 @@
+# atlas_nb — two commands: `make demo` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint unit lab clean browser-deps bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m atlas_nb.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check atlas_nb tests benchmarks
+	$(BIN)/ruff format --check atlas_nb tests benchmarks
+	$(BIN)/mypy atlas_nb
+
+# Debian's Chromium for the browser test (installed once, as root, when missing).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || ( \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null )
+
+test: $(STAMP) lint browser-deps
+	$(BIN)/python -m pytest -p no:cacheprovider --doctest-modules atlas_nb tests \
+	  notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
+	  $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/python -m atlas_nb.cli lab
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

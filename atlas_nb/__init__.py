@@ -1,0 +1,163 @@
+"""atlas_nb: price GPUs across clouds, spawn pods, run serverless jobs and operate Fly.io apps
+from notebook cells, without leaving a forgotten pod burning money.
+
+    >>> import atlas_nb as atlas
+    >>> atlas.capabilities("mock") >= {"serverless", "offers"}
+    True
+
+Every function here blocks until done; ``atlas_nb.aio`` has the same names as coroutines.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import aio, auth, errors, frames, gpus, telemetry
+from ._runtime import DualIterator, LoopThreadError, shutdown, syncify
+from .config import Settings, configure, settings
+from .core.catalog import plot_offers
+from .errors import (
+    AtlasError,
+    AtlasTimeoutError,
+    CapacityError,
+    ConflictError,
+    DeployError,
+    ForbiddenError,
+    JobFailedError,
+    ManualTokenStoreCorrupt,
+    MissingCredentialsError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    SignatureError,
+    TokenPersistError,
+    TransportError,
+    UnauthorizedError,
+    UnsupportedError,
+    ValidationError,
+)
+from .logstream import LogStream
+from .models import (
+    AuthHandle,
+    Compute,
+    ComputeRequest,
+    ComputeStatus,
+    GpuType,
+    Job,
+    JobRequest,
+    JobStatus,
+    LogEntry,
+    Offer,
+    Port,
+)
+from .providers import Provider
+from .providers.registry import ProviderLike, resolve_provider_class
+
+__version__ = "0.1.0"
+
+# -- compute ---------------------------------------------------------------------------------
+spawn = syncify(aio.spawn)
+compute = syncify(aio.compute)
+computes = syncify(aio.computes)
+start = syncify(aio.start)
+stop = syncify(aio.stop)
+restart = syncify(aio.restart)
+terminate = syncify(aio.terminate)
+wait_until_running = syncify(aio.wait_until_running)
+logs = aio.logs
+
+# -- catalogue -------------------------------------------------------------------------------
+gpu_types = syncify(aio.gpu_types)
+offers = syncify(aio.offers)
+
+# -- serverless jobs -------------------------------------------------------------------------
+run_job = syncify(aio.run_job)
+job = syncify(aio.job)
+cancel_job = syncify(aio.cancel_job)
+retry_job = syncify(aio.retry_job)
+stream_job = aio.stream_job
+
+
+def capabilities(provider: ProviderLike) -> frozenset[str]:
+    """What a provider (name or Provider class) can do.
+
+    >>> sorted(capabilities("mock"))[:3]
+    ['gpu_types', 'http_proxy', 'logs']
+    """
+    return resolve_provider_class(provider).capabilities()
+
+
+_LAZY_MODULES = ("fly", "sandbox", "runpod", "widgets", "orchestrator", "testing", "cli")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'atlas_nb' has no attribute {name!r}")
+
+
+__all__ = [
+    "AtlasError",
+    "AtlasTimeoutError",
+    "AuthHandle",
+    "CapacityError",
+    "Compute",
+    "ComputeRequest",
+    "ComputeStatus",
+    "ConflictError",
+    "DeployError",
+    "DualIterator",
+    "ForbiddenError",
+    "GpuType",
+    "Job",
+    "JobFailedError",
+    "JobRequest",
+    "JobStatus",
+    "LogEntry",
+    "LogStream",
+    "LoopThreadError",
+    "ManualTokenStoreCorrupt",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "Offer",
+    "Port",
+    "Provider",
+    "ProviderError",
+    "RateLimitedError",
+    "Settings",
+    "SignatureError",
+    "TokenPersistError",
+    "TransportError",
+    "UnauthorizedError",
+    "UnsupportedError",
+    "ValidationError",
+    "__version__",
+    "aio",
+    "auth",
+    "cancel_job",
+    "capabilities",
+    "compute",
+    "computes",
+    "configure",
+    "errors",
+    "frames",
+    "gpu_types",
+    "gpus",
+    "job",
+    "logs",
+    "offers",
+    "plot_offers",
+    "restart",
+    "retry_job",
+    "run_job",
+    "settings",
+    "shutdown",
+    "spawn",
+    "start",
+    "stop",
+    "stream_job",
+    "telemetry",
+    "terminate",
+    "wait_until_running",
+]

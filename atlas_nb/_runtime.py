@@ -1,0 +1,353 @@
+"""The runtime: one asyncio event loop owned by atlas_nb, running in a daemon thread.
+
+All I/O in atlas_nb is ``async`` and runs on this loop. The sync facade submits coroutines to it
+and waits; long-lived work (log streamers, token timers, trackers, the reaper) runs here as tasks,
+so it keeps going while a notebook cell blocks.
+
+    >>> from atlas_nb._runtime import get_runtime
+    >>> async def answer():
+    ...     return 42
+    >>> get_runtime().run(answer())
+    42
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import atexit
+import contextlib
+import functools
+import inspect
+import logging
+import os
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+log = logging.getLogger("atlas_nb.runtime")
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_CANCEL_GRACE_S = 5.0
+
+
+class LoopThreadError(RuntimeError):
+    """A sync atlas_nb function was called on atlas_nb's own event loop thread.
+
+    That would deadlock (the loop would wait for itself), so it is refused. Code running on the
+    loop (callbacks, telemetry handlers, custom providers) must ``await`` the ``atlas_nb.aio``
+    twin instead.
+    """
+
+
+class Runtime:
+    """Owns the event loop thread and the per-runtime services (HTTP clients, streamers...)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._services: dict[Any, Any] = {}
+        self._services_lock = threading.Lock()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._closed = False
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="atlas-nb-runtime", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    # -- where are we ------------------------------------------------------------------------
+    @property
+    def in_loop_thread(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- running coroutines ------------------------------------------------------------------
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and wait for its result from a plain thread.
+
+        ``KeyboardInterrupt`` (the notebook's stop button) cancels the coroutine on the loop,
+        waits briefly for it to unwind (so sockets are closed), then re-raises.
+        """
+        if self.in_loop_thread:
+            coro.close()
+            raise LoopThreadError(
+                "a sync atlas_nb function was called from atlas_nb's own event loop thread "
+                "(inside a callback, telemetry handler or provider). Await the async twin in "
+                "atlas_nb.aio instead, e.g. `await atlas_nb.aio.computes()`."
+            )
+        if self._closed:
+            coro.close()
+            raise RuntimeError("the atlas_nb runtime was shut down; call the function again")
+        # A bare lock is the cheapest cross-thread hand-off (a Future's Condition costs more).
+        finished = _thread.allocate_lock()
+        finished.acquire()
+        outcome: list[Any] = []
+        holder: list[asyncio.Task[None]] = []
+
+        async def runner() -> None:
+            try:
+                outcome.append((True, await coro))
+            except BaseException as exc:
+                outcome.append((False, exc))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            finally:
+                finished.release()
+
+        def start() -> None:
+            holder.append(self.loop.create_task(runner()))
+
+        self.loop.call_soon_threadsafe(start)
+        try:
+            if not finished.acquire(timeout=-1 if timeout is None else timeout):
+                self.loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
+                raise TimeoutError(f"the call did not finish within {timeout} s")
+        except KeyboardInterrupt:
+            self.loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
+            finished.acquire(timeout=_CANCEL_GRACE_S)
+            raise
+        ok, value = outcome[0]
+        if ok:
+            return value  # type: ignore[no-any-return,unused-ignore]
+        raise value
+
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the runtime loop from any event loop (e.g. Jupyter's)."""
+        if self.in_loop_thread:
+            return await coro
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """Start ``coro`` as a background task on the loop (from any thread)."""
+        if self.in_loop_thread:
+            return self.loop.create_task(coro, name=name)
+
+        async def create() -> asyncio.Task[T]:
+            return asyncio.get_running_loop().create_task(coro, name=name)
+
+        return asyncio.run_coroutine_threadsafe(create(), self.loop).result()
+
+    # -- services ------------------------------------------------------------------------------
+    def service(self, key: Any, factory: Callable[[], T]) -> T:
+        """Get or create a per-runtime object (clients, registries); forks get new ones."""
+        with self._services_lock:
+            if key not in self._services:
+                self._services[key] = factory()
+            return self._services[key]  # type: ignore[no-any-return,unused-ignore]
+
+    def on_shutdown(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Register an async cleanup run (newest first) by :meth:`shutdown`."""
+        self._closers.append(closer)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Run cleanups, cancel remaining tasks, stop the loop and join its thread."""
+        if self._closed or os.getpid() != self.pid:
+            return
+        if self.in_loop_thread:
+            raise LoopThreadError("atlas_nb.shutdown() cannot run on atlas_nb's own loop thread")
+
+        async def close_all() -> None:
+            for closer in reversed(self._closers):
+                try:
+                    await asyncio.wait_for(closer(), timeout)
+                except Exception:  # a failing cleanup must not stop the others
+                    log.warning("atlas_nb cleanup %r failed", closer, exc_info=True)
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+
+        if self.loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout * 2)
+            self._closed = True
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+        self._closed = True
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, started on first use (and again after fork or shutdown)."""
+    global _runtime
+    rt = _runtime
+    if rt is not None and not rt.closed and rt.pid == os.getpid():
+        return rt
+    with _runtime_lock:
+        rt = _runtime
+        if rt is None or rt.closed or rt.pid != os.getpid():
+            rt = _runtime = Runtime()
+        return rt
+
+
+def current_runtime() -> Runtime | None:
+    """The live runtime, or None when none has started (nothing to shut down)."""
+    rt = _runtime
+    if rt is None or rt.closed or rt.pid != os.getpid():
+        return None
+    return rt
+
+
+def shutdown() -> None:
+    """Stop streams and timers, close HTTP clients and stop the loop thread.
+
+    Tracked pods stay tracked (their state is on disk); the next atlas_nb call starts a
+    fresh runtime.
+
+        >>> import atlas_nb
+        >>> atlas_nb.shutdown()
+    """
+    global _runtime
+    with _runtime_lock:
+        rt, _runtime = _runtime, None
+    if rt is not None:
+        rt.shutdown()
+
+
+def _after_fork_in_child() -> None:
+    # The loop thread does not exist in the child; drop the parent's runtime without touching it.
+    global _runtime, _runtime_lock
+    _runtime = None
+    _runtime_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(shutdown)
+
+
+# -- bridging helpers used by every public async function --------------------------------------
+
+
+def on_runtime(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Make an async function always execute on the runtime loop, whoever awaits it."""
+
+    @functools.wraps(fn)
+    async def bridged(*args: P.args, **kwargs: P.kwargs) -> T:
+        rt = get_runtime()
+        if rt.in_loop_thread:
+            return await fn(*args, **kwargs)
+        return await rt.arun(fn(*args, **kwargs))
+
+    return bridged
+
+
+def syncify(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """The blocking twin of an async function: runs it on the runtime loop and waits."""
+
+    @functools.wraps(fn)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+        return get_runtime().run(fn(*args, **kwargs))
+
+    blocking.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined,unused-ignore]
+    return blocking
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the runtime loop and wait (the body of every blocking method)."""
+    return get_runtime().run(coro)
+
+
+class DualIterator(AsyncIterator[T], Iterator[T]):
+    """An async iterator that is also a sync iterator, always driven on the runtime loop.
+
+    ``for x in it`` blocks the calling thread per item; ``async for x in it`` awaits from any
+    loop. ``close()`` / ``aclose()`` stop the underlying generator.
+
+        >>> async def numbers():
+        ...     for i in range(3):
+        ...         yield i
+        >>> list(DualIterator(numbers()))
+        [0, 1, 2]
+    """
+
+    def __init__(self, source: AsyncIterable[T] | Callable[[], AsyncIterable[T]]) -> None:
+        self._source = source
+        self._it: AsyncIterator[T] | None = None
+        self._closed = False
+
+    def _iterator(self) -> AsyncIterator[T]:
+        if self._it is None:
+            src = self._source() if callable(self._source) else self._source
+            self._it = src.__aiter__()
+        return self._it
+
+    async def _next(self) -> T:
+        return await self._iterator().__anext__()
+
+    def __aiter__(self) -> DualIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._closed:
+            raise StopAsyncIteration
+        return await get_runtime().arun(self._next())
+
+    def __iter__(self) -> DualIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._closed:
+            raise StopIteration
+        try:
+            return get_runtime().run(self._next())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    async def _aclose(self) -> None:
+        self._closed = True
+        it = self._it
+        if it is not None and hasattr(it, "aclose"):
+            await it.aclose()
+
+    async def aclose(self) -> None:
+        await get_runtime().arun(self._aclose())
+
+    def close(self) -> None:
+        rt = current_runtime()
+        if rt is None:
+            self._closed = True
+            return
+        if rt.in_loop_thread:
+            self._closed = True
+            rt.spawn(self._aclose())
+            return
+        rt.run(self._aclose())
+
+    def __enter__(self) -> DualIterator[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> DualIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,1 @@
+"""The domain core: async compute, job and catalogue operations behind the facade."""

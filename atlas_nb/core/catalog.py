@@ -1,0 +1,196 @@
+"""GPU prices: each provider's catalogue (``gpu_types``) and live offers across clouds.
+
+>>> import atlas_nb as atlas
+>>> df = atlas.gpu_types(provider="mock")
+>>> df[["gpu", "price_per_hr"]].head(2).to_dict("records")
+[{'gpu': 'l4', 'price_per_hr': 0.39}, {'gpu': 'rtx_4090', 'price_per_hr': 0.44}]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .._runtime import get_runtime, on_runtime
+from ..errors import MissingCredentialsError, ValidationError
+from ..frames import gpu_types_frame, offers_frame
+from ..gpus import to_canonical
+from ..models import GpuType
+from ..providers.base import OfferQuery, Provider
+from ..providers.registry import ProviderLike, get_provider
+
+
+def _cache() -> dict[Any, tuple[float, list[GpuType]]]:
+    return get_runtime().service("gpu-type-cache", dict)
+
+
+async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[GpuType]:
+    """A provider's catalogue, cached for the ``catalog_ttl_s`` setting."""
+    key = id(prov)
+    cached = _cache().get(key)
+    if cached and not refresh and time.monotonic() - cached[0] < prov.settings.catalog_ttl_s:
+        return cached[1]
+    types = await prov.gpu_types()
+    _cache()[key] = (time.monotonic(), types)
+    return types
+
+
+def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> list[Any]:
+    from .compute import configured_providers
+
+    if provider is not None:
+        return [provider]
+    if providers is not None:
+        return [providers] if isinstance(providers, (str, type)) else list(providers)
+    names = configured_providers()
+    if names:
+        return names
+    from ..providers.registry import provider_names
+
+    return [n for n in provider_names() if n != "mock"]  # all skipped: no credentials
+
+
+async def _gather(
+    targets: list[Any], capability: str, call: Any
+) -> tuple[list[Any], list[str], dict[str, str]]:
+    results: list[Any] = []
+    skipped: list[str] = []
+    errors: dict[str, str] = {}
+
+    async def one(target: Any) -> None:
+        label = target if isinstance(target, str) else getattr(target, "name", str(target))
+        try:
+            prov = get_provider(target)
+        except MissingCredentialsError:
+            skipped.append(label)
+            return
+        if capability not in prov.capabilities():
+            skipped.append(label)
+            return
+        try:
+            results.extend(await call(prov))
+        except Exception as exc:  # one provider failing must not lose the others
+            errors[label] = str(exc)
+
+    await asyncio.gather(*(one(t) for t in targets))
+    return results, sorted(skipped), errors
+
+
+@on_runtime
+async def gpu_types(
+    provider: ProviderLike | None = None, *, providers: Any = None, refresh: bool = False
+) -> pd.DataFrame:
+    """GPU models and list prices (USD per GPU-hour) of one provider, or every configured one.
+
+    Columns: ``frames.GPU_TYPE_COLUMNS``. Providers without credentials are listed in
+    ``df.attrs["skipped"]``; failures in ``df.attrs["errors"]``.
+    """
+    if provider is not None:
+        prov = get_provider(provider)
+        df = gpu_types_frame(await provider_gpu_types(prov, refresh=refresh))
+        df.attrs.update(skipped=[], errors={})
+        return df
+    rows, skipped, errors = await _gather(
+        _targets(None, providers, "gpu_types"),
+        "gpu_types",
+        lambda p: provider_gpu_types(p, refresh=refresh),
+    )
+    df = gpu_types_frame(rows)
+    df.attrs.update(skipped=skipped, errors=errors)
+    return df
+
+
+def _filter_offers(rows: list[dict[str, Any]], q: Mapping[str, Any]) -> list[dict[str, Any]]:
+    gpu = q.get("gpu")
+    want = to_canonical(gpu) if gpu else None
+    count = q.get("count")
+    cap = q.get("max_price_per_hr")
+    regions = set(q.get("regions") or ())
+    out = []
+    for r in rows:
+        if gpu and r.get("gpu") != want and r.get("native_id") != gpu:
+            continue
+        if count and (r.get("gpu_count") or 1) < count:
+            continue
+        price = r.get("spot_price_per_hr") if q.get("spot") else r.get("price_per_hr")
+        if q.get("spot") and price is None:
+            continue
+        if cap is not None and (price is None or price > cap):
+            continue
+        if regions and r.get("region") not in regions:
+            continue
+        out.append(r)
+    return out
+
+
+@on_runtime
+async def offers(
+    gpu: str | None = None,
+    *,
+    count: int = 1,
+    max_price_per_hr: float | None = None,
+    spot: bool = False,
+    providers: Any = None,
+    regions: list[str] | str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Rentable GPU offers across providers, cheapest first, in one DataFrame.
+
+    Columns: ``frames.OFFER_COLUMNS``. ``spot=True`` prices and filters by the spot price.
+    Providers without credentials are skipped and listed in ``df.attrs["skipped"]``; a
+    provider that fails is listed in ``df.attrs["errors"]`` and the others still answer.
+    ``atlas.spawn(df.iloc[0], image=...)`` launches exactly that offer.
+    """
+    if count < 1:
+        raise ValidationError("count must be >= 1", field="count")
+    if gpu is not None:
+        from ..gpus import normalize_gpu
+
+        gpu = normalize_gpu(gpu)
+    query = OfferQuery(
+        gpu=gpu,
+        count=count,
+        max_price_per_hr=max_price_per_hr,
+        spot=spot,
+        regions=[regions] if isinstance(regions, str) else list(regions or []),
+        limit=limit,
+    )
+    rows, skipped, errors = await _gather(
+        _targets(None, providers, "offers"), "offers", lambda p: p.offers(query)
+    )
+    df = offers_frame(_filter_offers(rows, query))
+    if spot:
+        df = df.sort_values("spot_price_per_hr", kind="stable").reset_index(drop=True)
+    if limit is not None:
+        df = df.head(limit).reset_index(drop=True)
+    df.attrs.update(skipped=skipped, errors=errors)
+    return df
+
+
+def plot_offers(df: pd.DataFrame, ax: Any = None) -> Any:
+    """Bar chart of the cheapest price per GPU-hour for each GPU, one bar per provider."""
+    import matplotlib.pyplot as plt
+
+    if df.empty:
+        raise ValidationError("the offers frame is empty; nothing to plot", field="df")
+    per_gpu = df.assign(
+        price_per_gpu_hr=(df["price_per_hr"] / df["gpu_count"]).astype(float),
+        gpu=df["gpu"].fillna(df.get("native_id", "?")).astype(str),
+    )
+    table = per_gpu.pivot_table(
+        index="gpu", columns="provider", values="price_per_gpu_hr", aggfunc="min"
+    )
+    table = table.loc[table.min(axis=1).sort_values().index]
+    if ax is None:
+        _fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(table)), 4))
+    table.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel("USD per GPU-hour (cheapest offer)")
+    ax.set_xlabel("GPU")
+    ax.set_title("GPU prices across clouds")
+    ax.legend(title="provider")
+    ax.grid(axis="y", alpha=0.3)
+    return ax

@@ -1,0 +1,331 @@
+"""The compute API: spawn, look up, list, start, stop and terminate computes on any provider.
+
+These are the async core functions; ``atlas_nb`` exposes blocking twins and ``atlas_nb.aio``
+these (callable from any event loop).
+
+    >>> import atlas_nb as atlas
+    >>> c = atlas.spawn(provider="mock", gpu="rtx_4090", image="python:3.11", ports=["8000/http"])
+    >>> c.wait_until_running(timeout=10).status.value
+    'running'
+    >>> atlas.terminate(c.id, provider="mock")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .._durations import Duration, optional_seconds
+from .._runtime import on_runtime
+from ..config import settings
+from ..errors import AtlasTimeoutError, MissingCredentialsError, ProviderError, ValidationError
+from ..frames import computes_frame
+from ..models import Compute, ComputeRequest, ComputeStatus
+from ..models.compute import FINAL_COMPUTE_STATUSES
+from ..naming import default_name
+from ..providers.registry import ProviderLike, get_provider, provider_names
+
+_SPAWN_FIELDS = (
+    "gpu",
+    "gpu_count",
+    "image",
+    "name",
+    "ports",
+    "env",
+    "spot",
+    "cloud",
+    "regions",
+    "disk_gb",
+    "volume_gb",
+    "template",
+    "auth",
+    "idle_ttl",
+    "max_runtime",
+    "max_cost_usd",
+    "provider_opts",
+)
+
+
+def _request_from_row(row: Any) -> tuple[ComputeRequest, str]:
+    """An offers-frame row → (request for exactly that offer, provider name)."""
+    data = row.to_dict() if isinstance(row, pd.Series) else dict(row)
+    if not data.get("offer_id") or not data.get("provider"):
+        raise ValidationError(
+            "this row is not an offer (it needs provider and offer_id columns)",
+            field="request",
+            hint="Pass a row of atlas.offers(...), e.g. atlas.spawn(df.iloc[0], image=...).",
+        )
+    return ComputeRequest(
+        gpu=data.get("native_id") or data.get("gpu"),
+        gpu_count=int(data.get("gpu_count") or 1),
+        offer_id=str(data["offer_id"]),
+        regions=[data["region"]] if isinstance(data.get("region"), str) else [],
+    ), str(data["provider"])
+
+
+def build_request(request: Any = None, /, **fields: Any) -> tuple[ComputeRequest, str | None]:
+    """Merge a request object / offer row with keyword fields into a validated request."""
+    given = {k: v for k, v in fields.items() if v is not None and v != () and v is not False}
+    if fields.get("gpu_count") == 1:
+        given.pop("gpu_count", None)
+    row_provider = None
+    if request is None:
+        base: dict[str, Any] = {}
+    elif isinstance(request, ComputeRequest):
+        base = request.model_dump(exclude_unset=True)
+    elif isinstance(request, (pd.Series, Mapping)):
+        offer_req, row_provider = _request_from_row(request)
+        base = offer_req.model_dump(exclude_unset=True)
+    else:
+        raise ValidationError(
+            f"request must be a ComputeRequest or a row of atlas.offers(), not "
+            f"{type(request).__name__}",
+            field="request",
+        )
+    merged = {**base, **given}
+    if "spot" in fields and fields["spot"] is not None:
+        merged["spot"] = fields["spot"]
+    return ComputeRequest(**merged), row_provider
+
+
+@on_runtime
+async def spawn(
+    request: Any = None,
+    /,
+    *,
+    provider: ProviderLike | None = None,
+    api_key: str | None = None,
+    gpu: str | None = None,
+    gpu_count: int = 1,
+    image: str | None = None,
+    name: str | None = None,
+    ports: Any = (),
+    env: Mapping[str, str] | None = None,
+    spot: bool = False,
+    cloud: str | None = None,
+    regions: list[str] | str | None = None,
+    disk_gb: int | None = None,
+    volume_gb: int | None = None,
+    template: str | None = None,
+    auth: str | None = None,
+    track: bool = False,
+    idle_ttl: Duration | None = None,
+    max_runtime: Duration | None = None,
+    max_cost_usd: float | None = None,
+    provider_opts: Mapping[str, Any] | None = None,
+) -> Compute:
+    """Spawn a compute and return it (usually still provisioning).
+
+    ``request`` may be a :class:`ComputeRequest` or a row of :func:`offers` (then exactly that
+    offer is launched). ``track=True`` (or any of ``idle_ttl``, ``max_runtime``,
+    ``max_cost_usd``) hands it to the orchestrator, which terminates it when idle, past its
+    deadline or over its cost cap. ``auth="bearer"`` returns a token in ``compute.auth``.
+
+        >>> import atlas_nb as atlas
+        >>> c = atlas.spawn(provider="mock", gpu="h100", image="python:3.11", auth="bearer")
+        >>> c.auth.scheme
+        'bearer'
+        >>> c.terminate()
+    """
+    req, row_provider = build_request(
+        request,
+        gpu=gpu,
+        gpu_count=gpu_count,
+        image=image,
+        name=name,
+        ports=list(ports or ()),
+        env=dict(env) if env else None,
+        spot=spot or None,
+        cloud=cloud,
+        regions=regions,
+        disk_gb=disk_gb,
+        volume_gb=volume_gb,
+        template=template,
+        auth=auth,
+        idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
+        max_runtime=optional_seconds(max_runtime, field="max_runtime"),
+        max_cost_usd=max_cost_usd,
+        provider_opts=dict(provider_opts) if provider_opts else None,
+    )
+    if req.name is None:
+        req = req.model_copy(update={"name": default_name()})
+    prov = get_provider(provider or row_provider, api_key=api_key)
+    guarded = track or any(v is not None for v in (req.idle_ttl, req.max_runtime, req.max_cost_usd))
+    if guarded:
+        from ..orchestrator import api as orchestrator
+
+        return await orchestrator.spawn_tracked(prov, req)
+    return await prov.spawn(req)
+
+
+@on_runtime
+async def compute(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> Compute:
+    """One compute by id (``NotFoundError`` if it does not exist)."""
+    return await get_provider(provider, api_key=api_key).get(compute_id)
+
+
+def _configured_providers() -> list[str]:
+    cfg = settings()
+    names = [p for p in provider_names() if p != "mock" and cfg.api_key(p) is not None]
+    if cfg.default_provider and cfg.default_provider not in names:
+        names.insert(0, cfg.default_provider)
+    return names
+
+
+@on_runtime
+async def computes(
+    *,
+    provider: ProviderLike | None = None,
+    status: str | ComputeStatus | None = None,
+    name: str | None = None,
+    api_key: str | None = None,
+) -> pd.DataFrame:
+    """Computes as a DataFrame (columns: ``frames.COMPUTE_COLUMNS``).
+
+    With no ``provider`` and no ``default_provider``, lists every provider with a key.
+    """
+    st = None
+    if status is not None:
+        try:
+            st = ComputeStatus(status)
+        except ValueError:
+            raise ValidationError(
+                f"status={status!r} is not a compute status",
+                field="status",
+                hint=f"Use one of: {', '.join(s.value for s in ComputeStatus)}.",
+            ) from None
+    if provider is not None or settings().default_provider:
+        items = await get_provider(provider, api_key=api_key).list_computes(status=st, name=name)
+        return computes_frame(items)
+    names = _configured_providers()
+    results = await asyncio.gather(
+        *(get_provider(p).list_computes(status=st, name=name) for p in names),
+        return_exceptions=True,
+    )
+    found: list[Compute] = []
+    errors: dict[str, str] = {}
+    for p, res in zip(names, results, strict=True):
+        if isinstance(res, BaseException):
+            errors[p] = str(res)
+        else:
+            found.extend(res)
+    df = computes_frame(found)
+    df.attrs["errors"] = errors
+    return df
+
+
+@on_runtime
+async def start(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> Compute:
+    """Start a stopped compute."""
+    return await get_provider(provider, api_key=api_key).start(compute_id)
+
+
+@on_runtime
+async def stop(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> Compute:
+    """Stop a compute (its disk is kept where the provider supports it)."""
+    return await get_provider(provider, api_key=api_key).stop(compute_id)
+
+
+@on_runtime
+async def restart(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> Compute:
+    """Restart a compute in place."""
+    return await get_provider(provider, api_key=api_key).restart(compute_id)
+
+
+@on_runtime
+async def terminate(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> None:
+    """Destroy a compute for good. Tracked computes are untracked."""
+    await get_provider(provider, api_key=api_key).terminate(compute_id)
+    from ..orchestrator import api as orchestrator
+
+    orchestrator.forget(compute_id)
+
+
+@on_runtime
+async def wait_until_running(
+    compute: Compute | str,
+    *,
+    timeout: float = 600.0,
+    provider: ProviderLike | None = None,
+    progress: bool | None = None,
+) -> Compute:
+    """Poll (with backoff) until the compute runs; raise if it fails or ``timeout`` passes.
+
+    In a notebook a progress bar shows the status while waiting (``progress=False`` hides it).
+    """
+    from ..widgets.progress import progress_bar
+
+    if isinstance(compute, str):
+        compute = await get_provider(provider).get(compute)
+    prov = compute._provider or get_provider(provider or compute.provider)
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    with progress_bar(f"waiting for {compute.id}", total=timeout, enabled=progress) as bar:
+        current = compute
+        while True:
+            bar.update(timeout - (deadline - time.monotonic()), current.status.value)
+            if current.status == ComputeStatus.RUNNING:
+                return current
+            if current.status in FINAL_COMPUTE_STATUSES:
+                raise ProviderError(
+                    f"compute {current.id} is {current.status.value} "
+                    f"(provider status {current.provider_status}) and will not start",
+                    provider=current.provider,
+                    hint="Look at compute.raw for the reason, then spawn a new one.",
+                )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AtlasTimeoutError(
+                    f"compute {current.id} is still {current.status.value} after {timeout:g} s",
+                    provider=current.provider,
+                    hint="It keeps booting: call wait_until_running() again, or terminate it.",
+                )
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 1.6, 5.0)
+            current = await prov.get(current.id)
+
+
+def logs(
+    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+) -> Any:
+    """A live :class:`~atlas_nb.logstream.LogStream` of a compute's logs."""
+    from ..logstream import LogStream
+
+    prov = get_provider(provider, api_key=api_key)
+    if "logs" not in prov.capabilities():
+        prov.logs(compute_id)  # raises UnsupportedError with the provider's hint
+    return LogStream(lambda: prov.logs(compute_id), title=f"{prov.name} {compute_id}")
+
+
+def configured_providers() -> list[str]:
+    """Providers with credentials (plus the default provider)."""
+    return _configured_providers()
+
+
+__all__ = [
+    "MissingCredentialsError",
+    "compute",
+    "computes",
+    "configured_providers",
+    "logs",
+    "restart",
+    "spawn",
+    "start",
+    "stop",
+    "terminate",
+    "wait_until_running",
+]

@@ -1,0 +1,141 @@
+"""DataFrames with documented, stable schemas (names, dtypes, units in the names).
+
+Every table atlas_nb returns goes through :func:`frame`, so an empty result has the same
+columns and dtypes as a full one.
+
+    >>> df = frame([], COMPUTE_COLUMNS)
+    >>> list(df.columns)[:4], len(df)
+    (['id', 'provider', 'name', 'status'], 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import pandas as pd
+
+from .models import Compute, GpuType, LogEntry
+
+UTC_TS = "datetime64[ns, UTC]"
+
+#: ``atlas.computes()``
+COMPUTE_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "provider": "string",
+    "name": "string",
+    "status": "string",
+    "provider_status": "string",
+    "gpu": "string",
+    "gpu_count": "Int64",
+    "image": "string",
+    "region": "string",
+    "cost_per_hr": "Float64",
+    "public_ip": "string",
+    "created_at": UTC_TS,
+}
+
+#: ``atlas.offers()`` (prices in USD per hour for the whole offer)
+OFFER_COLUMNS: dict[str, str] = {
+    "provider": "string",
+    "gpu": "string",
+    "gpu_count": "Int64",
+    "vram_gb": "Float64",
+    "vcpus": "Float64",
+    "ram_gb": "Float64",
+    "price_per_hr": "Float64",
+    "spot_price_per_hr": "Float64",
+    "region": "string",
+    "availability": "string",
+    "offer_id": "string",
+    "fetched_at": UTC_TS,
+    "native_id": "string",
+    "price_per_gpu_hr": "Float64",
+}
+
+#: ``atlas.gpu_types()`` (prices in USD per GPU per hour)
+GPU_TYPE_COLUMNS: dict[str, str] = {
+    "provider": "string",
+    "gpu": "string",
+    "gpu_count": "Int64",
+    "vram_gb": "Float64",
+    "vcpus": "Float64",
+    "ram_gb": "Float64",
+    "price_per_hr": "Float64",
+    "spot_price_per_hr": "Float64",
+    "region": "string",
+    "availability": "string",
+    "offer_id": "string",
+    "fetched_at": UTC_TS,
+    "native_id": "string",
+    "display_name": "string",
+    "max_count": "Int64",
+    "secure_price_per_hr": "Float64",
+    "community_price_per_hr": "Float64",
+    "serverless_price_per_hr": "Float64",
+}
+
+#: log viewers' ``to_frame()``
+LOG_COLUMNS: dict[str, str] = {
+    "timestamp": UTC_TS,
+    "level": "string",
+    "region": "string",
+    "instance": "string",
+    "app": "string",
+    "message": "string",
+}
+
+
+def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.DataFrame:
+    """Rows (dicts) → a DataFrame with exactly ``schema``'s columns and dtypes, in order.
+
+    Missing keys become NA; extra keys are dropped.
+    """
+    columns = list(schema)
+    data: dict[str, list[Any]] = {c: [] for c in columns}
+    for row in rows:
+        for c in columns:
+            data[c].append(row.get(c))
+    out = {}
+    for c, dtype in schema.items():
+        values = data[c]
+        if dtype == UTC_TS:
+            series = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
+            out[c] = series.astype(cast(Any, UTC_TS))
+        else:
+            out[c] = pd.Series(values, dtype="object").astype(cast(Any, dtype))
+    return pd.DataFrame(out, columns=columns)
+
+
+def computes_frame(computes: Iterable[Compute]) -> pd.DataFrame:
+    return frame((_compute_row(c) for c in computes), COMPUTE_COLUMNS)
+
+
+def _compute_row(c: Compute) -> dict[str, Any]:
+    row = c.model_dump(include=set(COMPUTE_COLUMNS))
+    row["status"] = c.status.value
+    return row
+
+
+def gpu_types_frame(types: Iterable[GpuType]) -> pd.DataFrame:
+    rows = []
+    for t in types:
+        row = t.model_dump(exclude={"raw", "regions"})
+        row["gpu_count"] = 1
+        row["region"] = ",".join(t.regions) if t.regions else None
+        rows.append(row)
+    df = frame(rows, GPU_TYPE_COLUMNS)
+    return df.sort_values(
+        ["provider", "price_per_hr"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+
+
+def offers_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Offer rows → the offers frame, cheapest first, with ``price_per_gpu_hr`` derived."""
+    df = frame(rows, OFFER_COLUMNS)
+    df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
+    return df.sort_values("price_per_hr", na_position="last", kind="stable").reset_index(drop=True)
+
+
+def logs_frame(entries: Iterable[LogEntry]) -> pd.DataFrame:
+    return frame((e.model_dump() for e in entries), LOG_COLUMNS)

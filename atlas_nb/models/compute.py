@@ -1,0 +1,320 @@
+"""Compute requests (validated input) and computes (normalised output)."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from .._runtime import run_sync
+from ..gpus import normalize_gpu
+from ._base import Model
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
+
+class ComputeStatus(StrEnum):
+    """Normalised lifecycle status shared by every provider (the provider's own is kept too)."""
+
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+#: Statuses a compute never leaves by itself.
+FINAL_COMPUTE_STATUSES = frozenset({ComputeStatus.TERMINATED, ComputeStatus.FAILED})
+
+_PORT = re.compile(r"^\s*(\d{1,5})\s*(?:/\s*(http|tcp|udp))?\s*$", re.IGNORECASE)
+
+
+class PortSpec(Model):
+    """A port to expose: ``"8000/http"`` or ``"22/tcp"`` (a bare number means http)."""
+
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["http", "tcp"] = "http"
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol}"
+
+
+def parse_port(value: Any) -> PortSpec:
+    """``"8000/http"``, ``8000``, ``(22, "tcp")`` or a PortSpec → PortSpec."""
+    if isinstance(value, PortSpec):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"port {value!r} is not a port")
+    if isinstance(value, int):
+        return PortSpec(port=value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return PortSpec(port=int(value[0]), protocol=str(value[1]).lower())
+    if isinstance(value, str):
+        m = _PORT.match(value)
+        if m and (m.group(2) or "http").lower() in ("http", "tcp"):
+            return PortSpec(port=int(m.group(1)), protocol=(m.group(2) or "http").lower())
+    raise ValueError(
+        f"port {value!r} is not valid; use '<port>/http' or '<port>/tcp' with port 1-65535"
+    )
+
+
+class ComputeRequest(Model):
+    """What to spawn. Validated: bad input raises ``ValidationError`` naming the field.
+
+    >>> ComputeRequest(gpu="H100", image="python:3.11", ports=["8000/http", 22]).ports
+    [PortSpec(port=8000, protocol='http'), PortSpec(port=22, protocol='http')]
+    """
+
+    gpu: str | None = None
+    gpu_count: int = Field(default=1, ge=1, le=16)
+    image: str | None = None
+    template: str | None = None
+    name: str | None = Field(default=None, max_length=64)
+    ports: list[PortSpec] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    spot: bool = False
+    cloud: Literal["secure", "community", "any"] | None = None
+    regions: list[str] = Field(default_factory=list)
+    disk_gb: int | None = Field(default=None, ge=1, le=10_000)
+    volume_gb: int | None = Field(default=None, ge=1, le=100_000)
+    auth: Literal["none", "bearer", "signed_url"] = "none"
+    idle_ttl: float | None = Field(default=None, gt=0)
+    max_runtime: float | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    offer_id: str | None = None
+    provider_opts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu(cls, v: Any) -> Any:
+        return None if v is None else normalize_gpu(v)
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if isinstance(v, (str, int)):
+            v = [v]
+        return [parse_port(p) for p in v]
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("env must be a dict of name -> value")
+        out = {}
+        for k, val in v.items():
+            if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+                raise ValueError(f"env name {k!r} is not a valid variable name")
+            out[k] = val if isinstance(val, str) else ("" if val is None else str(val))
+        return out
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else list(v)
+
+    @field_validator("idle_ttl", "max_runtime", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        from .._durations import optional_seconds
+
+        return optional_seconds(v)
+
+    @model_validator(mode="after")
+    def _image_or_template(self) -> ComputeRequest:
+        given = (
+            self.image,
+            self.template,
+            self.offer_id,
+            self.provider_opts.get("image"),
+            self.provider_opts.get("templateId"),
+        )
+        if all(v is None for v in given):
+            raise ValueError("give image= (a container image) or template= (a template id)")
+        return self
+
+
+class Port(Model):
+    """An exposed port and how to reach it."""
+
+    internal: int
+    external: int | None = None
+    protocol: Literal["http", "tcp"] = "http"
+    url: str | None = None
+
+
+class AuthHandle(Model):
+    """How to authenticate to the pod. ``token`` is shown once; only its hash is kept."""
+
+    scheme: Literal["bearer", "signed_url"]
+    token: SecretStr | None = None
+    hash: str | None = None
+    header: SecretStr | None = None
+
+    def signer(self) -> Any:
+        """For ``signed_url``: a function ``sign(url, expires_in=3600) -> str``."""
+        from ..auth import signer_for
+
+        return signer_for(self)
+
+
+class Compute(Model):
+    """A compute (pod, instance, machine) as every provider reports it.
+
+    Methods mirror the facade: ``refresh()``, ``wait_until_running()``, ``start()``, ``stop()``,
+    ``terminate()``, ``logs()``, ``touch()``; each has an ``*_async`` twin.
+    """
+
+    id: str
+    provider: str
+    name: str | None = None
+    status: ComputeStatus = ComputeStatus.UNKNOWN
+    provider_status: str | None = None
+    gpu: str | None = None
+    gpu_count: int = 0
+    image: str | None = None
+    region: str | None = None
+    cost_per_hr: float | None = None
+    ports: list[Port] = Field(default_factory=list)
+    public_ip: str | None = None
+    created_at: datetime | None = None
+    auth: AuthHandle | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    _provider: Provider | None = PrivateAttr(default=None)
+
+    def bind(self, provider: Provider) -> Compute:
+        """Attach the provider instance that made this (used by the methods)."""
+        self._provider = provider
+        return self
+
+    def _prov(self) -> Any:
+        return self._provider if self._provider is not None else self.provider
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == ComputeStatus.RUNNING
+
+    def url(self, port: int) -> str | None:
+        """The URL of an exposed internal port, if the provider gave one."""
+        return next((p.url for p in self.ports if p.internal == port), None)
+
+    # -- methods (async first, sync twins generated) ------------------------------------------
+    async def refresh_async(self) -> Compute:
+        from ..core import compute as api
+
+        return await api.compute(self.id, provider=self._prov())
+
+    async def wait_until_running_async(
+        self, timeout: float = 600.0, *, progress: bool | None = None
+    ) -> Compute:
+        from ..core import compute as api
+
+        return await api.wait_until_running(self, timeout=timeout, progress=progress)
+
+    async def start_async(self) -> Compute:
+        from ..core import compute as api
+
+        return await api.start(self.id, provider=self._prov())
+
+    async def stop_async(self) -> Compute:
+        from ..core import compute as api
+
+        return await api.stop(self.id, provider=self._prov())
+
+    async def terminate_async(self) -> None:
+        from ..core import compute as api
+
+        await api.terminate(self.id, provider=self._prov())
+
+    async def touch_async(self) -> None:
+        from ..orchestrator import api as orch
+
+        await orch.touch(self.id)
+
+    def refresh(self) -> Compute:
+        """The compute's current state (a new object)."""
+        return run_sync(self.refresh_async())
+
+    def wait_until_running(
+        self, timeout: float = 600.0, *, progress: bool | None = None
+    ) -> Compute:
+        """Poll until running (a progress bar in notebooks); raise on failure or timeout."""
+        return run_sync(self.wait_until_running_async(timeout, progress=progress))
+
+    def start(self) -> Compute:
+        return run_sync(self.start_async())
+
+    def stop(self) -> Compute:
+        return run_sync(self.stop_async())
+
+    def terminate(self) -> None:
+        run_sync(self.terminate_async())
+
+    def touch(self) -> None:
+        """Mark activity so the orchestrator's idle timer restarts."""
+        run_sync(self.touch_async())
+
+    def logs(self, **kwargs: Any) -> Any:
+        """The live log stream of this compute (where the provider has logs)."""
+        from ..core import compute as api
+
+        return api.logs(self.id, provider=self._prov(), **kwargs)
+
+    # -- display --------------------------------------------------------------------------
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [
+            ("id", self.id),
+            ("provider", self.provider),
+            ("name", self.name or "-"),
+            ("status", f"{self.status.value} ({self.provider_status or '-'})"),
+            ("gpu", f"{self.gpu_count} x {self.gpu}" if self.gpu else "cpu"),
+            ("image", self.image or "-"),
+            ("region", self.region or "-"),
+            ("cost", f"${self.cost_per_hr:.4f}/hr" if self.cost_per_hr is not None else "-"),
+        ]
+        for p in self.ports:
+            rows.append((f"port {p.internal}/{p.protocol}", p.url or str(p.external or "-")))
+        if self.auth:
+            rows.append(("auth", f"{self.auth.scheme} (token hidden)"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        colour = _STATUS_COLOURS.get(self.status, "#666")
+        rows = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return (
+            f"<div class='atlas-compute'><b>Compute</b> "
+            f"<span style='color:{colour}'>&#9679; {self.status.value}</span>"
+            f"<table>{rows}</table></div>"
+        )
+
+
+_STATUS_COLOURS = {
+    ComputeStatus.RUNNING: "#2e7d32",
+    ComputeStatus.PROVISIONING: "#f9a825",
+    ComputeStatus.STARTING: "#f9a825",
+    ComputeStatus.STOPPING: "#ef6c00",
+    ComputeStatus.STOPPED: "#757575",
+    ComputeStatus.TERMINATING: "#ef6c00",
+    ComputeStatus.TERMINATED: "#424242",
+    ComputeStatus.FAILED: "#c62828",
+}

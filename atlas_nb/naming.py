@@ -1,0 +1,71 @@
+"""Names atlas_nb gives the computes it spawns: ``<prefix><owner>-<random>``.
+
+The prefix (default ``atlas-``) and this installation's owner tag are the reaper's safety
+switch: it only ever touches computes whose name carries both.
+
+    >>> name = default_name(prefix="atlas-", owner="k3x9q2")
+    >>> name.startswith("atlas-k3x9q2-"), len(name)
+    (True, 19)
+    >>> is_ours(name, prefix="atlas-", owner="k3x9q2"), is_ours("atlas-other1-abc123",
+    ...                                                          prefix="atlas-", owner="k3x9q2")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import string
+from pathlib import Path
+
+from .config import settings
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_OWNER = re.compile(r"^[a-z0-9]{4,16}$")
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def owner_tag(data_dir: Path | None = None) -> str:
+    """This installation's owner tag: the ``owner`` setting, else a random id kept on disk."""
+    configured = settings().owner
+    if configured:
+        return configured
+    path = (data_dir or settings().data_dir) / "owner"
+    try:
+        text = path.read_text().strip()
+        if _OWNER.match(text):
+            return text
+    except OSError:
+        pass
+    tag = _random(6)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(tag + "\n")
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError:
+        pass
+    return tag
+
+
+def default_name(*, prefix: str | None = None, owner: str | None = None) -> str:
+    """A fresh compute name carrying the prefix and owner tag."""
+    return (
+        f"{settings().name_prefix if prefix is None else prefix}{owner or owner_tag()}-{_random(6)}"
+    )
+
+
+def is_ours(name: str | None, *, prefix: str | None = None, owner: str | None = None) -> bool:
+    """True when ``name`` was made by :func:`default_name` on this installation."""
+    if not name:
+        return False
+    p = settings().name_prefix if prefix is None else prefix
+    if not p:
+        return False
+    return name.startswith(f"{p}{owner or owner_tag()}-")

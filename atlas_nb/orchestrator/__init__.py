@@ -1,0 +1,1 @@
+"""The orchestrator: tracked computes, idle/deadline/cost guards, the reaper."""

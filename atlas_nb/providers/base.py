@@ -1,0 +1,174 @@
+"""The one async Provider contract every cloud (built-in or yours) implements.
+
+Required: :meth:`Provider.spawn`, :meth:`~Provider.get`, :meth:`~Provider.list_computes`,
+:meth:`~Provider.terminate`. Everything else is optional: the default raises
+``UnsupportedError`` with a sentence saying what to do instead, and :meth:`capabilities`
+says up front what a provider can do.
+
+A provider of your own::
+
+    class MyCloud(atlas.Provider):
+        name = "mycloud"
+        requires_api_key = False
+        CAPABILITIES = frozenset()
+
+        async def spawn(self, request): ...
+        async def get(self, compute_id): ...
+        async def list_computes(self, *, status=None, name=None): ...
+        async def terminate(self, compute_id): ...
+
+    atlas.spawn(provider=MyCloud, gpu="h100", image="python:3.11")
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from ..config import Settings, settings
+from ..errors import UnsupportedError
+from ..models import (
+    Compute,
+    ComputeRequest,
+    ComputeStatus,
+    GpuType,
+    Job,
+    JobRequest,
+    LogEntry,
+)
+
+#: The capability vocabulary. ``capabilities()`` returns a subset of these.
+CAPABILITY_DOCS: dict[str, str] = {
+    "spot": "interruptible (spot / bid) instances",
+    "serverless": "serverless jobs: run_job, job, cancel_job, stream_job",
+    "network_volumes": "persistent network volumes",
+    "http_proxy": "the provider terminates TLS on a proxy hostname per port",
+    "raw_tcp": "a public IP with mapped TCP ports",
+    "symmetric_ports": "internal port == external port",
+    "webhooks": "job completion webhooks",
+    "global_networking": "private networking across regions",
+    "stop_start": "stop and start a compute while keeping its disk",
+    "restart": "restart a compute in place",
+    "logs": "stream a compute's logs",
+    "gpu_types": "a GPU catalogue with prices",
+    "offers": "live offers (rentable configurations) with prices",
+}
+CAPABILITIES = frozenset(CAPABILITY_DOCS)
+
+
+class OfferQuery(dict[str, Any]):
+    """Filters for :meth:`Provider.offers`: gpu, count, max_price_per_hr, spot, regions, limit.
+
+    Providers push down what their API can filter; atlas_nb re-applies every filter after.
+    """
+
+
+#: One offer as a plain dict with the keys of ``frames.OFFER_COLUMNS`` (plain dicts, not
+#: models, so ten thousand offers become a DataFrame fast; ``Offer(**row)`` validates one).
+OfferRow = dict[str, Any]
+
+
+class Provider(abc.ABC):
+    """Base class of every provider. One instance per (API key, settings) on the runtime."""
+
+    #: short name used in ``provider=`` arguments, frames and errors
+    name: ClassVar[str] = "custom"
+    #: human name for messages
+    display_name: ClassVar[str] = ""
+    #: whether a missing API key is an error
+    requires_api_key: ClassVar[bool] = True
+    #: what this provider supports (see :data:`CAPABILITY_DOCS`)
+    CAPABILITIES: ClassVar[frozenset[str]] = frozenset()
+    #: per-method sentences shown when an optional method is unsupported
+    UNSUPPORTED_HINTS: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, *, api_key: SecretStr | None = None, config: Settings | None = None):
+        self.api_key = api_key
+        self.settings = config or settings()
+
+    @classmethod
+    def label(cls) -> str:
+        return cls.display_name or cls.name
+
+    @classmethod
+    def capabilities(cls) -> frozenset[str]:
+        """What this provider can do (a subset of :data:`CAPABILITIES`)."""
+        return frozenset(cls.CAPABILITIES)
+
+    def _unsupported(self, action: str, default_hint: str) -> UnsupportedError:
+        hint = self.UNSUPPORTED_HINTS.get(action, default_hint)
+        return UnsupportedError(
+            f"{self.label()} does not support {action}", provider=self.name, hint=hint
+        )
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release resources (called at shutdown)."""
+
+    # -- required ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def spawn(self, request: ComputeRequest) -> Compute:
+        """Create a compute. Never retried blindly (it bills)."""
+
+    @abc.abstractmethod
+    async def get(self, compute_id: str) -> Compute:
+        """One compute; ``NotFoundError`` when it does not exist."""
+
+    @abc.abstractmethod
+    async def list_computes(
+        self, *, status: ComputeStatus | None = None, name: str | None = None
+    ) -> list[Compute]:
+        """Computes that exist (terminated ones are not listed unless asked by status)."""
+
+    @abc.abstractmethod
+    async def terminate(self, compute_id: str) -> None:
+        """Destroy a compute for good."""
+
+    # -- optional ----------------------------------------------------------------------------
+    async def start(self, compute_id: str) -> Compute:
+        raise self._unsupported("start", "Terminate it and spawn a new one instead.")
+
+    async def stop(self, compute_id: str) -> Compute:
+        raise self._unsupported("stop", "Terminate it instead (its disk is lost).")
+
+    async def restart(self, compute_id: str) -> Compute:
+        raise self._unsupported("restart", "Stop and start it, or terminate and spawn again.")
+
+    def logs(self, compute_id: str) -> AsyncIterator[list[LogEntry]]:
+        raise self._unsupported("logs", "Read logs on the machine itself (e.g. over SSH).")
+
+    async def gpu_types(self) -> list[GpuType]:
+        raise self._unsupported("a GPU catalogue", "Use atlas.offers() on another provider.")
+
+    async def offers(self, query: OfferQuery) -> list[OfferRow]:
+        raise self._unsupported("offers", "Use atlas.gpu_types(provider=...) for list prices.")
+
+    async def run_job(
+        self, request: JobRequest, *, wait: bool = False, timeout: float | None = None
+    ) -> Job:
+        raise self._unsupported("serverless jobs", "Use provider='runpod' for serverless jobs.")
+
+    async def get_job(self, job_id: str, *, endpoint: str) -> Job:
+        raise self._unsupported("serverless jobs", "Use provider='runpod' for serverless jobs.")
+
+    async def cancel_job(self, job_id: str, *, endpoint: str) -> Job:
+        raise self._unsupported("serverless jobs", "Use provider='runpod' for serverless jobs.")
+
+    async def retry_job(self, job_id: str, *, endpoint: str) -> Job:
+        raise self._unsupported("job retry", "Run the job again with atlas.run_job().")
+
+    def stream_job(self, job_id: str, *, endpoint: str) -> AsyncIterator[Any]:
+        raise self._unsupported("job streaming", "Wait for the job and read job.output.")
+
+
+def redact_env(env: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Copy of a pod env with atlas_nb's injected secrets masked (for ``raw``)."""
+    from ..auth import PRESHARED_KEY_ENV, SIGNING_SECRET_ENV
+
+    if not env:
+        return {}
+    return {
+        k: ("***" if k in (PRESHARED_KEY_ENV, SIGNING_SECRET_ENV) else v) for k, v in env.items()
+    }

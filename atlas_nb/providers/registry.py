@@ -1,0 +1,111 @@
+"""Find providers by name or class, and share one instance per key on the runtime.
+
+>>> resolve_provider_class("mock").__name__
+'MockProvider'
+>>> resolve_provider_class("mokc")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+atlas_nb.errors.ValidationError: validation: unknown provider 'mokc'. Did you mean 'mock'? ...
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+from typing import Any
+
+from pydantic import SecretStr
+
+from .._runtime import get_runtime
+from ..config import canonical_provider_name, resolve_api_key, settings
+from ..errors import ValidationError, did_you_mean
+from .base import Provider
+
+#: Built-in providers, imported on first use.
+BUILTIN: dict[str, str] = {
+    "mock": "atlas_nb.providers.mock:MockProvider",
+}
+
+ProviderLike = str | type[Provider] | Provider
+
+
+def _hint() -> str:
+    return f"Use one of: {', '.join(sorted(BUILTIN))}, or pass a Provider subclass."
+
+
+_classes: dict[str, type[Provider]] = {}
+
+
+def resolve_provider_class(provider: ProviderLike | None) -> type[Provider]:
+    """The Provider class for a name, a class or an instance (``None`` → default_provider)."""
+    if isinstance(provider, str) and provider in _classes:
+        return _classes[provider]
+    if provider is None:
+        provider = settings().default_provider
+        if provider is None:
+            raise ValidationError(
+                "no provider given and no default_provider configured",
+                field="provider",
+                hint="Pass provider='runpod' (or another), or call "
+                "atlas.configure(default_provider='runpod').",
+            )
+    if isinstance(provider, Provider):
+        return type(provider)
+    if isinstance(provider, type) and issubclass(provider, Provider):
+        return provider
+    if isinstance(provider, str):
+        name = canonical_provider_name(provider.strip().lower())
+        target = BUILTIN.get(name)
+        if target is None:
+            raise ValidationError(
+                f"unknown provider {provider!r}.{did_you_mean(name, BUILTIN)}",
+                field="provider",
+                hint=_hint(),
+            )
+        module, _, attr = target.partition(":")
+        try:
+            cls: type[Provider] = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:  # pragma: no cover - a packaging problem
+            raise ValidationError(
+                f"provider {name!r} could not be loaded: {exc}", field="provider"
+            ) from exc
+        _classes[provider] = cls
+        return cls
+    raise ValidationError(
+        f"provider={provider!r} is neither a provider name nor a Provider subclass",
+        field="provider",
+        hint=_hint(),
+    )
+
+
+def get_provider(
+    provider: ProviderLike | None = None, *, api_key: str | SecretStr | None = None
+) -> Provider:
+    """The shared instance of a provider for the resolved API key and current settings."""
+    if isinstance(provider, Provider):
+        return provider
+    cls = resolve_provider_class(provider)
+    cfg = settings()
+    key = resolve_api_key(cls.name, api_key, required=cls.requires_api_key, config=cfg)
+    fingerprint = _fingerprint(key.get_secret_value()) if key else ""
+    cache: dict[Any, Provider] = get_runtime().service("providers", dict)
+    cache_key = (cls, fingerprint, id(cfg))
+    instance = cache.get(cache_key)
+    if instance is None:
+        stale = [k for k in cache if k[0] is cls and k[1] == fingerprint]
+        for k in stale:
+            cache.pop(k, None)
+        instance = cls(api_key=key, config=cfg)
+        cache[cache_key] = instance
+    return instance
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def provider_names() -> list[str]:
+    """Names of the built-in providers."""
+    return sorted(BUILTIN)

@@ -1,0 +1,1 @@
+"""Notebook widgets. Importing atlas_nb does not import ipywidgets; these modules do, lazily."""
