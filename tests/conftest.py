@@ -25,3 +25,24 @@ def isolated_config(tmp_path, monkeypatch):
     yield
     atlas.configure(reset=True)
     MockProvider.reset()
+
+
+@pytest.fixture
+def sandbox():
+    """A loopback sandbox (real HTTP on 127.0.0.1) with a fast clock; atlas_nb points at it."""
+    import atlas_nb as atlas
+
+    with atlas.sandbox.start(speed=100, seed=0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox_inproc():
+    """The sandbox behind an in-process httpx transport (no sockets, no streaming)."""
+    import atlas_nb as atlas
+
+    sb = atlas.sandbox.in_process(speed=100, seed=0)
+    try:
+        yield sb
+    finally:
+        sb.stop()

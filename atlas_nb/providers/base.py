@@ -23,7 +23,7 @@ A provider of your own::
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
@@ -39,6 +39,8 @@ from ..models import (
     JobRequest,
     LogEntry,
 )
+from ..transport.http import ErrorMapper, HttpApi
+from ..transport.retry import RetryPolicy
 
 #: The capability vocabulary. ``capabilities()`` returns a subset of these.
 CAPABILITY_DOCS: dict[str, str] = {
@@ -106,6 +108,47 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release resources (called at shutdown)."""
+
+    def http_api(
+        self,
+        api: str,
+        url_key: str,
+        *,
+        auth_headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+        timeout: float | None = None,
+        error_mapper: ErrorMapper | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpApi:
+        """An :class:`HttpApi` for one of this provider's APIs, from the settings.
+
+        ``url_key`` is a ``base_urls`` key (``"runpod_rest"``, ``"lambda"``, ...); the
+        timeout, retry policy and transport (the in-process sandbox's, in tests) come from the
+        settings.
+        """
+        cfg = self.settings
+        return HttpApi(
+            provider=self.name,
+            api=api,
+            base_url=cfg.base_url(url_key),
+            auth_headers=auth_headers,
+            timeout=timeout or cfg.timeout_s,
+            policy=RetryPolicy(
+                max_retries=cfg.max_retries, retry_after_cap_s=cfg.retry_after_cap_s
+            ),
+            transport=cfg.http_transport,
+            headers=headers,
+            error_mapper=error_mapper,
+        )
+
+    def secret(self) -> str:
+        """The API key's value (raises ``MissingCredentialsError`` when there is none)."""
+        if self.api_key is None:
+            from ..config import resolve_api_key
+
+            key = resolve_api_key(self.name, config=self.settings)
+            assert key is not None
+            return key.get_secret_value()
+        return self.api_key.get_secret_value()
 
     # -- required ----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,0 +1,156 @@
+"""Plumbing shared by the fake provider APIs: fault injection middleware and JSON helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ._state import SandboxState
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ErrorResponse = Callable[[int, str], Response]
+
+STREAMING_TYPES = ("text/event-stream", "application/x-ndjson")
+
+
+class ConnectionDropped(Exception):
+    """Raised to abort a response mid-body (the server then closes the connection)."""
+
+
+def relative_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def json_response(
+    data: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    media_type: str = "application/json",
+) -> Response:
+    return JSONResponse(data, status_code=status, headers=headers, media_type=media_type)
+
+
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body, or ``None`` when empty; invalid JSON raises ``ValueError``."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    return json.loads(raw)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credential from ``Authorization: Bearer x``, ``FlyV1 x`` or a bare value."""
+    header = request.headers.get("authorization", "")
+    for prefix in ("Bearer ", "bearer ", "FlyV1 "):
+        if header.startswith(prefix):
+            return header if prefix == "FlyV1 " else header[len(prefix) :].strip()
+    return header.strip() or None
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class FaultMiddleware:
+    """Applies the sandbox's fault knobs for one provider before and around its app."""
+
+    def __init__(
+        self, app: ASGIApp, state: SandboxState, provider: str, error_response: ErrorResponse
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.provider = provider
+        self.error_response = error_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rule = self.state.faults.take(self.provider, scope["method"], relative_path(scope))
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.latency:
+            await asyncio.sleep(rule.latency)
+        if rule.hang:
+            await _wait_for_disconnect(receive)
+            return
+        status = None
+        if rule.burst > 0:
+            rule.burst -= 1
+            status = rule.status or 503
+        elif rule.error_rate:
+            if self.state.faults.roll(rule.error_rate):
+                status = rule.status or 503
+        elif rule.status:
+            status = rule.status
+        if status is not None:
+            response = self.error_response(status, _reason(status))
+            if rule.retry_after is not None:
+                response.headers["retry-after"] = f"{rule.retry_after:g}"
+            await response(scope, receive, send)
+            return
+        if rule.drop or rule.malformed:
+            await self._mangle(scope, receive, send, drop=rule.drop)
+            return
+        await self.app(scope, receive, send)
+
+    async def _mangle(self, scope: Scope, receive: Receive, send: Send, *, drop: bool) -> None:
+        start: Message | None = None
+        chunks: list[bytes] = []
+        streaming = False
+
+        async def capture(message: Message) -> None:
+            nonlocal start, streaming
+            if message["type"] == "http.response.start":
+                start = message
+                ctype = dict(message.get("headers", [])).get(b"content-type", b"").decode()
+                streaming = ctype.startswith(STREAMING_TYPES)
+                if streaming:  # streams read malformed/slow knobs themselves
+                    await send(message)
+            elif streaming:
+                await send(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if streaming or start is None:
+            return
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        if drop:
+            body = body or b'{"partial": true, "padding": "' + b"x" * 64 + b'"}'
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
+            raise ConnectionDropped("sandbox fault: connection dropped mid-response")
+        broken = body[: max(1, len(body) // 2)] if body else b'{"malformed": '
+        headers.append((b"content-length", str(len(broken)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": broken})
+
+
+def _reason(status: int) -> str:
+    return {
+        429: "Too many requests (sandbox fault)",
+        500: "Internal server error (sandbox fault)",
+        502: "Bad gateway (sandbox fault)",
+        503: "Service unavailable (sandbox fault)",
+        504: "Gateway timeout (sandbox fault)",
+    }.get(status, f"HTTP {status} (sandbox fault)")
