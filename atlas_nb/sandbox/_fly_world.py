@@ -52,4 +52,4 @@ def fly_world(state: SandboxState) -> FlyWorld:
         state.providers["fly_world"] = world
         for name in DEFAULT_APPS:
             world.add_app(state, name)
-    return world  # type: ignore[no-any-return]
+    return world  # type: ignore[no-any-return,unused-ignore]
