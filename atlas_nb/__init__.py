@@ -14,7 +14,8 @@ import importlib
 from typing import Any
 
 from . import aio, auth, errors, frames, gpus, telemetry
-from ._runtime import DualIterator, LoopThreadError, shutdown, syncify
+from ._runtime import DualIterator, LoopThreadError, syncify
+from ._runtime import shutdown as _shutdown_runtime
 from .config import Settings, configure, settings
 from .core.catalog import plot_offers
 from .errors import (
@@ -79,6 +80,26 @@ retry_job = syncify(aio.retry_job)
 stream_job = aio.stream_job
 
 
+# -- orchestrator ----------------------------------------------------------------------------
+track = syncify(aio.track)
+touch = syncify(aio.touch)
+untrack = syncify(aio.untrack)
+tracked = syncify(aio.tracked)
+reap = syncify(aio.reap)
+events = aio.events
+
+
+def shutdown(*, terminate_tracked: bool = False) -> None:
+    """Stop streams and timers, close HTTP clients and stop atlas_nb's loop thread.
+
+    Tracked computes stay tracked (their limits are on disk and are enforced again by the next
+    kernel or ``atlas-nb reap``) unless ``terminate_tracked=True``.
+    """
+    if terminate_tracked:
+        syncify(aio.terminate_all_tracked)()
+    _shutdown_runtime()
+
+
 def capabilities(provider: ProviderLike) -> frozenset[str]:
     """What a provider (name or Provider class) can do.
 
@@ -141,6 +162,7 @@ __all__ = [
     "computes",
     "configure",
     "errors",
+    "events",
     "frames",
     "gpu_types",
     "gpus",
@@ -148,6 +170,7 @@ __all__ = [
     "logs",
     "offers",
     "plot_offers",
+    "reap",
     "restart",
     "retry_job",
     "run_job",
@@ -159,5 +182,9 @@ __all__ = [
     "stream_job",
     "telemetry",
     "terminate",
+    "touch",
+    "track",
+    "tracked",
+    "untrack",
     "wait_until_running",
 ]

@@ -28,16 +28,19 @@ from .core.compute import (
 )
 from .core.jobs import cancel_job, job, retry_job, run_job, stream_job
 from .core.jobs import wait_for as wait_job
+from .orchestrator.api import events, reap, terminate_all_tracked, touch, track, tracked, untrack
 
 __all__ = [
     "cancel_job",
     "compute",
     "computes",
+    "events",
     "gpu_types",
     "job",
     "logs",
     "offers",
     "plot_offers",
+    "reap",
     "restart",
     "retry_job",
     "run_job",
@@ -46,6 +49,11 @@ __all__ = [
     "stop",
     "stream_job",
     "terminate",
+    "terminate_all_tracked",
+    "touch",
+    "track",
+    "tracked",
+    "untrack",
     "wait_job",
     "wait_until_running",
 ]

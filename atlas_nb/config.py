@@ -86,7 +86,10 @@ class Settings(BaseModel):
     idle_ttl_s: float = 1_800.0
     heartbeat_s: float = 60.0
     reap_interval_s: float = 60.0
-    reap_providers: tuple[str, ...] = ("runpod",)
+    #: providers the reaper lists (None: every provider with credentials)
+    reap_providers: tuple[str, ...] | None = None
+    #: run the reaper every reap_interval_s while the orchestrator guards computes
+    reaper_enabled: bool = True
     name_prefix: str = "atlas-"
     reap_grace_s: float = 600.0
     owner: str | None = None

@@ -1,7 +1,9 @@
-"""Names atlas_nb gives the computes it spawns: ``<prefix><owner>-<random>``.
+"""Names atlas_nb gives the computes it spawns.
 
-The prefix (default ``atlas-``) and this installation's owner tag are the reaper's safety
-switch: it only ever touches computes whose name carries both.
+Tracked (managed) computes are named ``<prefix><owner>-<random>``; untracked ones
+``<prefix><random>``. The prefix (default ``atlas-``) and this installation's owner tag are the
+reaper's safety switch: it only ever touches computes whose name carries both, so computes you
+spawned without tracking are never reaped.
 
     >>> name = default_name(prefix="atlas-", owner="k3x9q2")
     >>> name.startswith("atlas-k3x9q2-"), len(name)
@@ -54,11 +56,14 @@ def owner_tag(data_dir: Path | None = None) -> str:
     return tag
 
 
-def default_name(*, prefix: str | None = None, owner: str | None = None) -> str:
-    """A fresh compute name carrying the prefix and owner tag."""
-    return (
-        f"{settings().name_prefix if prefix is None else prefix}{owner or owner_tag()}-{_random(6)}"
-    )
+def default_name(
+    *, managed: bool = True, prefix: str | None = None, owner: str | None = None
+) -> str:
+    """A fresh compute name: with the owner tag when ``managed`` (tracked), without otherwise."""
+    p = settings().name_prefix if prefix is None else prefix
+    if not managed:
+        return f"{p}{_random(8)}"
+    return f"{p}{owner or owner_tag()}-{_random(6)}"
 
 
 def is_ours(name: str | None, *, prefix: str | None = None, owner: str | None = None) -> bool:

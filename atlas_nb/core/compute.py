@@ -151,10 +151,10 @@ async def spawn(
         max_cost_usd=max_cost_usd,
         provider_opts=dict(provider_opts) if provider_opts else None,
     )
-    if req.name is None:
-        req = req.model_copy(update={"name": default_name()})
-    prov = get_provider(provider or row_provider, api_key=api_key)
     guarded = track or any(v is not None for v in (req.idle_ttl, req.max_runtime, req.max_cost_usd))
+    if req.name is None:
+        req = req.model_copy(update={"name": default_name(managed=guarded)})
+    prov = get_provider(provider or row_provider, api_key=api_key)
     if guarded:
         from ..orchestrator import api as orchestrator
 

@@ -1,19 +1,295 @@
-"""Orchestrator entry points used by the compute API (filled in by the orchestrator work)."""
+"""The orchestrator's public functions: track, touch, untrack, tracked, reap, events.
+
+>>> import atlas_nb as atlas
+>>> pod = atlas.spawn(provider="mock", gpu="l4", image="python:3.11", idle_ttl="30m")
+>>> atlas.tracked()["id"].tolist() == [pod.id]
+True
+>>> atlas.untrack(pod.id, terminate=True)
+"""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import NotFoundError, UnsupportedError
+import pandas as pd
+
+from .._durations import Duration, optional_seconds
+from .._runtime import get_runtime, on_runtime
+from ..config import settings
+from ..errors import NotFoundError, ValidationError
+from ..frames import frame
+from ..models import Compute, ComputeRequest
+from ..naming import owner_tag
+from ..providers.base import Provider
+from ..providers.registry import ProviderLike, get_provider
+from .events import EventSubscription
+from .limits import next_deadline, spend_at
+from .reaper import reap_providers
+from .state import TrackedRecord, TrackStore
+from .supervisor import Supervisor, provider_for, provider_ref
+
+TRACKED_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "provider": "string",
+    "name": "string",
+    "gpu": "string",
+    "status": "string",
+    "cost_per_hr": "Float64",
+    "spend_usd": "Float64",
+    "uptime_s": "Float64",
+    "idle_s": "Float64",
+    "idle_left_s": "Float64",
+    "limit": "string",
+    "limit_in_s": "Float64",
+    "idle_ttl_s": "Float64",
+    "max_runtime_s": "Float64",
+    "max_cost_usd": "Float64",
+    "terminating": "string",
+    "started_at": "datetime64[ns, UTC]",
+}
 
 
-async def spawn_tracked(provider: Any, request: Any) -> Any:
-    raise UnsupportedError("tracking is not available yet", hint="Spawn without track=True.")
+def supervisor() -> Supervisor:
+    """This runtime's supervisor (created on first use; call on the loop to start it)."""
+    rt = get_runtime()
+
+    def make() -> Supervisor:
+        sup = Supervisor(TrackStore(settings().data_dir / "tracked.json"))
+        rt.on_shutdown(sup.stop)
+        return sup
+
+    return rt.service("orchestrator", make)
+
+
+def _running() -> Supervisor:
+    sup = supervisor()
+    sup.ensure_running()
+    return sup
+
+
+def _record(
+    compute: Compute,
+    provider: Provider,
+    *,
+    idle_ttl: float | None,
+    max_runtime: float | None,
+    max_cost_usd: float | None,
+) -> TrackedRecord:
+    if idle_ttl is None and max_runtime is None and max_cost_usd is None:
+        raise ValidationError(
+            "a tracked compute needs at least one limit",
+            field="idle_ttl",
+            hint="Give idle_ttl, max_runtime or max_cost_usd.",
+        )
+    now = time.time()
+    started = compute.created_at.timestamp() if compute.created_at else now
+    return TrackedRecord(
+        id=compute.id,
+        provider=provider_ref(provider),
+        name=compute.name,
+        gpu=compute.gpu,
+        owner=owner_tag(),
+        idle_ttl_s=idle_ttl,
+        max_runtime_s=max_runtime,
+        max_cost_usd=max_cost_usd,
+        started_at=min(started, now),
+        last_activity=now,
+        cost_per_hr=compute.cost_per_hr,
+        spend_usd=0.0,
+        spend_at=min(started, now),
+        status=compute.status.value,
+    )
+
+
+async def spawn_tracked(provider: Provider, request: ComputeRequest) -> Compute:
+    """Spawn and track in one step; if tracking cannot be recorded, the compute is terminated."""
+    sup = _running()  # guard first, so nothing spawned is ever unguarded
+    idle = request.idle_ttl
+    if idle is None and request.max_runtime is None and request.max_cost_usd is None:
+        idle = settings().idle_ttl_s
+    compute = await provider.spawn(request)
+    try:
+        sup.add(
+            _record(
+                compute,
+                provider,
+                idle_ttl=idle,
+                max_runtime=request.max_runtime,
+                max_cost_usd=request.max_cost_usd,
+            )
+        )
+    except BaseException:
+        await provider.terminate(compute.id)
+        raise
+    return compute
+
+
+@on_runtime
+async def track(
+    compute: Compute | str,
+    *,
+    provider: ProviderLike | None = None,
+    idle_ttl: Duration | None = "30m",
+    max_runtime: Duration | None = None,
+    max_cost_usd: float | None = None,
+) -> Compute:
+    """Guard an existing compute: terminate it when idle for ``idle_ttl``, past
+    ``max_runtime`` or once it has cost ``max_cost_usd`` (whichever comes first).
+
+    The state is kept on disk, so a new kernel or ``atlas-nb reap`` keeps enforcing it.
+    """
+    if isinstance(compute, str):
+        prov = get_provider(provider)
+        compute = await prov.get(compute)
+    else:
+        prov = compute._provider or get_provider(provider or compute.provider)
+    _running().add(
+        _record(
+            compute,
+            prov,
+            idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
+            max_runtime=optional_seconds(max_runtime, field="max_runtime"),
+            max_cost_usd=max_cost_usd,
+        )
+    )
+    return compute
+
+
+@on_runtime
+async def touch(compute_id: str) -> None:
+    """Mark activity: the idle timer of a tracked compute starts again."""
+    sup = _running()
+    if compute_id not in sup.records:
+        raise NotFoundError(
+            f"compute {compute_id} is not tracked",
+            hint="Track it with atlas.track(compute) (or spawn with track=True).",
+        )
+    sup.touch(compute_id)
+
+
+@on_runtime
+async def untrack(compute_id: str, *, terminate: bool = False) -> None:
+    """Stop guarding a compute; ``terminate=True`` also terminates it."""
+    sup = _running()
+    rec = sup.records.get(compute_id)
+    if rec is None:
+        raise NotFoundError(f"compute {compute_id} is not tracked")
+    if terminate:
+        await provider_for(rec.provider).terminate(compute_id)
+        sup.forget(compute_id, reason="untracked and terminated")
+    else:
+        sup.forget(compute_id)
 
 
 def forget(compute_id: str) -> None:
-    """Stop tracking ``compute_id`` if it is tracked (no-op otherwise)."""
+    """Drop tracking after an explicit terminate (called by ``atlas.terminate``)."""
+    sup = supervisor()
+    if compute_id in sup.records or compute_id in sup.store.load():
+        sup.forget(compute_id, reason="terminated by user")
 
 
-async def touch(compute_id: str) -> None:
-    raise NotFoundError(f"compute {compute_id} is not tracked", hint="Track it with atlas.track().")
+def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
+    d = next_deadline(rec, now)
+    idle_s = max(0.0, now - rec.last_activity)
+    return {
+        "id": rec.id,
+        "provider": rec.provider,
+        "name": rec.name,
+        "gpu": rec.gpu,
+        "status": rec.status,
+        "cost_per_hr": rec.cost_per_hr,
+        "spend_usd": spend_at(rec, now),
+        "uptime_s": max(0.0, now - rec.started_at),
+        "idle_s": idle_s,
+        "idle_left_s": None if rec.idle_ttl_s is None else max(0.0, rec.idle_ttl_s - idle_s),
+        "limit": d.reason if d else None,
+        "limit_in_s": max(0.0, d.at - now) if d else None,
+        "idle_ttl_s": rec.idle_ttl_s,
+        "max_runtime_s": rec.max_runtime_s,
+        "max_cost_usd": rec.max_cost_usd,
+        "terminating": rec.terminating,
+        "started_at": datetime.fromtimestamp(rec.started_at, UTC),
+    }
+
+
+@on_runtime
+async def tracked() -> pd.DataFrame:
+    """Tracked computes with spend so far and time left before the next limit."""
+    sup = _running()
+    sup.sync_from_store()
+    now = time.time()
+    rows = [_tracked_row(r, now) for r in sorted(sup.records.values(), key=lambda r: r.started_at)]
+    return frame(rows, TRACKED_COLUMNS)
+
+
+async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
+    from ..core.compute import configured_providers
+
+    cfg = settings()
+    names = providers or cfg.reap_providers or configured_providers()
+    if isinstance(names, (str, type)):
+        names = [names]
+    targets = []
+    for name in names:
+        try:
+            targets.append(get_provider(name))
+        except Exception:  # no credentials: nothing to reap there
+            continue
+    tracked_ids = set(supervisor().store.load())
+    return await reap_providers(
+        targets,
+        tracked=tracked_ids,
+        prefix=cfg.name_prefix,
+        owner=owner_tag(),
+        grace_s=cfg.reap_grace_s,
+        dry_run=dry_run,
+    )
+
+
+@on_runtime
+async def reap(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
+    """Find (``dry_run=True``) or terminate orphans: computes named with this installation's
+    prefix and owner tag, untracked, older than ``reap_grace_s``. Never anything else.
+
+    Returns every examined compute with ``action`` (terminate / keep) and ``reason``.
+    """
+    return await reap_once(dry_run=dry_run, providers=providers)
+
+
+@on_runtime
+async def enforce(*, wait: bool = True) -> list[str]:
+    """Adopt the tracked state and terminate what is past its limits now (for the CLI)."""
+    sup = _running()
+    sup.sync_from_store()
+    fired = sup.enforce_deadlines(time.time())
+    if wait:
+        for cid in fired:
+            task = sup._terminations.get(cid)
+            if task is not None:
+                await task
+    return fired
+
+
+def events(compute_id: str | None = None) -> EventSubscription:
+    """Orchestrator events (all computes, or one) as a sync/async iterator."""
+    subscription = EventSubscription(supervisor().bus, compute_id)  # before anything can fire
+    get_runtime().run(_start())
+    return subscription
+
+
+async def _start() -> None:
+    _running()
+
+
+@on_runtime
+async def terminate_all_tracked() -> None:
+    """Terminate every tracked compute now (``atlas.shutdown(terminate_tracked=True)``)."""
+    sup = _running()
+    for rec in list(sup.records.values()):
+        try:
+            await provider_for(rec.provider).terminate(rec.id)
+        except NotFoundError:
+            pass
+        sup.forget(rec.id, reason="shutdown")

@@ -1,0 +1,303 @@
+"""Tracked computes: idle TTL, deadlines, cost caps, touch, failures, adoption, the reaper."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import atlas_nb as atlas
+from atlas_nb.errors import NotFoundError, TransportError, ValidationError
+from atlas_nb.orchestrator.limits import Deadline, next_deadline, spend_at
+from atlas_nb.orchestrator.reaper import decide
+from atlas_nb.orchestrator.state import TrackedRecord
+from atlas_nb.orchestrator.supervisor import Supervisor
+from atlas_nb.providers.mock import MockProvider
+from tests.helpers.fileprovider import ENV, FileProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def fast_orchestrator():
+    atlas.configure(heartbeat_s=0.1, reap_interval_s=3600, reap_grace_s=0)
+    old = Supervisor.terminate_backoff_s
+    Supervisor.terminate_backoff_s = (0.05, 0.2)
+    yield
+    Supervisor.terminate_backoff_s = old
+    atlas.shutdown()
+
+
+def rec(**kw):
+    base = {
+        "id": "p",
+        "provider": "mock",
+        "idle_ttl_s": None,
+        "started_at": 0.0,
+        "last_activity": 0.0,
+    }
+    return TrackedRecord(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("fields", "now", "expected"),
+    [
+        ({"idle_ttl_s": 60}, 10, Deadline(60.0, "idle_timeout")),
+        ({"idle_ttl_s": 60, "last_activity": 50}, 55, Deadline(110.0, "idle_timeout")),
+        ({"idle_ttl_s": 600, "max_runtime_s": 100}, 10, Deadline(100.0, "max_runtime")),
+        ({"max_cost_usd": 1.0, "cost_per_hr": 3.6}, 0, Deadline(1000.0, "max_cost")),
+        (
+            {"max_cost_usd": 1.0, "cost_per_hr": 3.6, "spend_usd": 0.5, "spend_at": 100},
+            100,
+            Deadline(600.0, "max_cost"),
+        ),
+        (
+            {"max_cost_usd": 1.0, "cost_per_hr": 3.6, "spend_usd": 1.0, "spend_at": 5},
+            5,
+            Deadline(5.0, "max_cost"),
+        ),
+        ({"max_cost_usd": 1.0, "cost_per_hr": 0.0}, 10, None),  # stopped: not spending
+        ({}, 10, None),
+    ],
+)
+def test_next_deadline(fields, now, expected):
+    assert next_deadline(rec(**fields), now) == expected
+
+
+def test_spend():
+    r = rec(cost_per_hr=2.0, spend_usd=1.0, spend_at=3600)
+    assert spend_at(r, 7200) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "cid", "age", "tracked", "status", "action", "reason_part"),
+    [
+        ("atlas-me1234-abcdef", "a", 700, set(), "running", "terminate", "orphan"),
+        ("atlas-me1234-abcdef", "a", 700, set(), "stopped", "terminate", "orphan"),
+        ("atlas-me1234-abcdef", "a", 700, {"a"}, "running", "keep", "tracked"),
+        ("atlas-me1234-abcdef", "a", 10, set(), "running", "keep", "grace"),
+        ("atlas-me1234-abcdef", "a", None, set(), "running", "keep", "age unknown"),
+        ("atlas-other9-abcdef", "a", 700, set(), "running", "keep", "another installation"),
+        ("atlas-abcdefgh", "a", 700, set(), "running", "keep", "another installation"),
+        ("training-run", "a", 700, set(), "running", "keep", "prefix"),
+        (None, "a", 700, set(), "running", "keep", "prefix"),
+        ("atlas-me1234-abcdef", "a", 700, set(), "terminated", "keep", "already"),
+    ],
+)
+def test_reaper_safety_rules(name, cid, age, tracked, status, action, reason_part):
+    got = decide(
+        name=name,
+        compute_id=cid,
+        age_s=age,
+        tracked=tracked,
+        prefix="atlas-",
+        owner="me1234",
+        grace_s=600,
+        status=status,
+    )
+    assert got[0] == action and reason_part in got[1]
+
+
+def test_empty_prefix_refused():
+    with pytest.raises(ValidationError, match="non-empty name prefix"):
+        decide(
+            name="x",
+            compute_id="a",
+            age_s=1,
+            tracked=set(),
+            prefix="",
+            owner="o",
+            grace_s=0,
+            status="running",
+        )
+
+
+def wait_for_event(sub, compute_id, kind, timeout=10.0):
+    """Consume events until ``kind`` arrives for ``compute_id``; returns all seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    for event in sub:
+        seen.append(event)
+        if event.compute_id == compute_id and event.kind == kind:
+            return seen
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"no {kind} event for {compute_id}; saw {[e.kind for e in seen]}")
+
+
+def test_idle_ttl_terminates_and_reports():
+    with atlas.events() as sub:
+        pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl=0.5)
+        assert pod.name.startswith("atlas-testown-")
+        t0 = time.monotonic()
+        seen = wait_for_event(sub, pod.id, "terminated")
+    kinds = [e.kind for e in seen if e.compute_id == pod.id]
+    assert kinds[0] == "status" and "terminating" in kinds
+    terminating = next(e for e in seen if e.kind == "terminating")
+    assert terminating.data["reason"] == "idle_timeout"
+    assert time.monotonic() - t0 >= 0.4
+    assert atlas.compute(pod.id, provider="mock").status.value == "terminated"
+    assert len(atlas.tracked()) == 0
+
+
+def test_touch_keeps_it_alive_then_idle_wins():
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl=0.6)
+    for _ in range(6):
+        time.sleep(0.2)
+        pod.touch()
+    assert atlas.tracked()["id"].tolist() == [pod.id]
+    assert atlas.compute(pod.id, provider="mock").status.value != "terminated"
+    with atlas.events(pod.id) as sub:
+        wait_for_event(sub, pod.id, "terminated")
+
+
+def test_max_runtime_and_cost_cap():
+    with atlas.events() as sub:
+        a = atlas.spawn(provider="mock", gpu="l4", image="x", max_runtime=0.5, idle_ttl="1h")
+        # mock h100 costs $2.49/hr: $0.0005 lasts about 0.72 s
+        b = atlas.spawn(provider="mock", gpu="h100", image="x", max_cost_usd=0.0005, idle_ttl="1h")
+        reasons = {}
+        for event in sub:
+            if event.kind == "terminating":
+                reasons[event.compute_id] = event.data["reason"]
+            if len(reasons) == 2:
+                break
+    assert reasons == {a.id: "max_runtime", b.id: "max_cost"}
+
+
+def test_touch_unknown_is_truthful():
+    with pytest.raises(NotFoundError, match="not tracked"):
+        atlas.touch("mock-nope")
+
+
+def test_track_needs_a_limit():
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x")
+    assert not pod.name.startswith("atlas-testown-")  # untracked: no owner tag, never reaped
+    with pytest.raises(ValidationError, match="at least one limit"):
+        atlas.track(pod, idle_ttl=None)
+    atlas.track(pod, idle_ttl="1h")
+    assert atlas.tracked().loc[0, "idle_ttl_s"] == 3600
+    atlas.untrack(pod.id)
+    assert len(atlas.tracked()) == 0
+    assert atlas.compute(pod.id, provider="mock").status.value != "terminated"
+    pod.terminate()
+
+
+def test_explicit_terminate_untracks():
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", track=True)
+    assert atlas.tracked().loc[0, "idle_ttl_s"] == 1800  # default idle TTL
+    pod.terminate()
+    assert len(atlas.tracked()) == 0
+
+
+class FlakyProvider(MockProvider):
+    """Listing fails (a network blip) and the first terminates fail."""
+
+    name = "flaky"
+    fail_list = True
+    terminate_failures = 2
+
+    async def list_computes(self, *, status=None, name=None):
+        if FlakyProvider.fail_list:
+            raise TransportError("network blip", provider="flaky")
+        return await super().list_computes(status=status, name=name)
+
+    async def terminate(self, compute_id):
+        if FlakyProvider.terminate_failures > 0:
+            FlakyProvider.terminate_failures -= 1
+            raise TransportError("terminate failed", provider="flaky")
+        await super().terminate(compute_id)
+
+
+def test_failed_poll_is_not_death_and_failed_terminate_is_retried():
+    FlakyProvider.fail_list, FlakyProvider.terminate_failures = True, 2
+    with atlas.events() as sub:
+        pod = atlas.spawn(provider=FlakyProvider, gpu="l4", image="x", idle_ttl=1.0)
+        seen = wait_for_event(sub, pod.id, "terminated")
+    kinds = [e.kind for e in seen if e.compute_id == pod.id]
+    heartbeats = [e for e in seen if e.kind == "heartbeat"]
+    assert heartbeats and all(not h.data["ok"] for h in heartbeats)  # blips, still tracked
+    assert kinds.count("terminate_failed") == 2
+    failed = next(e for e in seen if e.kind == "terminate_failed")
+    assert "terminate failed" in failed.data["error"] and failed.data["retry_in_s"] > 0
+    assert kinds[-1] == "terminated"
+
+
+def test_heartbeat_lists_once_and_notices_outside_termination():
+    with atlas.events() as sub:
+        pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h")
+        MockProvider()._store.computes[pod.id].phase = "terminated"  # killed elsewhere
+        seen = wait_for_event(sub, pod.id, "terminated")
+    assert seen[-1].data["reason"] in ("terminated outside atlas_nb", "gone")
+
+
+def test_reap_dry_run_then_real(tmp_path):
+    ours = atlas.spawn(provider="mock", gpu="l4", image="x", name="atlas-testown-orphan")
+    other = atlas.spawn(provider="mock", gpu="l4", image="x", name="atlas-someone-else1")
+    mine_untracked = atlas.spawn(provider="mock", gpu="l4", image="x")
+    tracked = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h")
+    plain = atlas.spawn(provider="mock", gpu="l4", image="x", name="notebook-job")
+    df = atlas.reap(dry_run=True, providers=["mock"])
+    actions = dict(zip(df["id"], df["action"], strict=True))
+    assert actions == {
+        ours.id: "terminate",
+        other.id: "keep",
+        mine_untracked.id: "keep",
+        tracked.id: "keep",
+        plain.id: "keep",
+    }
+    assert atlas.compute(ours.id, provider="mock").status.value != "terminated"
+    done = atlas.reap(dry_run=False, providers=["mock"])
+    assert done.set_index("id").loc[ours.id, "result"] == "terminated"
+    survivors = set(atlas.computes(provider="mock")["id"])
+    assert survivors == {other.id, mine_untracked.id, tracked.id, plain.id}
+
+
+def test_shutdown_keeps_tracking_on_disk():
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h")
+    atlas.shutdown()
+    assert atlas.tracked()["id"].tolist() == [pod.id]  # adopted by the new runtime
+
+
+def test_second_process_adopts_and_enforces(tmp_path, monkeypatch):
+    cloud = tmp_path / "cloud.json"
+    monkeypatch.setenv(ENV, str(cloud))
+    pod = atlas.spawn(provider=FileProvider, gpu="l4", image="x", idle_ttl=1.5)
+    atlas.shutdown()  # the kernel dies: nobody guards the pod in this process any more
+    data_dir = atlas.settings().data_dir
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        import atlas_nb as atlas
+        atlas.configure(data_dir={str(data_dir)!r}, owner="testown", heartbeat_s=0.1,
+                        reap_interval_s=3600)
+        with atlas.events({pod.id!r}) as sub:  # adopts the tracked state on disk
+            for event in sub:
+                print(event.kind, event.data.get("reason", ""), flush=True)
+                if event.kind == "terminated":
+                    break
+        atlas.shutdown()
+    """)
+    env = {**os.environ, ENV: str(cloud)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"the second process hung:\n{stdout}\n{stderr}") from None
+    assert proc.returncode == 0, stderr
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert "terminating idle_timeout" in out.stdout and "terminated" in out.stdout
+    assert FileProvider()._load()[pod.id]["status"] == "terminated"
