@@ -89,6 +89,16 @@ reap = syncify(aio.reap)
 events = aio.events
 
 
+def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> Any:
+    """A live table of tracked computes with Touch / Stop / Terminate per row (a widget).
+
+    Stop and Terminate are disabled unless ``allow_destructive=True`` and ask to confirm.
+    """
+    from .widgets.dashboard import ComputeDashboard
+
+    return ComputeDashboard(refresh=refresh, allow_destructive=allow_destructive)
+
+
 def shutdown(*, terminate_tracked: bool = False) -> None:
     """Stop streams and timers, close HTTP clients and stop atlas_nb's loop thread.
 
@@ -161,6 +171,7 @@ __all__ = [
     "compute",
     "computes",
     "configure",
+    "dashboard",
     "errors",
     "events",
     "frames",
@@ -188,3 +199,7 @@ __all__ = [
     "untrack",
     "wait_until_running",
 ]
+
+from .widgets.tables import register as _register_table_formatter  # noqa: E402
+
+_register_table_formatter()

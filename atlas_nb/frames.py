@@ -107,8 +107,14 @@ def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.Da
     return pd.DataFrame(out, columns=columns)
 
 
+def mark(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Tag a frame so notebooks display it styled (it stays a plain DataFrame)."""
+    df.attrs["atlas_kind"] = kind
+    return df
+
+
 def computes_frame(computes: Iterable[Compute]) -> pd.DataFrame:
-    return frame((_compute_row(c) for c in computes), COMPUTE_COLUMNS)
+    return mark(frame((_compute_row(c) for c in computes), COMPUTE_COLUMNS), "computes")
 
 
 def _compute_row(c: Compute) -> dict[str, Any]:
@@ -125,16 +131,16 @@ def gpu_types_frame(types: Iterable[GpuType]) -> pd.DataFrame:
         row["region"] = ",".join(t.regions) if t.regions else None
         rows.append(row)
     df = frame(rows, GPU_TYPE_COLUMNS)
-    return df.sort_values(
-        ["provider", "price_per_hr"], na_position="last", kind="stable"
-    ).reset_index(drop=True)
+    df = df.sort_values(["provider", "price_per_hr"], na_position="last", kind="stable")
+    return mark(df.reset_index(drop=True), "gpu_types")
 
 
 def offers_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Offer rows → the offers frame, cheapest first, with ``price_per_gpu_hr`` derived."""
     df = frame(rows, OFFER_COLUMNS)
     df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
-    return df.sort_values("price_per_hr", na_position="last", kind="stable").reset_index(drop=True)
+    df = df.sort_values("price_per_hr", na_position="last", kind="stable")
+    return mark(df.reset_index(drop=True), "offers")
 
 
 def logs_frame(entries: Iterable[LogEntry]) -> pd.DataFrame:

@@ -16,8 +16,9 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._runtime import DualIterator, on_runtime
+from .._runtime import on_runtime
 from ..errors import AtlasTimeoutError
+from ..jobstream import JobStream
 from ..models import Job, JobRequest
 from ..models.job import TERMINAL_JOB_STATUSES
 from ..providers.registry import ProviderLike, get_provider
@@ -123,15 +124,15 @@ def stream_job(
     endpoint: str,
     provider: ProviderLike | None = None,
     api_key: str | None = None,
-) -> DualIterator[Any]:
+) -> JobStream:
     """Every chunk a job produces, exactly once and in order; ends after a terminal status.
 
     Raises ``JobFailedError`` when the job ends failed, cancelled or timed out. Works with
-    ``for`` and ``async for``.
+    ``for`` and ``async for``; in a notebook it displays the chunks live.
     """
+    prov = get_provider(provider, api_key=api_key)
 
     def source() -> AsyncIterator[Any]:
-        prov = get_provider(provider, api_key=api_key)
         return prov.stream_job(job_id, endpoint=endpoint)
 
-    return DualIterator(source)
+    return JobStream(source, job_id=job_id, endpoint=endpoint, provider=prov)

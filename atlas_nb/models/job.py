@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
-from .._runtime import DualIterator, run_sync
+from .._runtime import run_sync
 from ._base import Model
 
 if TYPE_CHECKING:
@@ -110,8 +110,9 @@ class Job(Model):
         """Re-run a failed or timed-out job."""
         return run_sync(self.retry_async())
 
-    def stream(self) -> DualIterator[Any]:
-        """Chunks as they are produced, each exactly once; a ``for`` or ``async for`` iterator."""
+    def stream(self) -> Any:
+        """The job's :class:`~atlas_nb.jobstream.JobStream`: chunks as they are produced, each
+        exactly once; iterate it with ``for`` or ``async for``, or display it in a notebook."""
         from ..core import jobs
 
         return jobs.stream_job(self.id, endpoint=self.endpoint, provider=self._prov())

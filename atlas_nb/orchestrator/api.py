@@ -19,7 +19,7 @@ from .._durations import Duration, optional_seconds
 from .._runtime import get_runtime, on_runtime
 from ..config import settings
 from ..errors import NotFoundError, ValidationError
-from ..frames import frame
+from ..frames import frame, mark
 from ..models import Compute, ComputeRequest
 from ..naming import owner_tag
 from ..providers.base import Provider
@@ -221,7 +221,7 @@ async def tracked() -> pd.DataFrame:
     sup.sync_from_store()
     now = time.time()
     rows = [_tracked_row(r, now) for r in sorted(sup.records.values(), key=lambda r: r.started_at)]
-    return frame(rows, TRACKED_COLUMNS)
+    return mark(frame(rows, TRACKED_COLUMNS), "tracked")
 
 
 async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
