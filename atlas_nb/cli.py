@@ -1,0 +1,501 @@
+"""``atlas-nb``: init, upgrade, doctor, sandbox, gpus, offers, reap, lab.
+
+$ atlas-nb init            # commented config file + private storage dir (+ .gitignore)
+$ atlas-nb doctor          # what is configured, where keys come from, fly on PATH, perms
+$ atlas-nb sandbox         # serve the local cloud on 127.0.0.1
+$ atlas-nb gpus --sandbox  # GPU prices (here: from the sandbox)
+$ atlas-nb offers --gpu h100 --limit 10
+$ atlas-nb reap            # dry run: what would be reaped; --yes to do it
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+CONFIG_TEMPLATE = """\
+# atlas_nb configuration (written by `atlas-nb init`).
+# Resolution order: per-call arguments > atlas_nb.configure(...) > this file > environment.
+schema_version = {version}
+
+# The provider used when a call does not name one: "runpod", "lambda", "vast", "fly", "mock".
+# default_provider = "runpod"
+
+# Where atlas_nb keeps tracked computes, its owner tag and Fly token caches (0700).
+data_dir = "{data_dir}"
+
+# HTTP timeout (seconds) and retries for safe calls; creates are never retried blindly.
+# timeout_s = 30
+# max_retries = 3
+
+# Orchestrator defaults: idle TTL for tracked computes, heartbeat, reaper grace period.
+# idle_ttl_s = 1800
+# heartbeat_s = 60
+# reap_grace_s = 600
+# name_prefix = "atlas-"
+
+# Fly.io: the app for Fly Machines calls and the fly executable.
+# fly_app = "my-app"
+# fly_executable = "/usr/local/bin/fly"
+
+[api_keys]
+# Prefer environment variables (RUNPOD_API_KEY, LAMBDA_API_KEY, VAST_API_KEY, FLY_API_TOKEN);
+# keys written here are read by every kernel of this user.
+# runpod = "rpa_..."
+# lambda = "secret_..."
+# vast = "..."
+# fly = "FlyV1 fm2_..."
+
+[base_urls]
+# Point a provider elsewhere (a proxy, or the sandbox printed by `atlas-nb sandbox`).
+# runpod_rest = "https://api.runpod.io"
+"""
+
+
+def _print(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# -- init / upgrade ----------------------------------------------------------------------------
+
+
+def _git_root(start: Path) -> Path | None:
+    for parent in [start, *start.parents]:
+        if (parent / ".git").exists():
+            return parent
+    return None
+
+
+def _ensure_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o700)
+
+
+def _gitignore(storage: Path, cwd: Path) -> str:
+    root = _git_root(cwd)
+    if root is None:
+        return "not inside a git repository: .gitignore left alone"
+    try:
+        rel = storage.resolve().relative_to(root.resolve())
+    except ValueError:
+        return f"the storage dir is outside the repository {root}: .gitignore left alone"
+    entry = f"/{rel.as_posix()}/"
+    path = root / ".gitignore"
+    text = path.read_text() if path.exists() else ""
+    if entry in text.splitlines():
+        return f"{path} already ignores {entry}"
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    path.write_text(
+        f"{text}{prefix}# atlas_nb private storage (tokens, tracked computes)\n{entry}\n"
+    )
+    return f"added {entry} to {path}"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .config import config_path, settings
+
+    path = Path(args.config).expanduser() if args.config else config_path()
+    storage = Path(args.storage_path).expanduser().absolute() if args.storage_path else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _print(f"config file {path} exists: kept as is (your keys are never overwritten)")
+        migrate(path)
+        existing = tomllib.loads(path.read_text())
+        if storage is not None and "data_dir" not in existing:
+            _insert_key(path, "data_dir", str(storage))
+            _print(f"  set data_dir = {storage}")
+        data_dir = Path(existing.get("data_dir") or storage or settings().data_dir).expanduser()
+    else:
+        data_dir = storage or settings().data_dir
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(CONFIG_TEMPLATE.format(version=SCHEMA_VERSION, data_dir=data_dir))
+        _print(f"wrote {path} (mode 0600)")
+    _ensure_private_dir(data_dir)
+    _print(f"storage dir {data_dir} (mode 0700)")
+    _print(_gitignore(data_dir, Path.cwd()))
+    return 0
+
+
+def _insert_key(path: Path, key: str, value: Any) -> None:
+    """Add ``key = value`` before the first table of a TOML file (a top-level key)."""
+    lines = path.read_text().splitlines(keepends=True)
+    rendered = f"{key} = {_toml_value(value)}\n"
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("["):
+            lines.insert(i, rendered)
+            break
+    else:
+        lines.append(rendered)
+    path.write_text("".join(lines))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+#: schema migrations: version -> (description, function(text) -> text)
+def _v0_to_v1(text: str) -> str:
+    # 0.x wrote `reap_providers = "runpod,vast"`; now a TOML list
+    out = []
+    for line in text.splitlines(keepends=True):
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "reap_providers" and value.strip().startswith('"'):
+            names = [n.strip() for n in value.strip().strip('"').split(",") if n.strip()]
+            line = f"reap_providers = [{', '.join(_toml_value(n) for n in names)}]\n"
+        out.append(line)
+    return "".join(out)
+
+
+MIGRATIONS = {1: ("reap_providers as a list", _v0_to_v1)}
+
+
+def migrate(path: Path) -> list[str]:
+    """Bring a config file to SCHEMA_VERSION; idempotent. Returns what was done."""
+    text = path.read_text()
+    data = tomllib.loads(text)
+    version = int(data.get("schema_version", 0))
+    done = []
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        description, fn = MIGRATIONS[target]
+        text = fn(text)
+        done.append(f"v{target - 1} -> v{target}: {description}")
+    if done:
+        tomllib.loads(text)  # never write a broken file
+        if "schema_version" in data:
+            text = "".join(
+                f"schema_version = {SCHEMA_VERSION}\n"
+                if line.split("=")[0].strip() == "schema_version"
+                else line
+                for line in text.splitlines(keepends=True)
+            )
+            path.write_text(text)
+        else:
+            path.write_text(text)
+            _insert_key(path, "schema_version", SCHEMA_VERSION)
+    return done
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .config import config_path
+
+    path = Path(args.config).expanduser() if args.config else config_path()
+    if not path.exists():
+        _print(f"no config file at {path}; run `atlas-nb init` first")
+        return 1
+    done = migrate(path)
+    if done:
+        for step in done:
+            _print(f"migrated {path}: {step}")
+    else:
+        _print(f"{path} is up to date (schema_version {SCHEMA_VERSION})")
+    return 0
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def mask(secret: str) -> str:
+    """``rpa_ABCDEF123`` → ``rpa_…123`` (never more than the first 4 and last 3)."""
+    if len(secret) <= 10:
+        return "…" * 3
+    return f"{secret[:4]}…{secret[-3:]}"
+
+
+def _perm_problem(path: Path, want: int) -> str | None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    return None if mode & ~want == 0 else f"{path} is {oct(mode)}, expected {oct(want)}"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .config import DEFAULT_BASE_URLS, config_path, key_sources, settings
+    from .errors import ENV_VARS
+    from .fly._executable import find_fly
+
+    problems: list[str] = []
+    cfg = settings()
+    path = config_path()
+    _print(f"config file      {path} ({'found' if path.exists() else 'missing: atlas-nb init'})")
+    _print(f"default provider {cfg.default_provider or '-'}")
+    sources = key_sources()
+    for provider in ("runpod", "lambda", "vast", "fly"):
+        key = cfg.api_key(provider)
+        where = sources.get(provider, f"not set (looked at {', '.join(ENV_VARS[provider])})")
+        shown = mask(key.get_secret_value()) if key else "-"
+        _print(f"key {provider:<12} {shown:<12} {where}")
+    for name, url in cfg.base_urls.items():
+        if url != DEFAULT_BASE_URLS.get(name):
+            _print(f"base url {name:<16} {url}")
+    fly, why = find_fly()
+    _print(f"fly executable   {fly or f'not found ({why})'}")
+    data = cfg.data_dir
+    _print(f"storage dir      {data} ({'exists' if data.exists() else 'not created yet'})")
+    for candidate, want in ((data, 0o700), (path, 0o600)):
+        problem = _perm_problem(candidate, want)
+        if problem:
+            problems.append(problem)
+    tracked = data / "tracked.json"
+    if tracked.exists():
+        import json
+
+        count = len(json.loads(tracked.read_text() or "{}").get("computes", {}))
+        _print(f"tracked computes {count}")
+    for problem in problems:
+        _print(f"problem: {problem}")
+    _print("ok" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+# -- sandbox, tables, reap, lab ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _maybe_sandbox(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    from . import sandbox
+
+    sb = sandbox.in_process(speed=50)
+    try:
+        yield
+    finally:
+        sb.stop()
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import time
+
+    from . import sandbox
+
+    sb = sandbox.start(port=args.port, seed=args.seed, speed=args.speed, configure=False)
+    _print(
+        f"atlas_nb sandbox on {sb.origin} (seed {args.seed}, speed {args.speed:g}x); "
+        "Ctrl-C to stop\n"
+    )
+    _print("[base_urls]")
+    for key, url in sb.urls.items():
+        _print(f'{key} = "{url}"')
+    _print("\n[api_keys]")
+    for provider, key in sb.api_keys.items():
+        _print(f'{provider} = "{key}"')
+    if sb.fly_executable:
+        _print(f'\nfly_executable = "{sb.fly_executable}"')
+    if sb.runpod_endpoint_id:
+        _print(f"\nserverless endpoint (echo worker): {sb.runpod_endpoint_id}")
+    if sb.fly_apps:
+        _print(f"fly apps: {', '.join(sb.fly_apps)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+    return 0
+
+
+def _table(df: Any, columns: Sequence[str], limit: int) -> str:
+    import pandas as pd
+
+    shown = df[[c for c in columns if c in df.columns]].head(limit)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return shown.to_string(index=False) if len(shown) else "(no rows)"
+
+
+def cmd_gpus(args: argparse.Namespace) -> int:
+    import atlas_nb as atlas
+
+    with _maybe_sandbox(args.sandbox):
+        df = atlas.gpu_types(args.provider) if args.provider else atlas.gpu_types()
+    _print(
+        _table(
+            df,
+            [
+                "provider",
+                "gpu",
+                "vram_gb",
+                "price_per_hr",
+                "spot_price_per_hr",
+                "availability",
+                "max_count",
+            ],
+            args.limit,
+        )
+    )
+    _report_attrs(df)
+    return 0
+
+
+def cmd_offers(args: argparse.Namespace) -> int:
+    import atlas_nb as atlas
+
+    providers = args.providers.split(",") if args.providers else None
+    with _maybe_sandbox(args.sandbox):
+        df = atlas.offers(
+            args.gpu,
+            count=args.count,
+            max_price_per_hr=args.max_price,
+            spot=args.spot,
+            providers=providers,
+            limit=args.limit,
+        )
+    _print(
+        _table(
+            df,
+            [
+                "provider",
+                "gpu",
+                "gpu_count",
+                "vram_gb",
+                "price_per_hr",
+                "spot_price_per_hr",
+                "region",
+                "availability",
+                "offer_id",
+            ],
+            args.limit,
+        )
+    )
+    _report_attrs(df)
+    return 0
+
+
+def _report_attrs(df: Any) -> None:
+    if df.attrs.get("skipped"):
+        _print(f"skipped (no credentials): {', '.join(df.attrs['skipped'])}")
+    for provider, error in (df.attrs.get("errors") or {}).items():
+        _print(f"error from {provider}: {error}")
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    import atlas_nb as atlas
+
+    from .orchestrator import api as orchestrator
+
+    providers = args.providers.split(",") if args.providers else None
+    fired = atlas._runtime.get_runtime().run(orchestrator.enforce())
+    for cid in fired:
+        _print(f"terminated {cid}: past its tracked limit")
+    df = atlas.reap(dry_run=not args.yes, providers=providers)
+    _print(
+        _table(
+            df, ["provider", "id", "name", "status", "age_s", "action", "reason", "result"], 1000
+        )
+    )
+    to_reap = int((df["action"] == "terminate").sum()) if len(df) else 0
+    if not args.yes and to_reap:
+        _print(f"\n{to_reap} orphan(s) would be terminated; run `atlas-nb reap --yes` to do it")
+    if args.watch:
+        _print("\nguarding tracked computes; Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt), atlas.events() as events:
+            for event in events:
+                _print(f"{event.compute_id} {event.kind} {event.data}")
+    atlas.shutdown()
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+    cmd = [
+        jupyter,
+        "lab",
+        f"--notebook-dir={root}",
+        f"--port={args.port}",
+        "--LabApp.default_url=/lab/tree/01_quickstart.ipynb",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    _print(
+        "starting JupyterLab on the tutorials; each notebook starts the sandbox in its first cell"
+    )
+    return subprocess.call(cmd)
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atlas-nb", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="write a commented config file and the storage dir")
+    p.add_argument("--config", help="config file to write (default: ATLAS_NB_CONFIG or user dir)")
+    p.add_argument("--storage-path", help="where atlas_nb keeps its private state")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("upgrade", help="migrate the config file to this version (idempotent)")
+    p.add_argument("--config")
+    p.set_defaults(func=cmd_upgrade)
+
+    p = sub.add_parser("doctor", help="what is configured, where keys come from, permissions")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("sandbox", help="serve the local fake cloud on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=float, default=1.0)
+    p.set_defaults(func=cmd_sandbox)
+
+    for name, func, help_text in (
+        ("gpus", cmd_gpus, "GPU types and list prices"),
+        ("offers", cmd_offers, "rentable offers across clouds"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--sandbox", action="store_true", help="ask the built-in sandbox")
+        p.add_argument("--limit", type=int, default=30)
+        if name == "gpus":
+            p.add_argument("--provider")
+        else:
+            p.add_argument("--gpu")
+            p.add_argument("--count", type=int, default=1)
+            p.add_argument("--max-price", type=float, dest="max_price")
+            p.add_argument("--spot", action="store_true")
+            p.add_argument("--providers", help="comma-separated provider names")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("reap", help="enforce tracked limits and reap orphans (dry run by default)")
+    p.add_argument("--yes", action="store_true", help="terminate the orphans found")
+    p.add_argument("--providers", help="comma-separated provider names")
+    p.add_argument("--watch", action="store_true", help="keep guarding tracked computes")
+    p.set_defaults(func=cmd_reap)
+
+    p = sub.add_parser("lab", help="open JupyterLab on the tutorial notebooks")
+    p.add_argument("--port", type=int, default=8888)
+    p.set_defaults(func=cmd_lab)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import AtlasError
+
+    try:
+        return int(args.func(args) or 0)
+    except AtlasError as exc:
+        print(f"atlas-nb: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
