@@ -53,7 +53,7 @@ async def run_job(
     job = await prov.run_job(req, wait=wait, timeout=timeout)
     if wait and not job.done:
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        job = await wait_for(job, timeout=left)
+        job = await wait_for(job, timeout=left, waited_before=timeout - left if timeout else 0.0)
     return job
 
 
@@ -94,8 +94,11 @@ async def retry_job(
 
 
 @on_runtime
-async def wait_for(job: Job, *, timeout: float | None = None) -> Job:
-    """Poll with backoff until ``job`` reaches a terminal status or ``timeout`` passes."""
+async def wait_for(job: Job, *, timeout: float | None = None, waited_before: float = 0.0) -> Job:
+    """Poll with backoff until ``job`` reaches a terminal status or ``timeout`` passes.
+
+    ``waited_before`` (seconds already spent, e.g. in runsync) only makes the message exact.
+    """
     prov = job._provider or get_provider(job.provider)
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.05
@@ -104,7 +107,8 @@ async def wait_for(job: Job, *, timeout: float | None = None) -> Job:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise AtlasTimeoutError(
-                f"job {job.id} is still {current.status.value} after {timeout:g} s",
+                f"job {job.id} is still {current.status.value} after "
+                f"{(timeout or 0) + waited_before:g} s",
                 provider=job.provider,
                 hint="It keeps running: call job.wait() again, or job.cancel().",
             )

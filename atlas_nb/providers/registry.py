@@ -25,6 +25,10 @@ from .base import Provider
 #: Built-in providers, imported on first use.
 BUILTIN: dict[str, str] = {
     "mock": "atlas_nb.providers.mock:MockProvider",
+    "runpod": "atlas_nb.providers.runpod:RunPodProvider",
+    "lambda": "atlas_nb.providers.lambda_cloud:LambdaProvider",
+    "vast": "atlas_nb.providers.vast:VastProvider",
+    "fly": "atlas_nb.providers.fly_machines:FlyMachinesProvider",
 }
 
 ProviderLike = str | type[Provider] | Provider

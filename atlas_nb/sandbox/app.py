@@ -25,7 +25,14 @@ class MountSpec:
     urls: dict[str, str]  # base_urls key -> suffix after the prefix
 
 
-MOUNTS: tuple[MountSpec, ...] = ()
+MOUNTS: tuple[MountSpec, ...] = (
+    MountSpec("runpod_rest", "/runpod", {"runpod_rest": "", "runpod_graphql": "/graphql"}),
+    MountSpec("runpod_runtime", "/runpod-runtime", {"runpod_runtime": "/v2"}),
+    MountSpec("lambda_cloud", "/lambda", {"lambda": "/api/v1"}),
+    MountSpec("vast", "/vast", {"vast": ""}),
+    MountSpec("fly_machines", "/fly-machines", {"fly_machines": "/v1"}),
+    MountSpec("fly_api", "/fly-api", {"fly_api": ""}),
+)
 
 
 def build(state: SandboxState) -> Starlette:

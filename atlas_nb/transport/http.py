@@ -60,7 +60,11 @@ class _ClientPool:
             client = httpx.AsyncClient(
                 transport=transport,
                 headers={"user-agent": USER_AGENT},
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                # drop idle connections before servers do (uvicorn: 5 s), so a pooled
+                # connection is never reused just as the server closes it
+                limits=httpx.Limits(
+                    max_connections=200, max_keepalive_connections=50, keepalive_expiry=4.0
+                ),
                 follow_redirects=False,
             )
             self.clients[key] = client

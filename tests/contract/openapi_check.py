@@ -9,6 +9,7 @@ contract tests skip cleanly.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,11 @@ def specs_dir() -> Path:
 
 @functools.cache
 def load_spec(name: str) -> Any:
-    from openapi_core import OpenAPI
+    from openapi_core import Config, OpenAPI
 
-    return OpenAPI.from_file_path(str(specs_dir() / name))
+    # RunPod v2 errors are application/problem+json
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    return OpenAPI.from_file_path(str(specs_dir() / name), config=config)
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""RunPod pods over REST v2 (``/v2/pods``), with spot pods rented through GraphQL.
+
+Creates are never retried blindly (``idempotent=False``): a 429 or 5xx on spawn raises with a
+hint instead. With ``cloud="any"`` a create refused with 400 (no capacity on that cloud) is
+tried once on the other cloud, which is safe because a 400 created nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ...auth import auth_material
+from ...errors import AtlasError, CapacityError, ProviderError, ValidationError
+from ...models import AuthHandle, ComputeRequest
+from ...transport.http import HttpApi
+from . import graphql as gql
+from .translate import (
+    PROVIDER,
+    clouds_for,
+    create_pod_body,
+    decode_offer_id,
+    gpu_type_id,
+    spot_pod_input,
+)
+
+
+def pod_path(pod_id: str, suffix: str = "") -> str:
+    """``/v2/pods/{id}`` with the id escaped (an id can never change the path)."""
+    if not pod_id or not isinstance(pod_id, str):
+        raise ValidationError("a pod id is required", field="compute_id", provider=PROVIDER)
+    return f"/v2/pods/{quote(pod_id, safe='')}{suffix}"
+
+
+class PodsApi:
+    """Pod calls on one REST client (and the GraphQL client for spot pods)."""
+
+    def __init__(self, rest: HttpApi, graphql: gql.GraphQLClient) -> None:
+        self.rest = rest
+        self.graphql = graphql
+
+    async def create(self, request: ComputeRequest) -> tuple[dict[str, Any], AuthHandle | None]:
+        """Create a pod for ``request``; returns (v2 pod, auth handle or None)."""
+        auth_env, handle = auth_material(request.auth)
+        env = {**request.env, **auth_env}  # the injected secret wins over a user value
+        spot = request.spot
+        data_centers = None
+        if request.offer_id:
+            offer = decode_offer_id(request.offer_id)
+            gpu_id: str | None = offer.gpu_id
+            clouds: list[str | None] = [offer.cloud]
+            spot = offer.spot
+            request = request.model_copy(update={"gpu_count": offer.gpu_count})
+            data_centers = [offer.data_center] if offer.data_center else None
+        else:
+            gpu_id = gpu_type_id(request.gpu) if request.gpu else None
+            clouds = clouds_for(request.cloud)
+            if gpu_id is None and "cpu" not in request.provider_opts:
+                raise ValidationError(
+                    "RunPod pods need gpu= (or a CPU pod: provider_opts={'cpu': {'id': "
+                    "'cpu5c', 'vcpuCount': 4}})",
+                    field="gpu",
+                    provider=PROVIDER,
+                )
+        if spot:
+            if gpu_id is None:
+                raise ValidationError("spot pods need a GPU", field="spot", provider=PROVIDER)
+            pod = await self._create_spot(request, env, gpu_id, clouds, data_centers)
+            return pod, handle
+        last: AtlasError | None = None
+        for i, cloud in enumerate(clouds):
+            body = create_pod_body(
+                request, env=env, gpu_id=gpu_id, cloud=cloud, data_centers=data_centers
+            )
+            try:
+                pod = await self.rest.json(
+                    "POST", "/v2/pods", json=body, idempotent=False, what="spawn"
+                )
+            except AtlasError as exc:
+                if exc.status == 400 and i + 1 < len(clouds):
+                    last = exc  # refused (nothing was created): try the next cloud
+                    continue
+                raise
+            return dict(pod), handle
+        assert last is not None  # pragma: no cover - the loop returns or raises
+        raise last  # pragma: no cover
+
+    async def _create_spot(
+        self,
+        request: ComputeRequest,
+        env: Mapping[str, str],
+        gpu_id: str,
+        clouds: list[str | None],
+        data_centers: list[str] | None,
+    ) -> dict[str, Any]:
+        cloud = clouds[0] if len(clouds) == 1 else None
+        opts = request.provider_opts
+        bid = opts.get("bid_price", opts.get("bidPerGpu"))
+        if bid is None:
+            bid = await self.minimum_bid(gpu_id, cloud, request.gpu_count)
+        inp = spot_pod_input(
+            request,
+            env=env,
+            gpu_id=gpu_id,
+            cloud=cloud,
+            bid_per_gpu=float(bid),
+            data_center=data_centers[0] if data_centers else None,
+        )
+        data = await self.graphql.execute(
+            gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
+        )
+        rented = data.get("podRentInterruptable") or {}
+        if not rented.get("id"):
+            raise CapacityError(
+                f"RunPod rented no spot {gpu_id} (bid ${float(bid):.2f}/GPU/hr)",
+                provider=PROVIDER,
+                raw=data,
+            )
+        return await self.get(str(rented["id"]))
+
+    async def minimum_bid(self, gpu_id: str, cloud: str | None, count: int) -> float:
+        """The current minimum spot bid per GPU-hour (``CapacityError`` when none)."""
+        lowest: dict[str, Any] = {"gpuCount": count}
+        if cloud is not None:
+            lowest["secureCloud"] = cloud == "SECURE"
+        data = await self.graphql.execute(gql.GPU_BID, {"filter": {"id": gpu_id}, "lowest": lowest})
+        for row in data.get("gpuTypes") or []:
+            if row.get("id") != gpu_id:
+                continue
+            bid = (row.get("lowestPrice") or {}).get("minimumBidPrice")
+            if bid is None:
+                bid = row.get("secureSpotPrice" if cloud == "SECURE" else "communitySpotPrice")
+            if bid is not None:
+                return float(bid)
+        raise CapacityError(
+            f"RunPod has no spot capacity for {count} x {gpu_id} right now",
+            provider=PROVIDER,
+        )
+
+    async def get(self, pod_id: str) -> dict[str, Any]:
+        return dict(await self.rest.json("GET", pod_path(pod_id)))
+
+    async def list(self) -> list[dict[str, Any]]:
+        body = await self.rest.json("GET", "/v2/pods")
+        pods = body.get("pods") if isinstance(body, Mapping) else None
+        if not isinstance(pods, list):
+            raise ProviderError(
+                "RunPod's pod list was not the expected {'pods': [...]} object",
+                provider=PROVIDER,
+                raw=body,
+                hint="Retry; if it persists, RunPod's API may have changed.",
+            )
+        return [dict(p) for p in pods if isinstance(p, Mapping) and p.get("id")]
+
+    async def action(self, pod_id: str, action: str) -> dict[str, Any] | None:
+        """``POST /v2/pods/{id}/action``; the updated pod (None after terminate)."""
+        body = await self.rest.json(
+            "POST", pod_path(pod_id, "/action"), json={"action": action}, idempotent=True
+        )
+        return dict(body) if isinstance(body, Mapping) else None
+
+    async def delete(self, pod_id: str) -> None:
+        await self.rest.request("DELETE", pod_path(pod_id))
+
+    async def update(self, pod_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(
+            await self.rest.json("PATCH", pod_path(pod_id), json=dict(body), idempotent=True)
+        )

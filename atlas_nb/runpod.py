@@ -1,0 +1,202 @@
+"""``atlas.runpod``: RunPod account resources, billing and serverless endpoint operations.
+
+Collections (each with ``list()`` → DataFrame, ``get(id)``, ``create(...)``, ``update(id, ...)``,
+``delete(id)``): ``endpoints`` (serverless), ``templates``, ``network_volumes``, ``registries``
+(container-registry credentials; RunPod cannot update them). Billing as DataFrames:
+``billing.pods()``, ``billing.serverless()``, ``billing.network_volumes()``. Endpoint operations:
+``health(endpoint)``, ``purge_queue(endpoint)``; pods: ``update_pod(id, **fields)``.
+Every function blocks; ``atlas_nb.runpod.aio`` has the same names as coroutines.
+
+    >>> import atlas_nb as atlas
+    >>> with atlas.sandbox.start(speed=100) as sb:
+    ...     vol = atlas.runpod.network_volumes.create(name="data", size=20, dataCenter="EU-RO-1")
+    ...     sizes = atlas.runpod.network_volumes.list()["size_gb"].tolist()
+    ...     atlas.runpod.network_volumes.delete(vol["id"])
+    ...     health = atlas.runpod.health(sb.runpod_endpoint_id)
+    >>> sizes, sorted(health)
+    ([20], ['jobs', 'workers'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from ._runtime import on_runtime, syncify
+from .models import Compute
+from .providers.registry import get_provider
+
+T = TypeVar("T")
+
+
+@on_runtime
+async def _call(fn: Callable[[Any], Awaitable[T]], api_key: str | None) -> T:
+    return await fn(get_provider("runpod", api_key=api_key))
+
+
+def _merge(body: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {**dict(body or {}), **fields}
+
+
+class AsyncCollection:
+    """One RunPod resource collection, async (``await aio.templates.list()``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def list(self, *, api_key: str | None = None) -> pd.DataFrame:
+        """Every item as a DataFrame (the raw v2 objects are in ``df.attrs["raw"]``)."""
+        return await _call(lambda p: p.resource_list(self.kind), api_key)
+
+    async def get(self, resource_id: str, *, api_key: str | None = None) -> dict[str, Any]:
+        """One item as RunPod returns it."""
+        return await _call(lambda p: p.resource_get(self.kind, resource_id), api_key)
+
+    async def create(
+        self, body: Mapping[str, Any] | None = None, /, *, api_key: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Create an item from a v2 create body and/or its fields as keywords."""
+        data = _merge(body, fields)
+        return await _call(lambda p: p.resource_create(self.kind, data), api_key)
+
+    async def update(
+        self,
+        resource_id: str,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        api_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Change the given fields (PATCH semantics) and return the updated item."""
+        data = _merge(body, fields)
+        return await _call(lambda p: p.resource_update(self.kind, resource_id, data), api_key)
+
+    async def delete(self, resource_id: str, *, api_key: str | None = None) -> None:
+        """Delete an item."""
+        await _call(lambda p: p.resource_delete(self.kind, resource_id), api_key)
+
+
+class Collection:
+    """The blocking face of an :class:`AsyncCollection` (same methods and arguments)."""
+
+    def __init__(self, aio: AsyncCollection) -> None:
+        self.aio = aio
+        self.list = syncify(aio.list)
+        self.get = syncify(aio.get)
+        self.create = syncify(aio.create)
+        self.update = syncify(aio.update)
+        self.delete = syncify(aio.delete)
+
+    def __repr__(self) -> str:
+        return f"<atlas.runpod.{self.aio.kind}: list() get() create() update() delete()>"
+
+
+class AsyncBilling:
+    """Billing over a time range, bucketed (``bucket``: hour, day, week, month, year)."""
+
+    async def pods(
+        self,
+        *,
+        start: Any = None,
+        end: Any = None,
+        bucket: str = "day",
+        last: int | None = None,
+        pod_id: str | None = None,
+        api_key: str | None = None,
+    ) -> pd.DataFrame:
+        """Pod spend: columns time, end_time, pod_id, amount_usd, gpu_usd, cpu_usd, disk_usd."""
+        q = {"start": start, "end": end, "bucket": bucket, "last": last, "resource_id": pod_id}
+        return await _call(lambda p: p.billing("pods", **q), api_key)
+
+    async def serverless(
+        self,
+        *,
+        start: Any = None,
+        end: Any = None,
+        bucket: str = "day",
+        last: int | None = None,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+    ) -> pd.DataFrame:
+        """Serverless spend per endpoint: time, end_time, endpoint_id, amount_usd, ..."""
+        q = {"start": start, "end": end, "bucket": bucket, "last": last, "resource_id": endpoint}
+        return await _call(lambda p: p.billing("serverless", **q), api_key)
+
+    async def network_volumes(
+        self,
+        *,
+        start: Any = None,
+        end: Any = None,
+        bucket: str = "day",
+        last: int | None = None,
+        volume_id: str | None = None,
+        api_key: str | None = None,
+    ) -> pd.DataFrame:
+        """Network volume spend: time, end_time, network_volume_id, amount_usd, ..."""
+        q = {"start": start, "end": end, "bucket": bucket, "last": last, "resource_id": volume_id}
+        return await _call(lambda p: p.billing("network_volumes", **q), api_key)
+
+
+class Billing:
+    """The blocking face of :class:`AsyncBilling`."""
+
+    def __init__(self, aio: AsyncBilling) -> None:
+        self.aio = aio
+        self.pods = syncify(aio.pods)
+        self.serverless = syncify(aio.serverless)
+        self.network_volumes = syncify(aio.network_volumes)
+
+
+async def _health(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
+    """An endpoint's job counts (completed, failed, inProgress, inQueue, retried) and workers."""
+    return await _call(lambda p: p.health(endpoint), api_key)
+
+
+async def _purge_queue(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
+    """Remove the endpoint's queued (not yet running) jobs; ``{"removed": n, ...}``."""
+    return await _call(lambda p: p.purge_queue(endpoint), api_key)
+
+
+async def _update_pod(compute_id: str, *, api_key: str | None = None, **fields: Any) -> Compute:
+    """Change a pod: name, image, env, ports, disk_gb, locked, global_networking, ..."""
+    return await _call(lambda p: p.update(compute_id, **fields), api_key)
+
+
+class _Aio:
+    """``atlas_nb.runpod.aio``: the async twins."""
+
+    def __init__(self) -> None:
+        self.endpoints = AsyncCollection("endpoints")
+        self.templates = AsyncCollection("templates")
+        self.network_volumes = AsyncCollection("network_volumes")
+        self.registries = AsyncCollection("registries")
+        self.billing = AsyncBilling()
+        self.health = _health
+        self.purge_queue = _purge_queue
+        self.update_pod = _update_pod
+
+
+aio = _Aio()
+endpoints = Collection(aio.endpoints)
+templates = Collection(aio.templates)
+network_volumes = Collection(aio.network_volumes)
+registries = Collection(aio.registries)
+billing = Billing(aio.billing)
+health = syncify(_health)
+purge_queue = syncify(_purge_queue)
+update_pod = syncify(_update_pod)
+
+__all__ = [
+    "aio",
+    "billing",
+    "endpoints",
+    "health",
+    "network_volumes",
+    "purge_queue",
+    "registries",
+    "templates",
+    "update_pod",
+]
