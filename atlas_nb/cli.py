@@ -253,12 +253,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         problem = _perm_problem(candidate, want)
         if problem:
             problems.append(problem)
-    tracked = data / "tracked.json"
-    if tracked.exists():
-        import json
-
-        count = len(json.loads(tracked.read_text() or "{}").get("computes", {}))
-        _print(f"tracked computes {count}")
+    tracked = data / "tracked"
+    if tracked.is_dir():
+        _print(f"tracked computes {len(list(tracked.glob('*.json')))}")
     for problem in problems:
         _print(f"problem: {problem}")
     _print("ok" if not problems else f"{len(problems)} problem(s)")

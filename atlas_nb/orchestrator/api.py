@@ -56,7 +56,7 @@ def supervisor() -> Supervisor:
     rt = get_runtime()
 
     def make() -> Supervisor:
-        sup = Supervisor(TrackStore(settings().data_dir / "tracked.json"))
+        sup = Supervisor(TrackStore(settings().data_dir / "tracked"))
         rt.on_shutdown(sup.stop)
         return sup
 

@@ -1,10 +1,10 @@
 """Tracked computes on disk, so a new kernel (or ``atlas-nb reap``) adopts and keeps guarding them.
 
-The file is ``<data_dir>/tracked.json`` (mode 0600, directory 0700). Every change is a locked
-read-modify-write with an atomic rename, so two processes (a kernel and a shell) can share it.
+They live in ``<data_dir>/tracked/`` (directory 0700, one ``<id>.json`` per compute, written
+atomically with mode 0600), so a kernel and a shell can share them.
 
     >>> import tempfile, pathlib
-    >>> store = TrackStore(pathlib.Path(tempfile.mkdtemp()) / "tracked.json")
+    >>> store = TrackStore(pathlib.Path(tempfile.mkdtemp()) / "tracked")
     >>> store.put(TrackedRecord(id="pod1", provider="mock", idle_ttl_s=60, started_at=0.0,
     ...                         last_activity=0.0))
     >>> sorted(store.load())
@@ -58,16 +58,27 @@ class TrackedRecord:
 
 
 class TrackStore:
-    """The tracked-computes file (JSON, locked, atomic)."""
+    """Tracked computes as one small JSON file per compute in a private directory.
+
+    Adding, updating or removing one compute touches only its file (atomic rename), so the
+    cost does not grow with the number tracked; loading reads the directory.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path  # a directory
+
+    def _file(self, compute_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in compute_id)
+        return self.path / f"{safe}.json"
+
+    def _ensure(self) -> None:
+        if not self.path.is_dir():
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock_path = self.path.with_suffix(".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    def _locked(self, compute_id: str) -> Iterator[None]:
+        self._ensure()
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -75,74 +86,70 @@ class TrackStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _read(self) -> dict[str, TrackedRecord]:
+    def _read_one(self, file: Path) -> TrackedRecord | None:
         try:
-            text = self.path.read_text()
+            return TrackedRecord.from_dict(json.loads(file.read_text()))
         except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(text) if text.strip() else {}
-            return {k: TrackedRecord.from_dict(v) for k, v in data.get("computes", {}).items()}
-        except (ValueError, TypeError, AttributeError) as exc:
+            return None
+        except (ValueError, TypeError) as exc:
             raise ValidationError(
-                f"the tracked-computes file {self.path} is corrupt ({exc})",
+                f"the tracked-compute file {file} is corrupt ({exc})",
                 field="tracked",
-                hint="It was left untouched; move it aside to start fresh (your pods keep "
-                "running: check atlas.computes()).",
+                hint="It was left untouched; move it aside to stop tracking that compute (the "
+                "compute keeps running: check atlas.computes()).",
             ) from None
 
-    def _write(self, records: dict[str, TrackedRecord]) -> None:
-        payload = json.dumps(
-            {"version": 1, "computes": {k: asdict(v) for k, v in records.items()}},
-            indent=1,
-            sort_keys=True,
-        )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tracked-", suffix=".json")
+    def _write_one(self, record: TrackedRecord) -> None:
+        self._ensure()
+        payload = json.dumps(asdict(record), separators=(",", ":"))
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(payload)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            os.replace(tmp, self._file(record.id))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
 
     def load(self) -> dict[str, TrackedRecord]:
-        with self._locked():
-            return self._read()
+        if not self.path.is_dir():
+            return {}
+        out = {}
+        for file in self.path.glob("*.json"):
+            rec = self._read_one(file)
+            if rec is not None:
+                out[rec.id] = rec
+        return out
+
+    def get(self, compute_id: str) -> TrackedRecord | None:
+        return self._read_one(self._file(compute_id)) if self.path.is_dir() else None
 
     def put(self, record: TrackedRecord) -> None:
-        with self._locked():
-            records = self._read()
-            records[record.id] = record
-            self._write(records)
+        self._write_one(record)
 
     def update(self, compute_id: str, **changes: Any) -> TrackedRecord | None:
         """Apply changes to one record (if still tracked); returns the new record."""
-        with self._locked():
-            records = self._read()
-            rec = records.get(compute_id)
+        with self._locked(compute_id):
+            rec = self.get(compute_id)
             if rec is None:
                 return None
             for key, value in changes.items():
                 setattr(rec, key, value)
-            self._write(records)
+            self._write_one(rec)
             return rec
 
     def merge_activity(self, compute_id: str, last_activity: float) -> None:
         """Move last_activity forward (never back): touches from any process win."""
-        with self._locked():
-            records = self._read()
-            rec = records.get(compute_id)
+        with self._locked(compute_id):
+            rec = self.get(compute_id)
             if rec is not None and last_activity > rec.last_activity:
                 rec.last_activity = last_activity
-                self._write(records)
+                self._write_one(rec)
 
     def remove(self, compute_id: str) -> bool:
-        with self._locked():
-            records = self._read()
-            found = records.pop(compute_id, None) is not None
-            if found:
-                self._write(records)
-            return found
+        try:
+            self._file(compute_id).unlink()
+            return True
+        except FileNotFoundError:
+            return False

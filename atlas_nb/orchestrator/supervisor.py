@@ -165,8 +165,11 @@ class Supervisor:
                     wake_at.append(d.at)
         timeout = max(0.0, min(wake_at) - time.time())
         assert self._wake is not None
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as its timeout fires, and the supervisor would then outlive shutdown()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         self._wake.clear()
 
     def enforce_deadlines(self, now: float) -> list[str]:

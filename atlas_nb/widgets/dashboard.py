@@ -177,7 +177,8 @@ class ComputeDashboard(w.VBox):
         assert self._kick is not None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.refresh_s)
+                async with asyncio.timeout(self.refresh_s):  # not wait_for: see supervisor
+                    await self._kick.wait()
             self._kick.clear()
             await asyncio.sleep(0.1)  # let a burst of events settle
             await self.refresh_async()

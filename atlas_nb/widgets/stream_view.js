@@ -116,8 +116,17 @@ function render({ model, el: root }) {
     cancel.disabled = !model.get("cancellable");
   };
 
+  const replaceLast = (row) => {
+    if (rows.length) rows[rows.length - 1] = row; else rows.push(row);
+    const last = body.lastChild;
+    if (last) body.replaceChild(rowNode(row), last); else body.appendChild(rowNode(row));
+  };
+
   model.on("msg:custom", (msg) => {
-    if (msg.type === "rows") append(msg.rows);
+    if (msg.type === "rows") {
+      if (msg.replace_last) replaceLast(msg.replace_last);
+      append(msg.rows);
+    }
     else if (msg.type === "reset") { rows = msg.rows.slice(); redraw(); }
     else if (msg.type === "clear") { rows = []; redraw(); }
   });

@@ -120,6 +120,7 @@ class StreamView(anywidget.AnyWidget):
         self._items: deque[Any] = deque(maxlen=max_lines)
         self._lock = threading.Lock()
         self._pending = 0
+        self._replace: Any = None
         self._flush_interval = flush_interval
         self._last_flush = 0.0
         self._flush_scheduled = False
@@ -140,6 +141,18 @@ class StreamView(anywidget.AnyWidget):
             self._pending = min(self._pending + added, self.max_lines)
         if added:
             self._schedule_flush()
+
+    def replace_last(self, item: Any) -> None:
+        """Redraw the newest row (a ``\\r`` progress line) instead of adding one."""
+        with self._lock:
+            if not self._items:
+                self._items.append(item)
+                self._pending = min(self._pending + 1, self.max_lines)
+            else:
+                self._items[-1] = item
+                if self._pending == 0:  # the browser already has that row: redraw it there
+                    self._replace = item
+        self._schedule_flush()
 
     def encoded(self) -> list[list[Any]]:
         """Every held row, encoded as the front end receives it."""
@@ -171,11 +184,15 @@ class StreamView(anywidget.AnyWidget):
             n = self._pending
             self._pending = 0
             batch = list(self._items)[-n:] if n else []
-        if not batch:
+            replace, self._replace = self._replace, None
+        if not batch and replace is None:
             return
         self._last_flush = time.monotonic()
         rows = [self._encode(i) for i in batch]
-        self._send_rows({"type": "rows", "rows": rows}, rows)
+        message: dict[str, Any] = {"type": "rows", "rows": rows}
+        if replace is not None:
+            message["replace_last"] = self._encode(replace)
+        self._send_rows(message, rows)
 
     def _send_rows(self, message: dict[str, Any], rows: list[list[Any]]) -> None:
         self.stats["messages"] += 1
