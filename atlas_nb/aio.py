@@ -14,6 +14,8 @@ loop, from ``asyncio.run`` or from another library's loop.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .core.catalog import gpu_types, offers, plot_offers
 from .core.compute import (
     compute,
@@ -29,6 +31,16 @@ from .core.compute import (
 from .core.jobs import cancel_job, job, retry_job, run_job, stream_job
 from .core.jobs import wait_for as wait_job
 from .orchestrator.api import events, reap, terminate_all_tracked, touch, track, tracked, untrack
+
+
+def __getattr__(name: str) -> Any:
+    # ``atlas_nb.aio.fly`` loads the Fly module (diskcache, yaml) only when used
+    if name == "fly":
+        from .fly import aio as fly
+
+        return fly
+    raise AttributeError(f"module 'atlas_nb.aio' has no attribute {name!r}")
+
 
 __all__ = [
     "cancel_job",

@@ -262,6 +262,13 @@ class DeployExitError(DeployError):
     default_hint = "Read the deploy output above for the cause."
 
 
+class DeployInvalidDirError(DeployError, ValueError):
+    """The deploy directory does not exist or is not a directory (nothing was started)."""
+
+    kind = "validation"
+    default_hint = "Pass path= the directory that holds the app's fly.toml."
+
+
 _BY_KIND: dict[str, type[AtlasError]] = {
     "unauthorized": UnauthorizedError,
     "forbidden": ForbiddenError,

@@ -53,7 +53,8 @@ async def run_job(
     job = await prov.run_job(req, wait=wait, timeout=timeout)
     if wait and not job.done:
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        job = await wait_for(job, timeout=left, waited_before=timeout - left if timeout else 0.0)
+        waited = 0.0 if timeout is None or left is None else timeout - left
+        job = await wait_for(job, timeout=left, waited_before=waited)
     return job
 
 

@@ -100,6 +100,16 @@ class Sandbox:
             raise ValueError(f"unknown provider {provider!r}; use one of {sorted(FAULT_PROVIDERS)}")
         self.state.faults.add(name, route, **knobs)
 
+    def fly_cli(self, *, reset: bool = False, **knobs: Any) -> dict[str, Any]:
+        """Set how the fake ``fly`` CLI behaves (read on every run), e.g.
+        ``sb.fly_cli(tokens="hang")`` or ``sb.fly_cli(deploy="fail", exit_code=2)``. Knobs:
+        ``tokens``, ``token_delay_s``, ``deploy``, ``deploy_lines``, ``deploy_delay_s``,
+        ``exit_code``... (see :mod:`atlas_nb.sandbox.fake_fly`). Returns the knobs now set.
+        """
+        from .fake_fly import configure_cli
+
+        return configure_cli(self.state, reset=reset, **knobs)
+
     def clear_faults(self, provider: str | None = None) -> None:
         self.state.faults.clear(FAULT_PROVIDERS.get(provider, provider) if provider else None)
 

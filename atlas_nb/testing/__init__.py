@@ -1,5 +1,6 @@
 """Reusable pytest suites for third parties: provider conformance (and token storage)."""
 
 from .provider_conformance import ProviderConformance
+from .storage_conformance import TokenStorageConformance
 
-__all__ = ["ProviderConformance"]
+__all__ = ["ProviderConformance", "TokenStorageConformance"]

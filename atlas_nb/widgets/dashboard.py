@@ -169,9 +169,13 @@ class ComputeDashboard(w.VBox):
 
         sup = _running()
         self._kick = asyncio.Event()
-        self._unsubscribe = sup.bus.subscribe(lambda _e: self._kick and self._kick.set())
+        self._unsubscribe = sup.bus.subscribe(self._on_event)
         await self.refresh_async()
         self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def _on_event(self, _event: Any) -> None:
+        if self._kick is not None:
+            self._kick.set()
 
     async def _loop(self) -> None:
         assert self._kick is not None
@@ -189,7 +193,7 @@ class ComputeDashboard(w.VBox):
 
         try:
             df = await tracked()
-            self.rows_data = df.to_dict("records")
+            self.rows_data = [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
             if self.last_error and self.last_error.startswith("refresh failed"):
                 self._show_error(None)
         except Exception as exc:

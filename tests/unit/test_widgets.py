@@ -245,3 +245,29 @@ def test_styled_tables_stay_plain_dataframes():
     html = styled_html(df)
     assert "$0.39" in html and "#2e7d32" in html  # price formatted, availability coloured
     assert "<table" in html
+
+
+def test_deploy_console_streams_lines_redraws_progress_and_cancels(sandbox, tmp_path):
+    (tmp_path / "fly.toml").write_text('app = "atlas-demo-web"\n')
+    sandbox.fly_cli(deploy="ok")
+    from atlas_nb.widgets.deploy_console import attach as attach_console
+
+    d = atlas.fly.deploy(tmp_path, wait=False)
+    console = attach_console(d)
+    comm = recorded(console)
+    assert console.cancellable
+    d.result(timeout=60)
+    assert wait_until(lambda: console.status.startswith("succeeded"))
+    assert not console.cancellable
+    shown = [row[1] for row in console.encoded()]
+    assert shown == d.lines  # progress redraws collapsed exactly like the Deploy's own lines
+    assert wait_until(lambda: any(m["type"] == "rows" for m in comm.custom()))
+    assert console.text_repr() == f"DeployConsole({d.app or d.path!r})"
+
+    sandbox.fly_cli(deploy="hang")
+    hanging = atlas.fly.deploy(tmp_path, wait=False)
+    console = attach_console(hanging)
+    console._from_front_end(console, {"type": "cancel"}, [])  # the Cancel button
+    with pytest.raises(atlas.DeployError):
+        hanging.result(timeout=30)
+    assert wait_until(lambda: console.status.startswith("cancelled"))
