@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/python -m atlas_nb.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check atlas_nb tests benchmarks
-	$(BIN)/ruff format --check atlas_nb tests benchmarks
+	$(BIN)/ruff check atlas_nb tests benchmarks tools
+	$(BIN)/ruff format --check atlas_nb tests benchmarks tools
 	$(BIN)/mypy atlas_nb
 
 # Debian's Chromium for the browser test (installed once, as root, when missing).

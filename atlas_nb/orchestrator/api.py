@@ -52,15 +52,17 @@ TRACKED_COLUMNS: dict[str, str] = {
 
 
 def supervisor() -> Supervisor:
-    """This runtime's supervisor (created on first use; call on the loop to start it)."""
+    """The supervisor of the tracked computes in the current ``data_dir`` (one per data dir
+    and runtime, so a sandbox's pods and the real clouds' pods are never mixed)."""
     rt = get_runtime()
+    store = settings().data_dir / "tracked"
 
     def make() -> Supervisor:
-        sup = Supervisor(TrackStore(settings().data_dir / "tracked"))
+        sup = Supervisor(TrackStore(store))
         rt.on_shutdown(sup.stop)
         return sup
 
-    return rt.service("orchestrator", make)
+    return rt.service(("orchestrator", str(store)), make)
 
 
 def _running() -> Supervisor:

@@ -180,6 +180,17 @@ class SandboxState:
             "fly": f"FlyV1 fm2_sandbox{digest[:24]}",
         }
 
+    def data_dir(self) -> str:
+        """A private temp dir for atlas_nb's state while pointed at this sandbox (0700)."""
+        if "data_dir" not in self.info:
+            import shutil
+            import tempfile
+
+            path = tempfile.mkdtemp(prefix=f"atlas-sandbox-{self.seed}-")
+            self.info["data_dir"] = path
+            self.on_stop.append(lambda: shutil.rmtree(path, ignore_errors=True))
+        return str(self.info["data_dir"])
+
     def id(
         self, prefix: str = "", n: int = 14, alphabet: str = "abcdefghijklmnopqrstuvwxyz0123456789"
     ) -> str:

@@ -120,7 +120,12 @@ class Sandbox:
 
         if self._saved_config is None:
             self._saved_config = config._config.programmatic
-        settings: dict[str, Any] = {"http_transport": self.transport}
+        # the sandbox's tracked pods, owner tag and Fly tokens live in its own private dir,
+        # never mixed with the real clouds' state
+        settings: dict[str, Any] = {
+            "http_transport": self.transport,
+            "data_dir": self.state.data_dir(),
+        }
         if self.fly_executable:
             settings["fly_executable"] = self.fly_executable
         config.configure(api_keys=self.api_keys, base_urls=self.urls, **settings)

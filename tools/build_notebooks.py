@@ -1,0 +1,327 @@
+"""Write the tutorial notebooks from their sources below, then run them to save real outputs.
+
+    .venv/bin/python tools/build_notebooks.py            # write + execute every notebook
+    .venv/bin/python tools/build_notebooks.py 02 04      # only these
+    .venv/bin/python tools/build_notebooks.py --no-run   # write without executing
+
+Each notebook is a list of cells: a string starting with ``"# "`` / ``"## "`` (or ``"md:"``)
+is markdown, anything else is code. Cells whose output nbval compares start with ``# NBVAL_CHECK_OUTPUT``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+
+SETUP = """\
+import os
+import atlas_nb as atlas
+
+# No provider key in the environment: start the local sandbox (a faithful fake of every
+# provider) and point atlas_nb at it. With keys set, the same cells use the real clouds.
+REAL = bool(os.environ.get("RUNPOD_API_KEY"))
+sb = None if REAL else atlas.sandbox.start(speed={speed})
+print("using the real clouds" if REAL else "using the sandbox")"""
+
+NOTEBOOKS: dict[str, list[str]] = {}
+
+NOTEBOOKS["01_quickstart"] = [
+    "# Quickstart\n\nPrice GPUs across clouds, spawn a pod, watch it on the dashboard and "
+    "terminate it — all from cells. Runs against the local sandbox when no provider key is "
+    "set.",
+    SETUP.format(speed=20),
+    "## GPU prices across clouds\n\n`atlas.offers()` asks every configured provider at once "
+    "and returns one DataFrame, cheapest first (providers without credentials are listed in "
+    "`df.attrs['skipped']`).",
+    "offers = atlas.offers(count=1, providers=['runpod', 'lambda', 'vast'])\n"
+    "offers[['provider', 'gpu', 'gpu_count', 'vram_gb', 'price_per_hr', 'region', "
+    "'availability']].head(8)",
+    "# NBVAL_CHECK_OUTPUT\nsorted(offers['provider'].unique()), offers.attrs['skipped']",
+    "popular = offers[offers['gpu'].isin(['h100', 'a100_80g', 'l40s', 'rtx_4090', 'l4'])]\n"
+    "atlas.plot_offers(popular);",
+    "## Spawn a pod\n\n`track=True` hands the pod to the orchestrator: it is terminated after "
+    "30 idle minutes (or a deadline / cost cap), even if this kernel dies.",
+    "pod = atlas.spawn(provider='runpod', gpu='rtx_4090', image='runpod/pytorch:2.4.0',\n"
+    "                  ports=['8888/http', '22/tcp'], track=True, idle_ttl='30m')\n"
+    "pod = pod.wait_until_running(timeout=120)\n"
+    "pod",
+    "# NBVAL_CHECK_OUTPUT\nprint(pod.status.value, pod.gpu, pod.url(8888) is not None)",
+    "## The dashboard\n\nA live table of tracked computes with Touch / Stop / Terminate "
+    "(destructive actions need `allow_destructive=True`).",
+    "atlas.dashboard(refresh='2s')",
+    "## Terminate",
+    "# NBVAL_CHECK_OUTPUT\npod.terminate()\nprint(len(atlas.tracked()), 'tracked,', "
+    "len(atlas.computes(provider='runpod')), 'running')",
+    "if sb:\n    sb.stop()",
+]
+
+NOTEBOOKS["02_serverless_jobs"] = [
+    "# Serverless jobs\n\nRun a job on a RunPod serverless endpoint, wait for it, stream its "
+    "chunks and cancel one. The sandbox's endpoint runs an *echo* worker: it returns its input; "
+    "`sleep_ms`, `chunks` and `fail` change its behaviour.",
+    SETUP.format(speed=20),
+    "ENDPOINT = sb.runpod_endpoint_id if sb else os.environ['RUNPOD_ENDPOINT_ID']",
+    "## Run and wait",
+    "# NBVAL_CHECK_OUTPUT\njob = atlas.run_job(ENDPOINT, {'prompt': 'hello'}, provider='runpod',"
+    " wait=True, timeout=60)\nprint(job.status.value, job.output)",
+    "## Run now, look later\n\nA `Job` knows its endpoint, so `refresh()`, `wait()`, "
+    "`cancel()` and `stream()` need nothing else.",
+    "job = atlas.run_job(ENDPOINT, {'prompt': 'later', 'sleep_ms': 300}, provider='runpod')\n"
+    "print(job.status.value)\n"
+    "job = job.wait(timeout=60)\n"
+    "print(job.status.value, job.execution_ms is not None)",
+    "## Stream chunks\n\nEvery chunk exactly once, in order; works with `for` and "
+    "`async for`. Displayed in a notebook, a stream shows the chunks live.",
+    "# NBVAL_CHECK_OUTPUT\njob = atlas.run_job(ENDPOINT, {'chunks': 4, 'sleep_ms': 400}, "
+    "provider='runpod')\nfor chunk in job.stream():\n    print(chunk)",
+    "streamed = atlas.run_job(ENDPOINT, {'chunks': 5, 'sleep_ms': 500}, provider='runpod')\n"
+    "streamed.stream()",
+    "## Failures are typed",
+    "# NBVAL_CHECK_OUTPUT\ntry:\n    bad = atlas.run_job(ENDPOINT, {'fail': 'bad input', 'chunks': 1}, "
+    "provider='runpod')\n    list(bad.stream())\nexcept atlas.JobFailedError as err:\n"
+    "    print(type(err).__name__, '-', err.job.status.value, '-', err.job.error)",
+    "## Cancel",
+    "# NBVAL_CHECK_OUTPUT\nslow = atlas.run_job(ENDPOINT, {'sleep_ms': 60000}, provider='runpod')\n"
+    "print(slow.cancel().status.value)",
+    "atlas.runpod.health(ENDPOINT)",
+    "if sb:\n    sb.stop()",
+]
+
+NOTEBOOKS["03_fly_ops"] = [
+    "# Fly.io ops\n\nFind the apps in a project, deploy one with a live console, tail its logs "
+    "live and manage the Fly token — from cells. With no `FLY_API_TOKEN` set this runs "
+    "against the sandbox's fake Fly API and fake `fly` CLI.",
+    "import os, pathlib, tempfile\nimport atlas_nb as atlas\n\n"
+    "REAL = bool(os.environ.get('FLY_API_TOKEN'))\n"
+    "sb = None if REAL else atlas.sandbox.start(speed=20)\n"
+    "print('using Fly.io' if REAL else 'using the sandbox (fake Fly API and fake fly CLI)')",
+    "## Discover apps\n\nEvery `fly.toml` under a directory (`max_depth` levels deep, for "
+    "monorepos). Malformed files are skipped with a logged reason.",
+    "root = pathlib.Path(tempfile.mkdtemp(prefix='monorepo-'))\n"
+    "for name, text in {'web': 'app = \"atlas-demo-web\"  # the site\\nprimary_region = \"iad\"',\n"
+    "                   'worker': \"app = 'atlas-demo-worker'\",\n"
+    "                   'broken': 'app = \"has spaces\"'}.items():\n"
+    "    (root / 'apps' / name).mkdir(parents=True)\n"
+    "    (root / 'apps' / name / 'fly.toml').write_text(text + '\\n')\n"
+    "apps = atlas.fly.discover_apps(root, max_depth=2)\napps",
+    "# NBVAL_CHECK_OUTPUT\nprint(apps['app'].tolist())",
+    "## Deploy with a live console\n\n`fly deploy --remote-only` runs in its own process "
+    "group; the console shows its lines (progress redraws collapsed), the elapsed time and the "
+    "outcome, with a Cancel button that kills the whole deploy.",
+    "web = root / 'apps' / 'web'\ndeploy = atlas.fly.deploy(web, timeout=300)",
+    "# NBVAL_CHECK_OUTPUT\nprint(deploy.ok, deploy.exit_code, deploy.status, len(deploy.lines) > 5)",
+    "md:The same output as a plain iterator (outside notebooks too):",
+    "for line in atlas.fly.stream_deploy(web):\n    if 'release' in line.lower() or "
+    "'deployed' in line.lower():\n        print(line)",
+    "## Tail logs live\n\nOne poller per app is shared by every viewer; it stops when the last "
+    "one closes. The viewer keeps streaming while other cells run.",
+    "stream = atlas.fly.logs('atlas-demo-web')\nstream",
+    "import time\nfor _ in range(100):\n    if len(stream) >= 5:\n        break\n"
+    "    time.sleep(0.1)\nstream.to_frame().tail(5)",
+    "# NBVAL_CHECK_OUTPUT\nprint(len(stream) >= 5, stream.status)\nstream.close()\n"
+    "print(stream.status)",
+    "## Tokens\n\n`tokens.get(app)` resolves: a manual override, the configured key "
+    "(`FLY_API_TOKEN`), the stored token, `~/.fly/config.yml`, then `fly tokens create "
+    "readonly`. Concurrent gets share one resolution; `invalidate` and `refresh` also forget "
+    "the stored token, so a revoked one is never reused.",
+    "# NBVAL_CHECK_OUTPUT\ntoken = atlas.fly.tokens.get('atlas-demo-web')\n"
+    "print(token.startswith('FlyV1 '), len(token) > 20)",
+    "atlas.fly.tokens.set_manual('atlas-demo-worker', 'FlyV1 fm2_bWFudWFsIGV4YW1wbGU=')\n"
+    "print(atlas.fly.tokens.get('atlas-demo-worker')[:10] + '...')\n"
+    "atlas.fly.tokens.clear_manual('atlas-demo-worker')",
+    "if sb:\n    sb.stop()",
+]
+
+NOTEBOOKS["04_transient_pods"] = [
+    "# Transient pods that never burn money unnoticed\n\nTracked pods are guarded by the "
+    "orchestrator: an idle TTL (reset by `touch`), a hard deadline and a cost cap — whichever "
+    "comes first terminates the pod. The state is on disk, so a new kernel or "
+    "`atlas-nb reap` keeps enforcing it.",
+    SETUP.format(speed=50),
+    "atlas.configure(heartbeat_s=1)  # poll status every second (the default is a minute)",
+    "## Idle TTL and touch",
+    "pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', idle_ttl='4s')\n"
+    "for _ in range(3):\n    pod.touch()      # activity: the idle timer starts again\n"
+    "    import time; time.sleep(1.5)\n"
+    "atlas.tracked()[['name', 'status', 'idle_s', 'idle_left_s', 'limit']]",
+    "# NBVAL_CHECK_OUTPUT\nwith atlas.events(pod.id) as events:\n    for event in events:\n"
+    "        if event.kind in ('terminating', 'terminated'):\n"
+    "            print(event.kind, event.data.get('reason'))\n"
+    "        if event.kind == 'terminated':\n            break",
+    "## A deadline and a cost cap",
+    "# NBVAL_CHECK_OUTPUT\ndeadline = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',"
+    "\n                       max_runtime='3s', idle_ttl='1h')\n"
+    "capped = atlas.spawn(provider='runpod', gpu='h100', image='python:3.11',\n"
+    "                     max_cost_usd=0.002, idle_ttl='1h')  # about 2.4 s at $2.99/hr\n"
+    "reasons = {}\nwith atlas.events() as events:\n    for event in events:\n"
+    "        if event.kind == 'terminating':\n"
+    "            reasons[event.compute_id] = event.data['reason']\n"
+    "        if len(reasons) == 2:\n            break\n"
+    "print(reasons[deadline.id], reasons[capped.id])",
+    "## The reaper\n\nOrphans are computes named with this installation's prefix and owner tag "
+    "that nobody tracks any more. The reaper never touches anything else; a dry run shows "
+    "what it would do.",
+    "owner = atlas.naming.owner_tag()\n"
+    "orphan = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',\n"
+    "                     name=f'atlas-{owner}-lost01')\n"
+    "mine = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', name='my-notebook-pod')\n"
+    "atlas.configure(reap_grace_s=0)\n"
+    "report = atlas.reap(dry_run=True, providers=['runpod'])\n"
+    "report[['name', 'status', 'action', 'reason']]",
+    "# NBVAL_CHECK_OUTPUT\nprint(report.set_index('name').loc[['my-notebook-pod', "
+    "f'atlas-{owner}-lost01'], 'action'].tolist())",
+    "atlas.terminate(orphan.id, provider='runpod'); atlas.terminate(mine.id, provider='runpod')",
+    "## Talking to a pod: bearer tokens and signed URLs\n\n`auth='bearer'` injects "
+    "`ATLAS_PRESHARED_KEY` into the pod and returns the token once; only its hash is kept. "
+    "`auth='signed_url'` injects `ATLAS_SIGNING_SECRET` and gives you a signer.",
+    "# NBVAL_CHECK_OUTPUT\nsecured = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', "
+    "auth='bearer')\ntoken = secured.auth.token.get_secret_value()\n"
+    "print(len(token), atlas.auth.verify_token(token, secured.auth.hash), 'hidden' if token not in "
+    "repr(secured) else 'LEAKED')\nsecured.terminate()",
+    "# NBVAL_CHECK_OUTPUT\nsigned = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', "
+    "auth='signed_url')\nsign = signed.auth.signer()\nurl = sign('https://pod.example/v1/report?"
+    "fmt=csv', expires_in=600)\nsecret = signed.auth.token.get_secret_value()\n"
+    "atlas.auth.verify_url(url, secret=secret)  # valid: returns None\ntry:\n"
+    "    atlas.auth.verify_url(url.replace('csv', 'xml'), secret=secret)\n"
+    "except atlas.SignatureError as err:\n    print(type(err).__name__)\nsigned.terminate()",
+    "if sb:\n    sb.stop()",
+]
+
+NOTEBOOKS["05_cost_and_billing"] = [
+    "# Cost and billing\n\nWhat you spent, as DataFrames: RunPod billing by pod, serverless "
+    "endpoint and network volume over a time range and bucket size. The sandbox accrues costs "
+    "on its simulated clock (here 2 000x real time).",
+    SETUP.format(speed=2000),
+    "ENDPOINT = sb.runpod_endpoint_id if sb else os.environ['RUNPOD_ENDPOINT_ID']\n"
+    "pods = [atlas.spawn(provider='runpod', gpu=g, image='python:3.11') "
+    "for g in ('h100', 'rtx_4090', 'l4')]\n"
+    "jobs = [atlas.run_job(ENDPOINT, {'sleep_ms': 200}, provider='runpod') for _ in range(5)]\n"
+    "import time; time.sleep(5)  # about 3 simulated hours",
+    "pod_spend = atlas.runpod.billing.pods(bucket='hour', last=6)\npod_spend.tail(6)",
+    "# NBVAL_CHECK_OUTPUT\nby_pod = pod_spend.groupby('pod_id')['amount_usd'].sum()\n"
+    "print(len(by_pod), 'pods billed;', bool((by_pod > 0).all()))",
+    "by_gpu = pod_spend.assign(pod=pod_spend['pod_id'].map({p.id: p.gpu for p in pods}))\n"
+    "by_gpu.pivot_table(index='time', columns='pod', values='amount_usd', aggfunc='sum')"
+    ".plot.bar(stacked=True, figsize=(8, 3), ylabel='USD per hour', title='Pod spend by GPU');",
+    "atlas.runpod.billing.serverless(bucket='day', last=1)",
+    "for p in pods:\n    p.terminate()\nif sb:\n    sb.stop()",
+]
+
+NOTEBOOKS["06_write_a_provider"] = [
+    "# Write your own provider\n\nAny cloud can plug into atlas_nb: subclass `atlas.Provider`, "
+    "implement four async methods, and prove it with the same conformance suite the built-in "
+    "providers pass.",
+    "import pathlib, sys, tempfile\n\nworkdir = tempfile.mkdtemp(prefix='my-cloud-')\n"
+    "sys.path.insert(0, workdir)  # where the provider module and its test go",
+    "%%writefile {workdir}/my_cloud.py\n"
+    "import secrets\nfrom datetime import UTC, datetime\n\nimport atlas_nb as atlas\n"
+    "from atlas_nb.models import Compute, ComputeStatus, Port\n\n\n"
+    "class MyCloud(atlas.Provider):\n"
+    "    \"\"\"A tiny in-memory cloud: pods run as soon as they are created.\"\"\"\n\n"
+    "    name = 'mycloud'\n    requires_api_key = False\n"
+    "    CAPABILITIES = frozenset({'http_proxy'})\n    pods: dict = {}\n\n"
+    "    def _compute(self, rec):\n"
+    "        return Compute(id=rec['id'], provider=self.name, name=rec['name'],\n"
+    "                       status=ComputeStatus(rec['status']), gpu=rec['gpu'], gpu_count=1,\n"
+    "                       created_at=rec['created'], cost_per_hr=1.0,\n"
+    "                       ports=[Port(internal=p.port, protocol=p.protocol,\n"
+    "                                   url=f\"https://{rec['id']}-{p.port}.mycloud.dev\")\n"
+    "                              for p in rec['ports']]).bind(self)\n\n"
+    "    async def spawn(self, request):\n"
+    "        env, auth = atlas.auth.auth_material(request.auth)\n"
+    "        rec = {'id': 'mc-' + secrets.token_hex(4), 'name': request.name, 'gpu': request.gpu,\n"
+    "               'ports': request.ports, 'status': 'running', 'created': datetime.now(UTC)}\n"
+    "        self.pods[rec['id']] = rec\n"
+    "        return self._compute(rec).model_copy(update={'auth': auth})\n\n"
+    "    async def get(self, compute_id):\n"
+    "        if compute_id not in self.pods:\n"
+    "            raise atlas.NotFoundError(f'no pod {compute_id}', provider=self.name)\n"
+    "        return self._compute(self.pods[compute_id])\n\n"
+    "    async def list_computes(self, *, status=None, name=None):\n"
+    "        found = [self._compute(r) for r in self.pods.values()]\n"
+    "        found = [c for c in found if (status or 'running') == c.status or\n"
+    "                 (status is None and c.status != 'terminated')]\n"
+    "        return [c for c in found if name is None or c.name == name]\n\n"
+    "    async def terminate(self, compute_id):\n"
+    "        (await self.get(compute_id))  # raises NotFoundError for unknown ids\n"
+    "        self.pods[compute_id]['status'] = 'terminated'",
+    "import atlas_nb as atlas\nfrom my_cloud import MyCloud\n\npod = atlas.spawn(provider=MyCloud, gpu='h100', "
+    "image='python:3.11', ports=['8000/http'])\npod",
+    "## Prove it with the conformance suite",
+    "%%writefile {workdir}/test_my_cloud.py\nfrom atlas_nb.testing import ProviderConformance\n"
+    "from my_cloud import MyCloud\n\n\nclass TestMyCloud(ProviderConformance):\n"
+    "    provider = MyCloud\n\n    def reset(self):\n        MyCloud.pods.clear()",
+    "# NBVAL_CHECK_OUTPUT\nimport subprocess, sys\n"
+    "result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '--color=no',\n"
+    "                         '-p', 'no:cacheprovider', 'test_my_cloud.py'],\n"
+    "                        capture_output=True, text=True, cwd=workdir)\n"
+    "print(result.stdout.strip().splitlines()[-1].split(' in ')[0])",
+    "sorted(atlas.capabilities(MyCloud))",
+]
+
+NOTEBOOKS["07_telemetry"] = [
+    "# Telemetry\n\natlas_nb emits named events (`atlas.http.request`, "
+    "`atlas.fly.token.acquire.*`, `atlas.compute.event`, ...) with measurements and metadata. "
+    "Attach a handler to collect them — URLs are redacted and secrets never appear.",
+    SETUP.format(speed=50),
+    "events = []\n\ndef collect(event, measurements, metadata):\n"
+    "    events.append({'event': event, **measurements, **metadata})\n\n"
+    "atlas.telemetry.attach('notebook', ['atlas.*', 'notebook.*'], collect)",
+    "pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11')\n"
+    "atlas.computes(provider='runpod')\npod.terminate()",
+    "import pandas as pd\n\nframe = pd.DataFrame(events)\n"
+    "frame[['event', 'method', 'status', 'attempt', 'duration_ns', 'url']].head(10)",
+    "# NBVAL_CHECK_OUTPUT\nhttp = frame[frame['event'] == 'atlas.http.request']\n"
+    "print(sorted(set(http['method'])), sorted(set(http['status'].dropna().astype(int))))\n"
+    "key = atlas.settings().api_key('runpod').get_secret_value()\n"
+    "print('key in telemetry:', any(key in str(v) for v in frame.astype(str).values.ravel()))",
+    "## Spans\n\nYour own code can use the same spans: `.start`, then `.stop` (or "
+    "`.exception`) with the duration in nanoseconds.",
+    "# NBVAL_CHECK_OUTPUT\nwith atlas.telemetry.span('notebook.work', {'step': 'demo'}) as meta:\n"
+    "    meta['rows'] = 3\nprint([e['event'] for e in events if e['event'].startswith('notebook')])",
+    "atlas.telemetry.detach('notebook')\nif sb:\n    sb.stop()",
+]
+
+
+def cell(source: str) -> nbformat.NotebookNode:
+    if source.startswith("md:"):
+        return nbformat.v4.new_markdown_cell(source[3:])
+    if source.startswith("#") and not source.startswith(("# NBVAL", "#%")):
+        return nbformat.v4.new_markdown_cell(source)
+    return nbformat.v4.new_code_cell(source)
+
+
+def build(name: str, *, run: bool) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell(src) for src in NOTEBOOKS[name]]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    path = NB_DIR / f"{name}.ipynb"
+    if run:
+        client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(NB_DIR)}})
+        client.execute()
+    nbformat.write(nb, path)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    run = "--no-run" not in argv
+    wanted = [a for a in argv if not a.startswith("--")]
+    for name in NOTEBOOKS:
+        if wanted and not any(name.startswith(w) for w in wanted):
+            continue
+        print(f"{'running' if run else 'writing'} {name} ...", flush=True)
+        print(f"  -> {build(name, run=run)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
