@@ -167,7 +167,11 @@ async def compute(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
 ) -> Compute:
     """One compute by id (``NotFoundError`` if it does not exist)."""
-    return await get_provider(provider, api_key=api_key).get(compute_id)
+    from ..orchestrator import api as orchestrator
+
+    found = await get_provider(provider, api_key=api_key).get(compute_id)
+    orchestrator.observe(found)
+    return found
 
 
 def _configured_providers() -> list[str]:
@@ -279,6 +283,9 @@ async def wait_until_running(
         while True:
             bar.update(timeout - (deadline - time.monotonic()), current.status.value)
             if current.status == ComputeStatus.RUNNING:
+                from ..orchestrator import api as orchestrator
+
+                orchestrator.observe(current)
                 return current
             if current.status in FINAL_COMPUTE_STATUSES:
                 raise ProviderError(

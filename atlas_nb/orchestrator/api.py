@@ -185,6 +185,14 @@ async def untrack(compute_id: str, *, terminate: bool = False) -> None:
         sup.forget(compute_id)
 
 
+def observe(compute: Compute) -> None:
+    """Note a fresh view of a compute (status, $/hr) if it is tracked; cheap otherwise."""
+    sup = supervisor()
+    rec = sup.records.get(compute.id)
+    if rec is not None:
+        sup._observe(rec, compute, time.time())
+
+
 def forget(compute_id: str) -> None:
     """Drop tracking after an explicit terminate (called by ``atlas.terminate``)."""
     sup = supervisor()
