@@ -120,12 +120,20 @@ def capabilities(provider: ProviderLike) -> frozenset[str]:
     return resolve_provider_class(provider).capabilities()
 
 
-_LAZY_MODULES = ("fly", "sandbox", "runpod", "widgets", "orchestrator", "testing", "cli")
+_LAZY_MODULES = ("fly", "sandbox", "runpod", "widgets", "orchestrator", "testing", "cli", "naming")
+#: provider extras: ``atlas.lambda_.ssh_keys()``, ``atlas.vast.search_offers(...)``
+_ALIASES = {
+    "lambda_": ".providers.lambda_cloud",
+    "vast": ".providers.vast",
+    "fly_machines": ".providers.fly_machines",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _ALIASES:
+        return importlib.import_module(_ALIASES[name], __name__)
     raise AttributeError(f"module 'atlas_nb' has no attribute {name!r}")
 
 

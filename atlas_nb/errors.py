@@ -424,6 +424,9 @@ def error_from_response(
     cls = CapacityError if code in _CAPACITY_CODES else error_class(kind)
     if message is None:
         message = f"the provider answered HTTP {status} without an explanation"
+    if suggestion and cls is UnauthorizedError:  # keep saying where the key comes from
+        probe = UnauthorizedError(provider=provider)
+        suggestion = f"{suggestion.rstrip('.')}. {probe._default_hint()}"
     return cls(
         message,
         provider=provider,

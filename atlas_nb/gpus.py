@@ -120,7 +120,9 @@ CATALOGUE: tuple[GpuModel, ...] = (
     ),
     GpuModel("rtx_5090", "RTX 5090", 32, runpod=("NVIDIA GeForce RTX 5090",), vast=("RTX 5090",)),
     GpuModel("rtx_4090", "RTX 4090", 24, runpod=("NVIDIA GeForce RTX 4090",), vast=("RTX 4090",)),
+    GpuModel("rtx_4080", "RTX 4080", 16, vast=("RTX 4080",)),
     GpuModel("rtx_3090", "RTX 3090", 24, runpod=("NVIDIA GeForce RTX 3090",), vast=("RTX 3090",)),
+    GpuModel("rtx_3060", "RTX 3060", 12, vast=("RTX 3060",)),
     GpuModel(
         "v100",
         "V100 16GB",

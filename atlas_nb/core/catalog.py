@@ -172,25 +172,40 @@ async def offers(
 
 
 def plot_offers(df: pd.DataFrame, ax: Any = None) -> Any:
-    """Bar chart of the cheapest price per GPU-hour for each GPU, one bar per provider."""
+    """Horizontal bars of the cheapest price per GPU-hour of each GPU, one bar per provider,
+    cheapest GPU at the top (GPU names as people write them: "H100 SXM", "RTX 4090")."""
     import matplotlib.pyplot as plt
+
+    from ..gpus import model
 
     if df.empty:
         raise ValidationError("the offers frame is empty; nothing to plot", field="df")
+
+    def label(name: str) -> str:
+        try:
+            return model(name).display
+        except ValidationError:
+            return name  # a provider's own name for a GPU atlas_nb does not catalogue
+
     per_gpu = df.assign(
         price_per_gpu_hr=(df["price_per_hr"] / df["gpu_count"]).astype(float),
-        gpu=df["gpu"].fillna(df.get("native_id", "?")).astype(str),
+        gpu=df["gpu"].fillna(df.get("native_id", "?")).astype(str).map(label),
     )
     table = per_gpu.pivot_table(
         index="gpu", columns="provider", values="price_per_gpu_hr", aggfunc="min"
     )
-    table = table.loc[table.min(axis=1).sort_values().index]
+    table = table.loc[table.min(axis=1).sort_values(ascending=False).index]
+    own_figure = ax is None
     if ax is None:
-        _fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(table)), 4))
-    table.plot.bar(ax=ax, width=0.8)
-    ax.set_ylabel("USD per GPU-hour (cheapest offer)")
-    ax.set_xlabel("GPU")
+        rows = len(table) * (0.12 + 0.12 * len(table.columns))
+        _fig, ax = plt.subplots(figsize=(8.0, max(3.0, 1.2 + rows)))
+    table.plot.barh(ax=ax, width=0.8)
+    ax.set_xlabel("USD per GPU-hour (cheapest offer)")
+    ax.set_ylabel("")
     ax.set_title("GPU prices across clouds")
-    ax.legend(title="provider")
-    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="provider", loc="upper right")  # the cheap GPUs at the top are short
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    if own_figure:
+        ax.figure.tight_layout()
     return ax

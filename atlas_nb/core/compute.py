@@ -24,6 +24,7 @@ from .._runtime import on_runtime
 from ..config import settings
 from ..errors import AtlasTimeoutError, MissingCredentialsError, ProviderError, ValidationError
 from ..frames import computes_frame
+from ..gpus import to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
@@ -59,8 +60,13 @@ def _request_from_row(row: Any) -> tuple[ComputeRequest, str]:
             field="request",
             hint="Pass a row of atlas.offers(...), e.g. atlas.spawn(df.iloc[0], image=...).",
         )
+    # the GPU is informational here (the offer id decides what launches): keep it only when
+    # atlas_nb knows it, so uncatalogued marketplace GPUs still launch
+    native, canonical = data.get("native_id"), data.get("gpu")
+    gpu = native if isinstance(native, str) and to_canonical(native) else None
+    gpu = gpu or (canonical if isinstance(canonical, str) and to_canonical(canonical) else None)
     return ComputeRequest(
-        gpu=data.get("native_id") or data.get("gpu"),
+        gpu=gpu,
         gpu_count=int(data.get("gpu_count") or 1),
         offer_id=str(data["offer_id"]),
         regions=[data["region"]] if isinstance(data.get("region"), str) else [],

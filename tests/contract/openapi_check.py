@@ -38,7 +38,7 @@ SPEC_ROUTES: tuple[SpecRoute, ...] = (
         "/lambda/api/v1/", "lambda-cloud-1.8.3.openapi.json", "https://cloud.lambda.ai", "/api/v1/"
     ),
     SpecRoute("/vast/api/", "vast-ai.openapi.yaml", "https://console.vast.ai", "/api/"),
-    SpecRoute("/fly-machines/v1/", "fly-machines.openapi.yaml", "https://api.machines.dev/v1", "/"),
+    SpecRoute("/fly-machines/v1/", "fly-machines.openapi.yaml", "https://api.machines.dev", "/v1/"),
 )
 
 
