@@ -29,8 +29,9 @@ EXPIRING = 20
 
 def main() -> None:
     data = tempfile.mkdtemp(prefix="atlas-bench-")
-    atlas.configure(data_dir=data, owner="benchme", heartbeat_s=1.0, reap_interval_s=3600,
-                    reaper_enabled=False)
+    atlas.configure(
+        data_dir=data, owner="benchme", heartbeat_s=1.0, reap_interval_s=3600, reaper_enabled=False
+    )
     with atlas.sandbox.start(speed=100) as sb:
         rt = get_runtime()
 
@@ -39,8 +40,13 @@ def main() -> None:
 
             async def one(i: int) -> atlas.Compute:
                 async with sem:
-                    return await aio.spawn(provider="runpod", gpu="rtx_4090", image="x",
-                                           idle_ttl="1h", name=f"atlas-benchme-{i:06d}")
+                    return await aio.spawn(
+                        provider="runpod",
+                        gpu="rtx_4090",
+                        image="x",
+                        idle_ttl="1h",
+                        name=f"atlas-benchme-{i:06d}",
+                    )
 
             return await asyncio.gather(*(one(i) for i in range(TRACKED)))
 

@@ -223,7 +223,7 @@ NOTEBOOKS["06_write_a_provider"] = [
     "import secrets\nfrom datetime import UTC, datetime\n\nimport atlas_nb as atlas\n"
     "from atlas_nb.models import Compute, ComputeStatus, Port\n\n\n"
     "class MyCloud(atlas.Provider):\n"
-    "    \"\"\"A tiny in-memory cloud: pods run as soon as they are created.\"\"\"\n\n"
+    '    """A tiny in-memory cloud: pods run as soon as they are created."""\n\n'
     "    name = 'mycloud'\n    requires_api_key = False\n"
     "    CAPABILITIES = frozenset({'http_proxy'})\n    pods: dict = {}\n\n"
     "    def _compute(self, rec):\n"
@@ -300,13 +300,17 @@ def cell(source: str) -> nbformat.NotebookNode:
 def build(name: str, *, run: bool) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [cell(src) for src in NOTEBOOKS[name]]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     path = NB_DIR / f"{name}.ipynb"
     if run:
-        client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                                resources={"metadata": {"path": str(NB_DIR)}})
+        client = NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}
+        )
         client.execute()
     nbformat.write(nb, path)
     return path

@@ -140,6 +140,11 @@ class Provider(abc.ABC):
             error_mapper=error_mapper,
         )
 
+    def bearer_headers(self) -> dict[str, str]:
+        """``Authorization: Bearer <key>`` (looked up per request, so a missing key fails only
+        when a call needs it)."""
+        return {"authorization": f"Bearer {self.secret()}"}
+
     def secret(self) -> str:
         """The API key's value (raises ``MissingCredentialsError`` when there is none)."""
         if self.api_key is None:

@@ -26,12 +26,11 @@ performance $0.0287; $0.00687 per GB-hour of memory); stopped machines cost 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
-
-from pydantic import SecretStr
 
 from .._runtime import on_runtime, syncify
 from ..auth import auth_material
@@ -259,19 +258,13 @@ class FlyMachinesProvider(Provider):
         "logs": "Use atlas.fly.logs(app, instance=<machine id>) for a machine's logs.",
     }
 
-    def __init__(self, *, api_key: SecretStr | None = None, config: Any = None) -> None:
-        super().__init__(api_key=api_key, config=config)
-        self._http: HttpApi | None = None
-
-    @property
+    @functools.cached_property
     def api(self) -> HttpApi:
-        if self._http is None:
-            self._http = self.http_api(
-                "machines",
-                "fly_machines",
-                auth_headers=lambda: {"authorization": fly_authorization(self.secret())},
-            )
-        return self._http
+        return self.http_api(
+            "machines",
+            "fly_machines",
+            auth_headers=lambda: {"authorization": fly_authorization(self.secret())},
+        )
 
     @property
     def org(self) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import re
 import time
@@ -328,17 +329,9 @@ class LambdaProvider(Provider):
     #: how often a launch answered with HTTP 429 is tried again
     launch_retries: ClassVar[int] = 3
 
-    def __init__(self, *, api_key: SecretStr | None = None, config: Any = None) -> None:
-        super().__init__(api_key=api_key, config=config)
-        self._http: HttpApi | None = None
-
-    @property
+    @functools.cached_property
     def api(self) -> HttpApi:
-        if self._http is None:
-            self._http = self.http_api(
-                "rest", "lambda", auth_headers=lambda: {"authorization": f"Bearer {self.secret()}"}
-            )
-        return self._http
+        return self.http_api("rest", "lambda", auth_headers=self.bearer_headers)
 
     async def _data(self, method: str, path: str, **kwargs: Any) -> Any:
         body = await self.api.json(method, path, **kwargs)

@@ -33,8 +33,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import SecretStr
-
 from .._runtime import on_runtime, syncify
 from ..auth import auth_material
 from ..errors import (
@@ -353,17 +351,9 @@ class VastProvider(Provider):
     #: offers fetched when a search has no limit (the offers frame is built from these)
     max_offers: ClassVar[int] = 10_000
 
-    def __init__(self, *, api_key: SecretStr | None = None, config: Any = None) -> None:
-        super().__init__(api_key=api_key, config=config)
-        self._http: HttpApi | None = None
-
-    @property
+    @functools.cached_property
     def api(self) -> HttpApi:
-        if self._http is None:
-            self._http = self.http_api(
-                "rest", "vast", auth_headers=lambda: {"authorization": f"Bearer {self.secret()}"}
-            )
-        return self._http
+        return self.http_api("rest", "vast", auth_headers=self.bearer_headers)
 
     # -- search --------------------------------------------------------------------------------
     async def search(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
 """The simulated Fly.io organisation shared by the fake Machines API and the fake logs API.
 
-    >>> from atlas_nb.sandbox._state import SandboxState
-    >>> world = fly_world(SandboxState())
-    >>> sorted(world.apps)
-    ['atlas-demo-web', 'atlas-demo-worker']
+>>> from atlas_nb.sandbox._state import SandboxState
+>>> world = fly_world(SandboxState())
+>>> sorted(world.apps)
+['atlas-demo-web', 'atlas-demo-worker']
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ class FlyWorld:
     apps: dict[str, FlyApp] = field(default_factory=dict)
 
     def add_app(self, state: SandboxState, name: str, org: str | None = None) -> FlyApp:
-        app = FlyApp(name=name, id=state.id("", 12), org=org or self.org,
-                     created_at=state.clock.now())
+        app = FlyApp(
+            name=name, id=state.id("", 12), org=org or self.org, created_at=state.clock.now()
+        )
         self.apps[name] = app
         state.info["fly_apps"] = sorted(self.apps)
         return app

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..providers.vast_query import SEARCH_FIELDS as _CLIENT_SEARCH_FIELDS
+
 #: (Vast name, MB per GPU, on-demand $/GPU-h range, GPU counts, weight, compute cap, TFLOPs)
 GPU_MODELS: tuple[tuple[str, int, tuple[float, float], tuple[int, ...], int, int, float], ...] = (
     ("RTX 4090", 24564, (0.25, 0.60), (1, 2, 4, 8), 30, 890, 82.6),
@@ -93,67 +95,9 @@ CPUS = (
 DISKS = ("Samsung SSD 990 PRO", "WD_BLACK SN850X", "Micron 7450", "KIOXIA CD6", "Samsung PM9A3")
 MOBOS = ("ROMED8-2T", "ProArt X670E", "H13SSL-N", "WRX80E-SAGE", "MZ73-LM0")
 
-#: fields a search may filter or sort on (plus ``verified``, derived from ``verification``)
-SEARCH_FIELDS = frozenset(
-    {
-        "bw_nvlink",
-        "compute_cap",
-        "cpu_arch",
-        "cpu_cores",
-        "cpu_cores_effective",
-        "cpu_ghz",
-        "cpu_ram",
-        "cuda_max_good",
-        "datacenter",
-        "direct_port_count",
-        "disk_bw",
-        "disk_space",
-        "dlperf",
-        "dlperf_per_dphtotal",
-        "dph_base",
-        "dph_total",
-        "driver_version",
-        "duration",
-        "external",
-        "flops_per_dphtotal",
-        "geolocation",
-        "gpu_arch",
-        "gpu_display_active",
-        "gpu_frac",
-        "gpu_max_power",
-        "gpu_max_temp",
-        "gpu_mem_bw",
-        "gpu_name",
-        "gpu_ram",
-        "gpu_total_ram",
-        "has_avx",
-        "host_id",
-        "id",
-        "inet_down",
-        "inet_down_cost",
-        "inet_up",
-        "inet_up_cost",
-        "machine_id",
-        "min_bid",
-        "mobo_name",
-        "num_gpus",
-        "os_version",
-        "pci_gen",
-        "pcie_bw",
-        "reliability",
-        "reliability2",
-        "rentable",
-        "rented",
-        "score",
-        "static_ip",
-        "storage_cost",
-        "total_flops",
-        "ubuntu_version",
-        "verification",
-        "verified",
-        "vms_enabled",
-    }
-)
+#: fields a search may filter or sort on (Vast's documented list, shared with the client's
+#: query builder so the two never drift; plus ``reliability2``, which the API also accepts)
+SEARCH_FIELDS = _CLIENT_SEARCH_FIELDS | {"reliability2"}
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "notin")
 SPECIAL_KEYS = frozenset({"order", "limit", "type", "allocated_storage", "disable_bundling"})
 DEFAULT_FILTERS = {"verified": {"eq": True}, "rentable": {"eq": True}, "rented": {"eq": False}}

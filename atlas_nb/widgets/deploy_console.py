@@ -13,8 +13,12 @@ from .stream_view import StreamView
 
 class DeployConsole(StreamView):
     def __init__(self, deploy: Any) -> None:
-        super().__init__(mode="lines", title=f"fly deploy {deploy.app or deploy.path}",
-                         max_lines=5000, on_cancel=deploy.cancel)
+        super().__init__(
+            mode="lines",
+            title=f"fly deploy {deploy.app or deploy.path}",
+            max_lines=5000,
+            on_cancel=deploy.cancel,
+        )
         self.deploy = deploy
         self._ticker: asyncio.Task[None] | None = None
         self._after_progress = False

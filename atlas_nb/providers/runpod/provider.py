@@ -74,23 +74,24 @@ class RunPodProvider(Provider):
     )
 
     # -- clients (built on first use, so a missing key fails only when needed) ----------------
-    def _auth(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.secret()}"}
-
     @functools.cached_property
     def rest(self) -> HttpApi:
-        api = self.http_api("rest", "runpod_rest", auth_headers=self._auth)
+        api = self.http_api("rest", "runpod_rest", auth_headers=self.bearer_headers)
         api.error_mapper = functools.partial(rest_error, api)
         return api
 
     @functools.cached_property
     def runtime(self) -> HttpApi:
         timeout = max(self.settings.timeout_s, RUNTIME_TIMEOUT_S)
-        return self.http_api("runtime", "runpod_runtime", auth_headers=self._auth, timeout=timeout)
+        return self.http_api(
+            "runtime", "runpod_runtime", auth_headers=self.bearer_headers, timeout=timeout
+        )
 
     @functools.cached_property
     def graphql(self) -> GraphQLClient:
-        return GraphQLClient(self.http_api("graphql", "runpod_graphql", auth_headers=self._auth))
+        return GraphQLClient(
+            self.http_api("graphql", "runpod_graphql", auth_headers=self.bearer_headers)
+        )
 
     @functools.cached_property
     def pods(self) -> PodsApi:
