@@ -215,6 +215,19 @@ def current_runtime() -> Runtime | None:
     return rt
 
 
+def run_anywhere(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
+    """Run a (cleanup) coroutine from any thread: wait for it from a plain thread, schedule it
+    when already on the loop. Returns False, running nothing, when no runtime is alive."""
+    rt = current_runtime()
+    if rt is None:
+        return False
+    if rt.in_loop_thread:
+        rt.spawn(make())
+    else:
+        rt.run(make())
+    return True
+
+
 def shutdown() -> None:
     """Stop streams and timers, close HTTP clients and stop the loop thread.
 
@@ -330,15 +343,8 @@ class DualIterator(AsyncIterator[T], Iterator[T]):
         await get_runtime().arun(self._aclose())
 
     def close(self) -> None:
-        rt = current_runtime()
-        if rt is None:
-            self._closed = True
-            return
-        if rt.in_loop_thread:
-            self._closed = True
-            rt.spawn(self._aclose())
-            return
-        rt.run(self._aclose())
+        self._closed = True
+        run_anywhere(self._aclose)
 
     def __enter__(self) -> DualIterator[T]:
         return self

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from ._runtime import current_runtime, get_runtime
+from ._runtime import get_runtime, run_anywhere
 
 T = TypeVar("T")
 Listener = Callable[[str, Any], None]  # (kind, payload): ("entries", batch) | ("status", text)
@@ -153,14 +153,8 @@ class Broadcast(Generic[T]):
                 await rt.arun(result)
 
     def close(self) -> None:
-        rt = current_runtime()
-        if rt is None:
+        if not run_anywhere(self.aclose):
             self._closed = True
-            return
-        if rt.in_loop_thread:
-            rt.spawn(self.aclose())
-        else:
-            rt.run(self.aclose())
 
     @property
     def closed(self) -> bool:
