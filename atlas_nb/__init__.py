@@ -53,6 +53,7 @@ from .models import (
     Offer,
     Port,
 )
+from .orchestrator.api import Tracked
 from .providers import Provider
 from .providers.registry import ProviderLike, resolve_provider_class
 
@@ -169,6 +170,7 @@ __all__ = [
     "Settings",
     "SignatureError",
     "TokenPersistError",
+    "Tracked",
     "TransportError",
     "UnauthorizedError",
     "UnsupportedError",

@@ -10,13 +10,14 @@ True
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from .._durations import Duration, optional_seconds
-from .._runtime import get_runtime, on_runtime
+from .._runtime import get_runtime, on_runtime, run_sync
 from ..config import settings
 from ..errors import NotFoundError, ValidationError
 from ..frames import frame, mark
@@ -128,6 +129,42 @@ async def spawn_tracked(provider: Provider, request: ComputeRequest) -> Compute:
     return compute
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """A compute under guard, with its limits; ``touch()``, ``untrack()`` and ``events()``."""
+
+    compute: Compute
+    idle_ttl_s: float | None
+    max_runtime_s: float | None
+    max_cost_usd: float | None
+
+    @property
+    def id(self) -> str:
+        return self.compute.id
+
+    def touch(self) -> None:
+        """Mark activity: the idle timer starts again."""
+        run_sync(touch(self.id))
+
+    def untrack(self, *, terminate: bool = False) -> None:
+        run_sync(untrack(self.id, terminate=terminate))
+
+    def events(self) -> EventSubscription:
+        return events(self.id)
+
+    def __repr__(self) -> str:
+        limits = ", ".join(
+            f"{k}={v:g}"
+            for k, v in (
+                ("idle_ttl_s", self.idle_ttl_s),
+                ("max_runtime_s", self.max_runtime_s),
+                ("max_cost_usd", self.max_cost_usd),
+            )
+            if v is not None
+        )
+        return f"Tracked({self.id!r}, {limits})"
+
+
 @on_runtime
 async def track(
     compute: Compute | str,
@@ -136,7 +173,7 @@ async def track(
     idle_ttl: Duration | None = "30m",
     max_runtime: Duration | None = None,
     max_cost_usd: float | None = None,
-) -> Compute:
+) -> Tracked:
     """Guard an existing compute: terminate it when idle for ``idle_ttl``, past
     ``max_runtime`` or once it has cost ``max_cost_usd`` (whichever comes first).
 
@@ -147,16 +184,15 @@ async def track(
         compute = await prov.get(compute)
     else:
         prov = compute._provider or get_provider(provider or compute.provider)
-    _running().add(
-        _record(
-            compute,
-            prov,
-            idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
-            max_runtime=optional_seconds(max_runtime, field="max_runtime"),
-            max_cost_usd=max_cost_usd,
-        )
+    record = _record(
+        compute,
+        prov,
+        idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
+        max_runtime=optional_seconds(max_runtime, field="max_runtime"),
+        max_cost_usd=max_cost_usd,
     )
-    return compute
+    _running().add(record)
+    return Tracked(compute, record.idle_ttl_s, record.max_runtime_s, record.max_cost_usd)
 
 
 @on_runtime

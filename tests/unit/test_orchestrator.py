@@ -180,8 +180,11 @@ def test_track_needs_a_limit():
     assert not pod.name.startswith("atlas-testown-")  # untracked: no owner tag, never reaped
     with pytest.raises(ValidationError, match="at least one limit"):
         atlas.track(pod, idle_ttl=None)
-    atlas.track(pod, idle_ttl="1h")
+    guard = atlas.track(pod, idle_ttl="1h")
+    assert isinstance(guard, atlas.Tracked) and guard.id == pod.id
+    assert repr(guard) == f"Tracked({pod.id!r}, idle_ttl_s=3600)"
     assert atlas.tracked().loc[0, "idle_ttl_s"] == 3600
+    guard.touch()
     atlas.untrack(pod.id)
     assert len(atlas.tracked()) == 0
     assert atlas.compute(pod.id, provider="mock").status.value != "terminated"
