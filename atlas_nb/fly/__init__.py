@@ -21,6 +21,7 @@ Machines compute provider (``provider="fly"``).
 from __future__ import annotations
 
 import os
+import sys
 
 from .._runtime import syncify
 from . import aio, tokens
@@ -40,21 +41,34 @@ def deploy(
     wait: bool = True,
     timeout: float | None = 900,
     activity_timeout: float | None = None,
+    echo: bool | None = None,
 ) -> Deploy:
     """Run ``fly deploy --remote-only`` in ``path``; see :func:`atlas_nb.fly.aio.deploy`.
 
     In a notebook the deploy console (live lines, elapsed time, outcome, Cancel) shows up as
-    soon as the deploy starts, while the cell waits; interrupting the cell kills the deploy.
+    soon as the deploy starts, while the cell waits; in a terminal the lines are printed as
+    they come (``echo``; default: when stdout is a terminal). Interrupting kills the deploy.
     """
     from ..widgets._env import in_notebook
 
-    if not (wait and in_notebook()):
+    notebook = in_notebook()
+    if echo is None:
+        echo = not notebook and sys.stdout.isatty()
+    if not wait or not (notebook or echo):
         return _deploy(path, app=app, wait=wait, timeout=timeout, activity_timeout=activity_timeout)
-    from IPython.display import display
-
     running = _deploy(path, app=app, wait=False, timeout=timeout, activity_timeout=activity_timeout)
-    display(running.console())
-    running._shown = True
+    if notebook:
+        from IPython.display import display
+
+        display(running.console())
+        running._shown = True
+    else:
+
+        def print_line(kind: str, payload: str) -> None:
+            if kind == "line":
+                print(payload, flush=True)
+
+        running.add_listener(print_line, replay=True)
     try:
         running.result()
     except KeyboardInterrupt:

@@ -279,10 +279,20 @@ class ComputeDashboard(w.VBox):
         super().close()
 
     def text_repr(self) -> str:
-        return (
+        """The first line, then a plain table of the rows (what a terminal shows)."""
+        head = (
             f"ComputeDashboard(refresh={self.refresh_s:g}s, "
             f"allow_destructive={self.allow_destructive}, rows={len(self.rows_data)})"
         )
+        if not self.rows_data:
+            return head
+        table = [list(HEADERS[:-1])] + [format_row(r) for r in self.rows_data]
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
+        return "\n".join([head, *lines])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)

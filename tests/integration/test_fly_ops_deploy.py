@@ -243,3 +243,13 @@ async def test_interrupting_a_blocking_deploy_kills_it(fly):
     await asyncio.to_thread(
         eventually, lambda: fly.exits() and fly.exits()[-1]["result"] == "cancelled"
     )
+
+
+def test_deploy_echoes_its_lines_in_a_terminal(fly, capsys):
+    d = atlas.fly.deploy(fly.project, echo=True)
+    assert d.ok
+    printed = capsys.readouterr().out.splitlines()
+    # every finished line, in order (progress redraws are not echoed)
+    assert printed[0] == "==> Verifying app config"
+    assert printed[-1] == f"Visit your newly deployed app at https://{APP}.fly.dev/"
+    assert [line for line in d.lines if line in printed] == printed

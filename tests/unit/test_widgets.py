@@ -178,6 +178,9 @@ def test_dashboard_rows_touch_and_guarded_destruction(quick):
     assert row.stop.disabled and row.terminate.disabled and not row.touch.disabled
     cells = [c.value for c in row.cells]
     assert cells[0] == "mock" and cells[2] == "h100" and "$2.49" in cells[5]
+    text = dash.text_repr().splitlines()  # what a terminal shows
+    assert text[0].endswith("rows=1)") and text[1].split()[:3] == ["provider", "name", "GPU"]
+    assert text[2].startswith("mock") and pod.name in text[2] and "$2.49" in text[2]
     before = atlas.tracked().loc[0, "idle_s"]
     time.sleep(0.3)
     row.touch.click()
