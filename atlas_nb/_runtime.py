@@ -157,6 +157,11 @@ class Runtime:
                 self._services[key] = factory()
             return self._services[key]  # type: ignore[no-any-return,unused-ignore]
 
+    def services_of(self, kind: str) -> list[Any]:
+        """The services made with a key ``(kind, ...)`` (e.g. every orchestrator)."""
+        with self._services_lock:
+            return [v for k, v in self._services.items() if isinstance(k, tuple) and k[0] == kind]
+
     def on_shutdown(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Register an async cleanup run (newest first) by :meth:`shutdown`."""
         self._closers.append(closer)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .._durations import Duration, optional_seconds
-from .._runtime import get_runtime, on_runtime, run_sync
+from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
 from ..config import settings
 from ..errors import NotFoundError, ValidationError
 from ..frames import frame, mark
@@ -223,10 +223,13 @@ async def untrack(compute_id: str, *, terminate: bool = False) -> None:
 
 def observe(compute: Compute) -> None:
     """Note a fresh view of a compute (status, $/hr) if it is tracked; cheap otherwise."""
-    sup = supervisor()
-    rec = sup.records.get(compute.id)
-    if rec is not None:
-        sup._observe(rec, compute, time.time())
+    rt = current_runtime()
+    if rt is None:
+        return
+    for sup in rt.services_of("orchestrator"):
+        rec = sup.records.get(compute.id)
+        if rec is not None:
+            sup._observe(rec, compute, time.time())
 
 
 def forget(compute_id: str) -> None:
