@@ -11,6 +11,7 @@ Every function here blocks until done; ``atlas_nb.aio`` has the same names as co
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 from . import aio, auth, errors, frames, gpus, telemetry
@@ -107,9 +108,18 @@ def shutdown(*, terminate_tracked: bool = False) -> None:
     Tracked computes stay tracked (their limits are on disk and are enforced again by the next
     kernel or ``atlas-nb reap``) unless ``terminate_tracked=True``.
     """
-    if terminate_tracked:
-        syncify(aio.terminate_all_tracked)()
-    _shutdown_runtime()
+    try:
+        if terminate_tracked:
+            failed = syncify(aio.terminate_all_tracked)()
+            for compute_id, error in failed.items():
+                warnings.warn(
+                    f"could not terminate tracked compute {compute_id} at shutdown: {error}; "
+                    "it stays tracked on disk",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    finally:
+        _shutdown_runtime()
 
 
 def capabilities(provider: ProviderLike) -> frozenset[str]:

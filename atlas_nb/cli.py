@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from .config import SCHEMA_VERSION
 
 CONFIG_TEMPLATE = """\
 # atlas_nb configuration (written by `atlas-nb init`).
@@ -315,8 +315,14 @@ def _table(df: Any, columns: Sequence[str], limit: int) -> str:
     import pandas as pd
 
     shown = df[[c for c in columns if c in df.columns]].head(limit)
+    if not len(shown):
+        return "(no rows: configure a provider key (atlas-nb doctor), or add --sandbox)"
+    money = {c: 4 for c in shown.columns if "price" in c or c.endswith("_usd")}
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        return shown.to_string(index=False) if len(shown) else "(no rows)"
+        text = shown.round(money).to_string(index=False)
+    if len(df) > limit:
+        text += f"\n... {len(df) - limit:,} more rows (raise --limit)"
+    return text
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
@@ -378,8 +384,9 @@ def cmd_offers(args: argparse.Namespace) -> int:
 
 
 def _report_attrs(df: Any) -> None:
-    if df.attrs.get("skipped"):
-        _print(f"skipped (no credentials): {', '.join(df.attrs['skipped'])}")
+    reasons = df.attrs.get("skipped_reasons") or {}
+    for provider in df.attrs.get("skipped") or ():
+        _print(f"skipped {provider}: {reasons.get(provider, 'no credentials')}")
     for provider, error in (df.attrs.get("errors") or {}).items():
         _print(f"error from {provider}: {error}")
 
@@ -390,9 +397,14 @@ def cmd_reap(args: argparse.Namespace) -> int:
     from .orchestrator import api as orchestrator
 
     providers = args.providers.split(",") if args.providers else None
-    fired = atlas._runtime.get_runtime().run(orchestrator.enforce())
+    if not args.yes:
+        atlas.configure(reaper_enabled=False)  # --watch must not reap without --yes
+    # tracked computes: their limits are what you asked for when you tracked them
+    fired = atlas._runtime.get_runtime().run(orchestrator.enforce(wait_s=60))
     for cid in fired:
-        _print(f"terminated {cid}: past its tracked limit")
+        _print(f"terminating {cid}: past its tracked limit")
+    left = len(atlas.tracked())
+    _print(f"{left} tracked compute(s) within their limits\n")
     df = atlas.reap(dry_run=not args.yes, providers=providers)
     _print(
         _table(
@@ -460,18 +472,27 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--sandbox", action="store_true", help="ask the built-in sandbox")
-        p.add_argument("--limit", type=int, default=30)
+        p.add_argument("--limit", type=int, default=30, help="rows to show (default 30)")
         if name == "gpus":
-            p.add_argument("--provider")
+            p.add_argument("--provider", help="one provider (default: every configured one)")
         else:
-            p.add_argument("--gpu")
-            p.add_argument("--count", type=int, default=1)
-            p.add_argument("--max-price", type=float, dest="max_price")
-            p.add_argument("--spot", action="store_true")
+            p.add_argument("--gpu", help="canonical name (h100, rtx_4090, ...) or native id")
+            p.add_argument("--count", type=int, default=1, help="GPUs per machine (default 1)")
+            p.add_argument(
+                "--max-price", type=float, dest="max_price", help="USD per hour for the whole offer"
+            )
+            p.add_argument("--spot", action="store_true", help="price by the spot/bid price")
             p.add_argument("--providers", help="comma-separated provider names")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("reap", help="enforce tracked limits and reap orphans (dry run by default)")
+    p = sub.add_parser(
+        "reap",
+        help="enforce tracked computes' limits and list orphans (terminate them with --yes)",
+        description="Adopt the computes tracked on this installation and terminate those past "
+        "their idle TTL, deadline or cost cap; then list orphans (computes with this "
+        "installation's prefix and owner tag that nobody tracks). Orphans are only terminated "
+        "with --yes.",
+    )
     p.add_argument("--yes", action="store_true", help="terminate the orphans found")
     p.add_argument("--providers", help="comma-separated provider names")
     p.add_argument("--watch", action="store_true", help="keep guarding tracked computes")

@@ -31,6 +31,8 @@ from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_
 
 APP_NAME = "atlas_nb"
 CONFIG_ENV = "ATLAS_NB_CONFIG"
+#: the config file's format version (``atlas-nb upgrade`` migrates older files)
+SCHEMA_VERSION = 1
 PROVIDER_NAMES = ("runpod", "lambda", "vast", "fly", "mock")
 PROVIDER_ALIASES = {"lambda_labs": "lambda", "lambdalabs": "lambda", "fly_machines": "fly"}
 
@@ -121,7 +123,7 @@ def _make_settings(**values: Any) -> Settings:
         raise validation_error(exc, "Settings") from None
 
 
-_FIELDS = set(Settings.model_fields) - {"api_keys", "base_urls", "config_file"}
+_FIELDS = set(Settings.model_fields) - {"api_keys", "base_urls", "config_file", "http_transport"}
 
 
 def canonical_provider_name(name: str) -> str:
@@ -230,6 +232,15 @@ def _layer_from_mapping(data: Mapping[str, Any], *, source: str) -> _Layer:
     api_keys: dict[str, str] = {}
     base_urls: dict[str, str] = {}
     for key, value in data.items():
+        if key == "schema_version":
+            if not isinstance(value, int) or value > SCHEMA_VERSION:
+                raise ValidationError(
+                    f"{source} has schema_version {value!r}; this atlas_nb reads up to "
+                    f"{SCHEMA_VERSION}",
+                    field="schema_version",
+                    hint="Upgrade atlas_nb, or fix schema_version.",
+                )
+            continue
         if key == "api_keys":
             api_keys.update(_check_keys(value, source))
         elif key == "base_urls":
@@ -287,6 +298,7 @@ def _check_urls(value: Any, source: str) -> dict[str, str]:
 
 
 _config = _Config()
+_UNSET = object()
 
 
 def configure(
@@ -310,9 +322,12 @@ def configure(
     """
     source = "atlas_nb.configure()"
     raw: dict[str, Any] = dict(settings)
+    transport = raw.pop("http_transport", _UNSET)
     if default_provider is not None:
         raw["default_provider"] = default_provider
     layer = _layer_from_mapping(raw, source=source)
+    if transport is not _UNSET:  # an object, not a file setting: only configure() takes it
+        layer.values["http_transport"] = transport
     new_keys = _check_keys({k: v for k, v in (api_keys or {}).items() if v is not None}, source)
     dropped = {canonical_provider_name(k) for k, v in (api_keys or {}).items() if v is None}
     new_urls = _check_urls(base_urls, source)

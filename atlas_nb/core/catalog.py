@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from .._runtime import get_runtime, on_runtime
+from .._runtime import on_runtime
 from ..errors import MissingCredentialsError, ValidationError
 from ..frames import gpu_types_frame, offers_frame
 from ..gpus import to_canonical
@@ -24,18 +25,15 @@ from ..providers.base import OfferQuery, Provider
 from ..providers.registry import ProviderLike, get_provider
 
 
-def _cache() -> dict[Any, tuple[float, list[GpuType]]]:
-    return get_runtime().service("gpu-type-cache", dict)
-
-
 async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[GpuType]:
     """A provider's catalogue, cached for the ``catalog_ttl_s`` setting."""
-    key = id(prov)
-    cached = _cache().get(key)
+    # cached on the instance itself: instances are per (class, key, settings), and an id()
+    # could be reused by a new provider after a config change
+    cached: tuple[float, list[GpuType]] | None = getattr(prov, "_gpu_types_cache", None)
     if cached and not refresh and time.monotonic() - cached[0] < prov.settings.catalog_ttl_s:
         return cached[1]
     types = await prov.gpu_types()
-    _cache()[key] = (time.monotonic(), types)
+    prov._gpu_types_cache = (time.monotonic(), types)  # type: ignore[attr-defined]
     return types
 
 
@@ -56,9 +54,10 @@ def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> 
 
 async def _gather(
     targets: list[Any], capability: str, call: Any
-) -> tuple[list[Any], list[str], dict[str, str]]:
+) -> tuple[list[Any], dict[str, str], dict[str, str]]:
+    """Ask every target concurrently: (results, {skipped provider: why}, {provider: error})."""
     results: list[Any] = []
-    skipped: list[str] = []
+    skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
 
     async def one(target: Any) -> None:
@@ -66,10 +65,10 @@ async def _gather(
         try:
             prov = get_provider(target)
         except MissingCredentialsError:
-            skipped.append(label)
+            skipped[label] = "no credentials"
             return
         if capability not in prov.capabilities():
-            skipped.append(label)
+            skipped[label] = f"{prov.label()} has no {capability.replace('_', ' ')}"
             return
         try:
             results.extend(await call(prov))
@@ -77,7 +76,19 @@ async def _gather(
             errors[label] = str(exc)
 
     await asyncio.gather(*(one(t) for t in targets))
-    return results, sorted(skipped), errors
+    return results, skipped, errors
+
+
+def _annotate(
+    df: pd.DataFrame, skipped: dict[str, str], errors: dict[str, str], explicit: Any
+) -> pd.DataFrame:
+    """Record skipped/failed providers in ``df.attrs``; warn when a provider you named was
+    skipped (asking for it by name and getting nothing silently would be confusing)."""
+    df.attrs.update(skipped=sorted(skipped), skipped_reasons=dict(skipped), errors=errors)
+    if explicit is not None:
+        for name, why in skipped.items():
+            warnings.warn(f"provider {name} was skipped: {why}", UserWarning, stacklevel=4)
+    return df
 
 
 @on_runtime
@@ -92,16 +103,13 @@ async def gpu_types(
     if provider is not None:
         prov = get_provider(provider)
         df = gpu_types_frame(await provider_gpu_types(prov, refresh=refresh))
-        df.attrs.update(skipped=[], errors={})
-        return df
+        return _annotate(df, {}, {}, None)
     rows, skipped, errors = await _gather(
         _targets(None, providers, "gpu_types"),
         "gpu_types",
         lambda p: provider_gpu_types(p, refresh=refresh),
     )
-    df = gpu_types_frame(rows)
-    df.attrs.update(skipped=skipped, errors=errors)
-    return df
+    return _annotate(gpu_types_frame(rows), skipped, errors, providers)
 
 
 def _filter_offers(rows: list[dict[str, Any]], q: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -159,16 +167,14 @@ async def offers(
         regions=[regions] if isinstance(regions, str) else list(regions or []),
         limit=limit,
     )
-    rows, skipped, errors = await _gather(
-        _targets(None, providers, "offers"), "offers", lambda p: p.offers(query)
-    )
+    targets = _targets(None, providers, "offers")
+    rows, skipped, errors = await _gather(targets, "offers", lambda p: p.offers(query))
     df = offers_frame(_filter_offers(rows, query))
     if spot:
         df = df.sort_values("spot_price_per_hr", kind="stable").reset_index(drop=True)
     if limit is not None:
         df = df.head(limit).reset_index(drop=True)
-    df.attrs.update(skipped=skipped, errors=errors)
-    return df
+    return _annotate(df, skipped, errors, providers)
 
 
 def plot_offers(df: pd.DataFrame, ax: Any = None) -> Any:

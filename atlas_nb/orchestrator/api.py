@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from .events import EventSubscription
 from .limits import next_deadline, spend_at
 from .reaper import reap_providers
 from .state import TrackedRecord, TrackStore
-from .supervisor import Supervisor, provider_for, provider_ref
+from .supervisor import Supervisor, provider_ref
 
 TRACKED_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -86,6 +87,17 @@ def _record(
             field="idle_ttl",
             hint="Give idle_ttl, max_runtime or max_cost_usd.",
         )
+    for field, value in (
+        ("idle_ttl", idle_ttl),
+        ("max_runtime", max_runtime),
+        ("max_cost_usd", max_cost_usd),
+    ):
+        if value is not None and value <= 0:
+            raise ValidationError(
+                f"{field}={value!r} must be positive",
+                field=field,
+                hint="Use None for no such limit.",
+            )
     now = time.time()
     started = compute.created_at.timestamp() if compute.created_at else now
     return TrackedRecord(
@@ -121,7 +133,8 @@ async def spawn_tracked(provider: Provider, request: ComputeRequest) -> Compute:
                 idle_ttl=idle,
                 max_runtime=request.max_runtime,
                 max_cost_usd=request.max_cost_usd,
-            )
+            ),
+            provider,
         )
     except BaseException:
         await provider.terminate(compute.id)
@@ -191,7 +204,7 @@ async def track(
         max_runtime=optional_seconds(max_runtime, field="max_runtime"),
         max_cost_usd=max_cost_usd,
     )
-    _running().add(record)
+    _running().add(record, prov)
     return Tracked(compute, record.idle_ttl_s, record.max_runtime_s, record.max_cost_usd)
 
 
@@ -199,7 +212,8 @@ async def track(
 async def touch(compute_id: str) -> None:
     """Mark activity: the idle timer of a tracked compute starts again."""
     sup = _running()
-    if compute_id not in sup.records:
+    rec = sup.records.get(compute_id)
+    if rec is None or rec.released:
         raise NotFoundError(
             f"compute {compute_id} is not tracked",
             hint="Track it with atlas.track(compute) (or spawn with track=True).",
@@ -209,16 +223,19 @@ async def touch(compute_id: str) -> None:
 
 @on_runtime
 async def untrack(compute_id: str, *, terminate: bool = False) -> None:
-    """Stop guarding a compute; ``terminate=True`` also terminates it."""
+    """Stop guarding a compute; ``terminate=True`` also terminates it.
+
+    Untracked without terminating, it keeps running and the reaper leaves it alone.
+    """
     sup = _running()
     rec = sup.records.get(compute_id)
-    if rec is None:
+    if rec is None or rec.released:
         raise NotFoundError(f"compute {compute_id} is not tracked")
     if terminate:
-        await provider_for(rec.provider).terminate(compute_id)
+        await sup.provider_for(rec).terminate(compute_id)
         sup.forget(compute_id, reason="untracked and terminated")
     else:
-        sup.forget(compute_id)
+        sup.release(compute_id)
 
 
 def observe(compute: Compute) -> None:
@@ -269,7 +286,7 @@ async def tracked() -> pd.DataFrame:
     sup = _running()
     sup.sync_from_store()
     now = time.time()
-    rows = [_tracked_row(r, now) for r in sorted(sup.records.values(), key=lambda r: r.started_at)]
+    rows = [_tracked_row(r, now) for r in sup.guarded()]
     return mark(frame(rows, TRACKED_COLUMNS), "tracked")
 
 
@@ -286,7 +303,9 @@ async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFr
             targets.append(get_provider(name))
         except Exception:  # no credentials: nothing to reap there
             continue
-    tracked_ids = set(supervisor().store.load())
+    records = supervisor().store.load()
+    tracked_ids = {cid for cid, r in records.items() if not r.released}
+    released_ids = {cid for cid, r in records.items() if r.released}
     return await reap_providers(
         targets,
         tracked=tracked_ids,
@@ -294,6 +313,7 @@ async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFr
         owner=owner_tag(),
         grace_s=cfg.reap_grace_s,
         dry_run=dry_run,
+        released=released_ids,
     )
 
 
@@ -308,16 +328,18 @@ async def reap(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
 
 
 @on_runtime
-async def enforce(*, wait: bool = True) -> list[str]:
-    """Adopt the tracked state and terminate what is past its limits now (for the CLI)."""
+async def enforce(*, wait_s: float = 60.0) -> list[str]:
+    """Adopt the tracked state and terminate what is past its limits now (for the CLI).
+
+    Waits up to ``wait_s`` for the terminations; ones still failing keep retrying in the
+    background (and are reported as ``terminate_failed`` events).
+    """
     sup = _running()
     sup.sync_from_store()
     fired = sup.enforce_deadlines(time.time())
-    if wait:
-        for cid in fired:
-            task = sup._terminations.get(cid)
-            if task is not None:
-                await task
+    tasks = [sup._terminations[c] for c in fired if c in sup._terminations]
+    if tasks:
+        await asyncio.wait(tasks, timeout=wait_s)
     return fired
 
 
@@ -333,12 +355,24 @@ async def _start() -> None:
 
 
 @on_runtime
-async def terminate_all_tracked() -> None:
-    """Terminate every tracked compute now (``atlas.shutdown(terminate_tracked=True)``)."""
+async def terminate_all_tracked() -> dict[str, str]:
+    """Terminate every tracked compute now, concurrently (``shutdown(terminate_tracked=True)``).
+
+    Returns ``{compute_id: error}`` for those that could not be terminated (still tracked).
+    """
     sup = _running()
-    for rec in list(sup.records.values()):
+    recs = sup.guarded()
+
+    async def one(rec: TrackedRecord) -> None:
         try:
-            await provider_for(rec.provider).terminate(rec.id)
+            await sup.provider_for(rec).terminate(rec.id)
         except NotFoundError:
             pass
         sup.forget(rec.id, reason="shutdown")
+
+    results = await asyncio.gather(*(one(r) for r in recs), return_exceptions=True)
+    return {
+        r.id: str(res)
+        for r, res in zip(recs, results, strict=True)
+        if isinstance(res, BaseException)
+    }

@@ -51,6 +51,7 @@ def decide(
     owner: str,
     grace_s: float,
     status: str,
+    released: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[str, str]:
     """``("terminate" | "keep", reason)`` for one compute (pure; the safety rules)."""
     if not prefix:
@@ -63,6 +64,8 @@ def decide(
         return "keep", "already terminated"
     if compute_id in tracked:
         return "keep", "tracked"
+    if compute_id in released:
+        return "keep", "untracked with untrack(): kept running on purpose"
     if not name or not name.startswith(prefix):
         return "keep", f"name lacks the prefix {prefix!r}"
     if not name.startswith(f"{prefix}{owner}-"):
@@ -88,6 +91,7 @@ async def reap_providers(
     owner: str,
     grace_s: float,
     dry_run: bool,
+    released: set[str] | None = None,
 ) -> pd.DataFrame:
     """Examine every compute of ``providers``; terminate orphans unless ``dry_run``."""
     from ..frames import frame
@@ -116,6 +120,7 @@ async def reap_providers(
                 owner=owner,
                 grace_s=grace_s,
                 status=c.status.value,
+                released=released or set(),
             )
             result = ""
             if action == "terminate" and not dry_run:

@@ -22,12 +22,15 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+
+LOCK_WAIT_S = 0.5
 
 
 @dataclass
@@ -49,6 +52,8 @@ class TrackedRecord:
     spend_at: float = 0.0  # unix seconds when spend_usd was last brought up to date
     status: str = "unknown"
     terminating: str | None = None  # the reason, once a limit fired
+    key_fp: str = ""  # fingerprint of the API key it was spawned with ("" = unknown/none)
+    released: bool = False  # untracked but kept: the reaper must leave it alone
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -80,7 +85,21 @@ class TrackStore:
         self._ensure()
         fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            # never wait long: this can run on atlas_nb's loop thread (a stopped peer process
+            # holding the lock must not freeze every stream)
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ValidationError(
+                            f"the tracked-computes store {self.path} is locked by another process",
+                            field="tracked",
+                            hint="Retry; if it persists, stop the other atlas_nb process.",
+                        ) from None
+                    time.sleep(0.005)
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -102,7 +121,8 @@ class TrackStore:
     def _write_one(self, record: TrackedRecord) -> None:
         self._ensure()
         payload = json.dumps(asdict(record), separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
+        # the temp name must not match "*.json", or load() could read a half-written file
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".partial")
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(payload)

@@ -1,11 +1,17 @@
 """The supervisor: one task on the runtime loop that guards every tracked compute.
 
 It sleeps until the earliest deadline (idle TTL, max runtime, cost cap) or the next heartbeat,
-whichever is sooner, so a limit fires on time however long the heartbeat is. A heartbeat
-round lists each provider's computes once (not one call per compute), refreshes status and
-$/hr, and treats only *not found* as death. A terminate that fails is retried with backoff and
-reported as ``terminate_failed``; it is never dropped. Every ``reap_interval_s`` it also runs
-the reaper when ``reaper_enabled`` is set.
+whichever is sooner; heartbeats and reaper rounds run as their own tasks, so a limit fires on
+time however long a round takes. Before a limit fires, the record is re-read from disk, so a
+touch or an untrack from another process (a second kernel, ``atlas-nb reap``) is honoured.
+A heartbeat round lists each provider's computes once (not one call per compute), refreshes
+status and $/hr, and treats only *not found* as death. A terminate that fails is retried
+with backoff and reported as ``terminate_failed``; it is never dropped.
+
+Each compute is guarded with the provider instance (and so the API key) that spawned it. A
+compute adopted from disk uses the configured key; when that key is not the one it was
+spawned with, "not found" is not trusted as death (another account cannot see the pod) and
+the failure is reported instead.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from ..config import settings
 from ..errors import NotFoundError
 from ..models import Compute, ComputeStatus
 from ..providers.base import Provider
-from ..providers.registry import BUILTIN, get_provider
+from ..providers.registry import BUILTIN, get_provider, key_fingerprint
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
 from .state import TrackedRecord, TrackStore
@@ -37,8 +43,12 @@ def provider_ref(provider: Provider | type[Provider]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def provider_for(ref: str) -> Provider:
-    """The provider instance for a tracked record's reference."""
+def provider_fingerprint(provider: Provider) -> str:
+    """A short, non-secret fingerprint of the provider's API key ("" when it has none)."""
+    return key_fingerprint(provider.api_key.get_secret_value())[:16] if provider.api_key else ""
+
+
+def _resolve(ref: str) -> Provider:
     if ":" in ref:
         module, _, qualname = ref.partition(":")
         obj: Any = importlib.import_module(module)
@@ -58,13 +68,31 @@ class Supervisor:
         self.store = store
         self.bus = EventBus()
         self.records: dict[str, TrackedRecord] = {}
+        #: the provider instance (and key) each compute was spawned or tracked with
+        self.providers: dict[str, Provider] = {}
         self._terminations: dict[str, asyncio.Task[None]] = {}
+        self._rounds: dict[str, asyncio.Task[None]] = {}
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._next_heartbeat = 0.0
         self._next_reap = 0.0
         self.rounds = 0
         self.last_error: str | None = None
+
+    # -- providers -------------------------------------------------------------------------
+    def provider_for(self, rec: TrackedRecord) -> Provider:
+        """The instance that spawned it, else one with the configured key."""
+        return self.providers.get(rec.id) or _resolve(rec.provider)
+
+    def _trusts_not_found(self, rec: TrackedRecord, prov: Provider) -> bool:
+        """Whether "not found" from ``prov`` means the compute is gone (same key as spawn)."""
+        return not rec.key_fp or provider_fingerprint(prov) == rec.key_fp
+
+    def _key_mismatch(self, rec: TrackedRecord) -> str:
+        return (
+            f"the {rec.provider} key configured now is not the one {rec.id} was spawned with, "
+            "so its absence proves nothing; configure that key (atlas.configure(api_keys=...))"
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
@@ -84,9 +112,12 @@ class Supervisor:
             self._wake.set()
 
     async def stop(self) -> None:
-        for task in [self._task, *self._terminations.values()]:
+        tasks = [self._task, *self._terminations.values(), *self._rounds.values()]
+        for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
+        for task in tasks:
+            if task is not None:
                 with contextlib.suppress(BaseException):
                     await task
         self._task = None
@@ -101,18 +132,38 @@ class Supervisor:
                 self.records[cid] = rec
             else:
                 mine.last_activity = max(mine.last_activity, rec.last_activity)
+                mine.released = rec.released
         for cid in list(self.records):
             if cid not in on_disk and cid not in self._terminations:
                 del self.records[cid]
+                self.providers.pop(cid, None)
 
-    def add(self, record: TrackedRecord) -> None:
+    def guarded(self) -> list[TrackedRecord]:
+        """Records under guard (not released), oldest first."""
+        return sorted(
+            (r for r in self.records.values() if not r.released), key=lambda r: r.started_at
+        )
+
+    def add(self, record: TrackedRecord, provider: Provider | None = None) -> None:
+        if provider is not None:
+            self.providers[record.id] = provider
+            record.key_fp = provider_fingerprint(provider)
         self.records[record.id] = record
         self.store.put(record)
         self.publish(record.id, "status", status=record.status)
         self.wake()
 
+    def release(self, compute_id: str) -> None:
+        """Stop guarding but remember it was ours: the reaper must leave it alone."""
+        rec = self.records.get(compute_id)
+        if rec is not None:
+            rec.released = True
+        self.store.update(compute_id, released=True)
+        self.publish(compute_id, "status", status="untracked")
+
     def forget(self, compute_id: str, *, reason: str | None = None) -> bool:
         found = self.records.pop(compute_id, None) is not None
+        self.providers.pop(compute_id, None)
         found = self.store.remove(compute_id) or found
         task = self._terminations.pop(compute_id, None)
         if task is not None and not task.done() and task is not asyncio.current_task():
@@ -144,21 +195,27 @@ class Supervisor:
                 log.warning("orchestrator tick failed: %s", exc, exc_info=True)
                 await asyncio.sleep(1.0)
 
+    def _start_round(self, name: str, make: Any) -> None:
+        running = self._rounds.get(name)
+        if running is None or running.done():
+            self._rounds[name] = asyncio.get_running_loop().create_task(
+                make(), name=f"atlas-orchestrator {name}"
+            )
+
     async def _tick(self) -> None:
         cfg = settings()
         now = time.time()
         self.enforce_deadlines(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + cfg.heartbeat_s
-            await self.heartbeat()
-            self.enforce_deadlines(time.time())
+            self._start_round("heartbeat", self.heartbeat)
         if cfg.reaper_enabled and now >= self._next_reap:
             self._next_reap = now + cfg.reap_interval_s
-            await self.reap_orphans()
+            self._start_round("reap", self.reap_orphans)
         wake_at = [self._next_heartbeat]
         if cfg.reaper_enabled:
             wake_at.append(self._next_reap)
-        for rec in self.records.values():
+        for rec in self.guarded():
             if rec.id not in self._terminations:
                 d = next_deadline(rec, now)
                 if d is not None:
@@ -173,37 +230,59 @@ class Supervisor:
         self._wake.clear()
 
     def enforce_deadlines(self, now: float) -> list[str]:
-        """Start terminating every record whose limit has passed; returns their ids."""
+        """Start terminating every record whose limit has passed; returns their ids.
+
+        Each candidate is re-read from disk first, so a touch or untrack made by another
+        process is honoured.
+        """
         fired = []
-        for rec in list(self.records.values()):
+        for rec in self.guarded():
             if rec.id in self._terminations:
                 continue
             d = next_deadline(rec, now)
-            if d is not None and d.at <= now:
-                fired.append(rec.id)
-                self._terminations[rec.id] = asyncio.get_running_loop().create_task(
-                    self._terminate(rec, d.reason), name=f"atlas-terminate {rec.id}"
-                )
+            if d is None or d.at > now:
+                continue
+            on_disk = self.store.get(rec.id)
+            if on_disk is None or on_disk.released:  # untracked elsewhere
+                self.records.pop(rec.id, None)
+                self.providers.pop(rec.id, None)
+                continue
+            rec.last_activity = max(rec.last_activity, on_disk.last_activity)
+            d = next_deadline(rec, now)
+            if d is None or d.at > now:  # touched elsewhere
+                continue
+            fired.append(rec.id)
+            self._terminations[rec.id] = asyncio.get_running_loop().create_task(
+                self._terminate(rec, d.reason), name=f"atlas-terminate {rec.id}"
+            )
         return fired
 
     async def _terminate(self, rec: TrackedRecord, reason: str) -> None:
         rec.terminating = reason
-        self.store.update(rec.id, terminating=reason)
+        if self.store.update(rec.id, terminating=reason) is None:
+            self._terminations.pop(rec.id, None)  # untracked meanwhile: nothing to do
+            return
         self.publish(rec.id, "terminating", reason=reason)
         delay, cap = self.terminate_backoff_s
         while True:
+            error: str | None = None
             try:
-                await provider_for(rec.provider).terminate(rec.id)
+                prov = self.provider_for(rec)
+                await prov.terminate(rec.id)
                 break
             except NotFoundError:
-                break
+                if self._trusts_not_found(rec, prov):
+                    break
+                error = self._key_mismatch(rec)
             except Exception as exc:
-                self.publish(rec.id, "terminate_failed", error=str(exc), retry_in_s=delay)
-                log.warning("terminating %s failed (%s); retrying in %g s", rec.id, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, cap)
+                error = str(exc)
+            self.publish(rec.id, "terminate_failed", error=error, retry_in_s=delay)
+            log.warning("terminating %s failed (%s); retrying in %g s", rec.id, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
         self._terminations.pop(rec.id, None)
         self.records.pop(rec.id, None)
+        self.providers.pop(rec.id, None)
         self.store.remove(rec.id)
         self.publish(rec.id, "terminated", reason=reason)
 
@@ -211,19 +290,25 @@ class Supervisor:
         """One round: refresh every tracked compute with one list call per provider."""
         self.sync_from_store()
         self.rounds += 1
-        by_provider: dict[str, list[TrackedRecord]] = {}
+        groups: dict[int, tuple[Provider, list[TrackedRecord]]] = {}
         for rec in self.records.values():
-            if rec.id not in self._terminations:
-                by_provider.setdefault(rec.provider, []).append(rec)
-        await asyncio.gather(*(self._poll(ref, recs) for ref, recs in by_provider.items()))
+            if rec.id in self._terminations:
+                continue
+            try:
+                prov = self.provider_for(rec)
+            except Exception as exc:  # no key, unknown provider: report, keep guarding
+                self.publish(rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status)
+                continue
+            groups.setdefault(id(prov), (prov, []))[1].append(rec)
+        await asyncio.gather(*(self._poll(prov, recs) for prov, recs in groups.values()))
 
-    async def _poll(self, ref: str, recs: list[TrackedRecord]) -> None:
+    async def _poll(self, prov: Provider, recs: list[TrackedRecord]) -> None:
         try:
-            prov = provider_for(ref)
             listed = {c.id: c for c in await prov.list_computes()}
         except Exception as exc:  # a failed poll is not a death
             for rec in recs:
-                self.publish(rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status)
+                if not rec.released:
+                    self.publish(rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status)
             return
         now = time.time()
         for rec in recs:
@@ -232,12 +317,27 @@ class Supervisor:
                 try:
                     compute = await prov.get(rec.id)
                 except NotFoundError:
-                    self.forget(rec.id, reason="gone")
+                    if self._trusts_not_found(rec, prov):
+                        self.forget(rec.id, reason=None if rec.released else "gone")
+                    elif not rec.released:
+                        self.publish(
+                            rec.id,
+                            "heartbeat",
+                            ok=False,
+                            error=self._key_mismatch(rec),
+                            status=rec.status,
+                        )
                     continue
                 except Exception as exc:
-                    self.publish(rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status)
+                    if not rec.released:
+                        self.publish(
+                            rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status
+                        )
                     continue
-            self._observe(rec, compute, now)
+            if not rec.released:
+                self._observe(rec, compute, now)
+            elif compute.status == ComputeStatus.TERMINATED:
+                self.forget(rec.id)
 
     def _observe(self, rec: TrackedRecord, compute: Compute, now: float) -> None:
         changed = False

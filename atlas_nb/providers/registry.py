@@ -92,7 +92,7 @@ def get_provider(
     cls = resolve_provider_class(provider)
     cfg = settings()
     key = resolve_api_key(cls.name, api_key, required=cls.requires_api_key, config=cfg)
-    fingerprint = _fingerprint(key.get_secret_value()) if key else ""
+    fingerprint = key_fingerprint(key.get_secret_value()) if key else ""
     cache: dict[Any, Provider] = get_runtime().service("providers", dict)
     cache_key = (cls, fingerprint, id(cfg))
     instance = cache.get(cache_key)
@@ -106,7 +106,8 @@ def get_provider(
 
 
 @functools.lru_cache(maxsize=64)
-def _fingerprint(secret: str) -> str:
+def key_fingerprint(secret: str) -> str:
+    """SHA-256 of a key, hex (safe to store; identifies the key without revealing it)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -244,7 +244,6 @@ class ComputeDashboard(w.VBox):
     async def act_async(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
         from ..orchestrator.api import _running
-        from ..orchestrator.supervisor import provider_for
 
         try:
             if action in ("stop", "terminate") and not self.allow_destructive:
@@ -258,9 +257,9 @@ class ComputeDashboard(w.VBox):
             if action == "touch":
                 sup.touch(compute_id)
             elif action == "stop":
-                await provider_for(rec.provider).stop(compute_id)
+                await sup.provider_for(rec).stop(compute_id)
             elif action == "terminate":
-                await provider_for(rec.provider).terminate(compute_id)
+                await sup.provider_for(rec).terminate(compute_id)
                 sup.forget(compute_id, reason="terminated from the dashboard")
             self._show_error(None)
         except Exception as exc:

@@ -88,3 +88,27 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "atlas-nb"
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "doctor" in out.stdout
+
+
+def test_init_then_everything_still_loads(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init") == 0
+    atlas.settings()  # the written file (schema_version, comments) loads
+    assert run_cli("doctor") in (0, 1)
+    assert "unknown setting" not in capsys.readouterr().err
+
+
+def test_readme_config_example_loads():
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    Path(os.environ["ATLAS_NB_CONFIG"]).write_text(example)
+    cfg = atlas.settings()
+    assert cfg.default_provider == "runpod" and cfg.api_key("runpod") is not None
+
+
+def test_future_schema_is_refused_clearly():
+    Path(os.environ["ATLAS_NB_CONFIG"]).write_text("schema_version = 99\n")
+    with pytest.raises(atlas.ValidationError, match="upgrade atlas_nb|Upgrade atlas_nb"):
+        atlas.settings()

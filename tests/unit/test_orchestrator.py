@@ -304,3 +304,81 @@ def test_second_process_adopts_and_enforces(tmp_path, monkeypatch):
     out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert "terminating idle_timeout" in out.stdout and "terminated" in out.stdout
     assert FileProvider()._load()[pod.id]["status"] == "terminated"
+
+
+def test_untrack_keeps_it_running_and_the_reaper_leaves_it_alone():
+    atlas.configure(reap_grace_s=0)
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", track=True)
+    atlas.untrack(pod.id)
+    assert len(atlas.tracked()) == 0
+    report = atlas.reap(dry_run=True, providers=["mock"]).set_index("id")
+    assert report.loc[pod.id, "action"] == "keep"
+    assert "untrack()" in report.loc[pod.id, "reason"]
+    with pytest.raises(NotFoundError):
+        atlas.touch(pod.id)
+
+
+def test_a_touch_from_another_process_is_honoured_before_firing():
+    from atlas_nb._runtime import get_runtime
+    from atlas_nb.orchestrator.api import supervisor
+
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl=0.5)
+    sup = supervisor()
+    later = time.time() + 30
+    sup.store.merge_activity(pod.id, later)  # as another kernel would, on disk only
+
+    async def fire_now():
+        return sup.enforce_deadlines(time.time() + 1)
+
+    assert get_runtime().run(fire_now()) == []  # re-read from disk: not idle after all
+    assert sup.records[pod.id].last_activity == later
+    atlas.untrack(pod.id, terminate=True)
+
+
+def test_guarded_with_the_key_it_was_spawned_with(sandbox_inproc):
+    from atlas_nb.providers.registry import get_provider
+
+    key = atlas.settings().api_key("runpod").get_secret_value()
+    atlas.configure(api_keys={"runpod": None})  # nothing configured any more ...
+    pod = atlas.spawn(provider="runpod", gpu="l4", image="x", api_key=key, max_runtime=0.5)
+    with atlas.events(pod.id) as sub:  # ... yet the guard terminates it with the spawn key
+        seen = wait_for_event(sub, pod.id, "terminated", timeout=20)
+    assert not [e for e in seen if e.kind == "terminate_failed"]
+    assert get_provider("runpod", api_key=key).list_computes is not None
+
+
+def test_not_found_with_another_key_is_not_taken_as_gone():
+    from atlas_nb.orchestrator.supervisor import provider_fingerprint
+
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h")
+    from atlas_nb.orchestrator.api import supervisor
+
+    sup = supervisor()
+    rec = sup.records[pod.id]
+    rec.key_fp = "someone-else"
+    assert not sup._trusts_not_found(rec, sup.provider_for(rec))
+    rec.key_fp = provider_fingerprint(sup.provider_for(rec))
+    assert sup._trusts_not_found(rec, sup.provider_for(rec))
+
+
+def test_shutdown_terminates_every_tracked_compute_concurrently():
+    pods = [atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h") for _ in range(3)]
+    atlas.shutdown(terminate_tracked=True)
+    assert all(atlas.compute(p.id, provider="mock").status.value == "terminated" for p in pods)
+    assert len(atlas.tracked()) == 0
+
+
+def test_zero_limits_are_refused():
+    pod = atlas.spawn(provider="mock", gpu="l4", image="x")
+    with pytest.raises(ValidationError, match="must be positive"):
+        atlas.track(pod, idle_ttl=0)
+    pod.terminate()
+
+
+def test_half_written_files_never_break_loading(tmp_path):
+    from atlas_nb.orchestrator.state import TrackedRecord, TrackStore
+
+    store = TrackStore(tmp_path / "tracked")
+    store.put(TrackedRecord(id="a", provider="mock", started_at=0, last_activity=0))
+    (tmp_path / "tracked" / ".tmp-abc.partial").write_text("")
+    assert list(store.load()) == ["a"]
