@@ -51,7 +51,9 @@ class Runtime:
         self._services: dict[Any, Any] = {}
         self._services_lock = threading.Lock()
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._last_closers: list[Callable[[], Awaitable[None]]] = []
         self._closed = False
+        self._closing = False
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._serve, args=(ready,), name="atlas-nb-runtime", daemon=True
@@ -92,7 +94,7 @@ class Runtime:
                 "(inside a callback, telemetry handler or provider). Await the async twin in "
                 "atlas_nb.aio instead, e.g. `await atlas_nb.aio.computes()`."
             )
-        if self._closed:
+        if self._closed or self._closing:
             coro.close()
             raise RuntimeError("the atlas_nb runtime was shut down; call the function again")
         # A bare lock is the cheapest cross-thread hand-off (a Future's Condition costs more).
@@ -112,6 +114,11 @@ class Runtime:
                 finished.release()
 
         def start() -> None:
+            if self._closing:  # shutdown began after we were scheduled: do not start
+                coro.close()
+                outcome.append((False, RuntimeError("the atlas_nb runtime is shutting down")))
+                finished.release()
+                return
             holder.append(self.loop.create_task(runner()))
 
         self.loop.call_soon_threadsafe(start)
@@ -147,7 +154,7 @@ class Runtime:
         async def create() -> asyncio.Task[T]:
             return asyncio.get_running_loop().create_task(coro, name=name)
 
-        return asyncio.run_coroutine_threadsafe(create(), self.loop).result()
+        return asyncio.run_coroutine_threadsafe(create(), self.loop).result(_CANCEL_GRACE_S * 2)
 
     # -- services ------------------------------------------------------------------------------
     def service(self, key: Any, factory: Callable[[], T]) -> T:
@@ -162,9 +169,13 @@ class Runtime:
         with self._services_lock:
             return [v for k, v in self._services.items() if isinstance(k, tuple) and k[0] == kind]
 
-    def on_shutdown(self, closer: Callable[[], Awaitable[None]]) -> None:
-        """Register an async cleanup run (newest first) by :meth:`shutdown`."""
-        self._closers.append(closer)
+    def on_shutdown(self, closer: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
+        """Register an async cleanup run (newest first) by :meth:`shutdown`.
+
+        ``last=True`` runs it after every other one (resources producers use, e.g. HTTP
+        clients, close only once the producers — streamers, the orchestrator — have stopped).
+        """
+        (self._last_closers if last else self._closers).append(closer)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Run cleanups, cancel remaining tasks, stop the loop and join its thread."""
@@ -172,9 +183,10 @@ class Runtime:
             return
         if self.in_loop_thread:
             raise LoopThreadError("atlas_nb.shutdown() cannot run on atlas_nb's own loop thread")
+        self._closing = True  # from now on run() refuses new work
 
         async def close_all() -> None:
-            for closer in reversed(self._closers):
+            for closer in [*reversed(self._closers), *reversed(self._last_closers)]:
                 try:
                     await asyncio.wait_for(closer(), timeout)
                 except Exception:  # a failing cleanup must not stop the others

@@ -33,6 +33,45 @@ from .core.jobs import wait_for as wait_job
 from .orchestrator.api import events, reap, terminate_all_tracked, touch, track, tracked, untrack
 
 
+async def configure(**kwargs: Any) -> None:
+    """:func:`atlas_nb.configure`, awaitable (it does no I/O)."""
+    from .config import configure as _configure
+
+    _configure(**kwargs)
+
+
+async def settings() -> Any:
+    """:func:`atlas_nb.settings`, awaitable."""
+    from .config import settings as _settings
+
+    return _settings()
+
+
+async def capabilities(provider: Any) -> frozenset[str]:
+    """:func:`atlas_nb.capabilities`, awaitable."""
+    from .providers.registry import resolve_provider_class
+
+    return resolve_provider_class(provider).capabilities()
+
+
+async def shutdown(*, terminate_tracked: bool = False) -> None:
+    """:func:`atlas_nb.shutdown`, awaitable from another event loop (not atlas_nb's own)."""
+    import asyncio
+
+    from . import shutdown as _shutdown
+
+    await asyncio.to_thread(_shutdown, terminate_tracked=terminate_tracked)
+
+
+async def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> Any:
+    """:func:`atlas_nb.dashboard` (the widget), awaitable."""
+    import asyncio
+
+    from . import dashboard as _dashboard
+
+    return await asyncio.to_thread(_dashboard, refresh=refresh, allow_destructive=allow_destructive)
+
+
 def __getattr__(name: str) -> Any:
     # ``atlas_nb.aio.fly`` loads the Fly module (diskcache, yaml) only when used
     if name == "fly":
@@ -44,8 +83,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "cancel_job",
+    "capabilities",
     "compute",
     "computes",
+    "configure",
+    "dashboard",
     "events",
     "gpu_types",
     "job",
@@ -56,6 +98,8 @@ __all__ = [
     "restart",
     "retry_job",
     "run_job",
+    "settings",
+    "shutdown",
     "spawn",
     "start",
     "stop",

@@ -138,22 +138,23 @@ class Broadcast(Generic[T]):
 
     # -- lifecycle -------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Stop the pump and release the source."""
+        """Stop the pump and release the source (awaitable from any event loop)."""
+        await get_runtime().arun(self._aclose())
+
+    async def _aclose(self) -> None:  # on atlas_nb's loop: the pump task lives there
         if self._closed:
             return
         self._closed = True
-        rt = get_runtime()
         if not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await rt.arun(_wait(self._task))
+            await _wait(self._task)
         if self._on_close is not None:
             result = self._on_close()
             if asyncio.iscoroutine(result):
-                await rt.arun(result)
+                await result
 
     def close(self) -> None:
-        if not run_anywhere(self.aclose):
+        if not run_anywhere(self._aclose):
             self._closed = True
 
     @property

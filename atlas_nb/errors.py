@@ -197,24 +197,21 @@ class JobFailedError(ProviderError):
         super().__init__(message, **kw)
 
 
-class TokenPersistError(AtlasError):
+class TokenPersistError(ProviderError):
     """Saving a manual token failed; nothing was stored."""
 
-    kind = "provider"
     default_hint = "Check that the token storage directory is writable."
 
 
-class ManualTokenStoreCorrupt(AtlasError):
+class ManualTokenStoreCorrupt(ProviderError):
     """The manual token store cannot be read. It is left untouched so nothing is lost."""
 
-    kind = "provider"
     default_hint = "Move the file aside (or repair it) and set the manual tokens again."
 
 
-class SignatureError(AtlasError):
+class SignatureError(ForbiddenError):
     """A signed URL failed verification."""
 
-    kind = "forbidden"
 
 
 class SignatureExpired(SignatureError):
@@ -229,7 +226,7 @@ class SignatureMalformed(SignatureError):
     default_hint = "The link lacks its exp/sig parameters or they are not well formed."
 
 
-class DeployError(AtlasError):
+class DeployError(ProviderError):
     """A ``fly deploy`` did not succeed. ``reason`` is not_found, invalid_dir, timeout or exit."""
 
     kind = "provider"
@@ -262,7 +259,7 @@ class DeployExitError(DeployError):
     default_hint = "Read the deploy output above for the cause."
 
 
-class DeployInvalidDirError(DeployError, ValueError):
+class DeployInvalidDirError(DeployError, ValidationError):
     """The deploy directory does not exist or is not a directory (nothing was started)."""
 
     kind = "validation"

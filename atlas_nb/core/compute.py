@@ -13,6 +13,8 @@ these (callable from any event loop).
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +30,10 @@ from ..gpus import to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
+from ..providers.base import Provider
 from ..providers.registry import ProviderLike, get_provider, provider_names
+
+log = logging.getLogger("atlas_nb.compute")
 
 _SPAWN_FIELDS = (
     "gpu",
@@ -165,7 +170,47 @@ async def spawn(
         from ..orchestrator import api as orchestrator
 
         return await orchestrator.spawn_tracked(prov, req)
-    return await prov.spawn(req)
+    return await create_or_undo(prov, req)
+
+
+async def create_or_undo(prov: Provider, req: ComputeRequest) -> Compute:
+    """``prov.spawn(req)``, finished even if the caller is interrupted (Ctrl-C): a compute the
+    provider created after all is then terminated, so an interrupted spawn never leaves a
+    pod billing unnoticed."""
+    task = asyncio.ensure_future(prov.spawn(req))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(functools.partial(_undo_interrupted_spawn, prov))
+        raise
+
+
+def _undo_interrupted_spawn(prov: Provider, task: asyncio.Future[Compute]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    created = task.result()
+    log.warning(
+        "spawn of %s was interrupted after %s created %s; terminating it",
+        created.name,
+        prov.name,
+        created.id,
+    )
+    asyncio.get_running_loop().create_task(_terminate_quietly(prov, created.id))
+
+
+async def _terminate_quietly(prov: Provider, compute_id: str) -> None:
+    try:
+        await prov.terminate(compute_id)
+    except Exception as exc:  # say so: this compute may still be billing
+        log.error(
+            "could not terminate %s (%s) after an interrupted spawn: %s; terminate it "
+            "with atlas.terminate(%r, provider=%r)",
+            compute_id,
+            prov.name,
+            exc,
+            compute_id,
+            prov.name,
+        )
 
 
 @on_runtime

@@ -31,7 +31,7 @@ _APP_PATTERNS = (
 APP_COLUMNS = {"app": "string", "path": "string"}
 
 
-def parse_app_name(text: str) -> str | None:
+def parse_app_name(fly_toml_text: str) -> str | None:
     """The ``app`` named by a ``fly.toml``'s text, or ``None``.
 
     Double quotes, single quotes and bare values work; a trailing ``# comment`` is ignored;
@@ -44,7 +44,7 @@ def parse_app_name(text: str) -> str | None:
         True
     """
     for pattern in _APP_PATTERNS:
-        m = pattern.search(text)
+        m = pattern.search(fly_toml_text)
         if m:
             return m.group(1)
     return None

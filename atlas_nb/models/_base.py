@@ -12,9 +12,17 @@ from ..errors import ValidationError
 
 def validation_error(exc: pydantic.ValidationError, model: str) -> ValidationError:
     """Turn pydantic's error into one naming the field and what is allowed."""
+    errors = exc.errors()
+    if len(errors) == 1:  # our own validator's error already says what to do: pass it on
+        original = errors[0].get("ctx", {}).get("error")
+        if isinstance(original, ValidationError):
+            where = [str(p) for p in errors[0]["loc"] if not isinstance(p, int)]
+            if where:
+                original.field = where[0]  # the caller's field name (e.g. "ports", not "port")
+            return original
     problems = []
     first_field = None
-    for err in exc.errors():
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or model
         first_field = first_field or loc
         msg = err["msg"]

@@ -8,7 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .._runtime import run_sync
 from ..gpus import normalize_gpu
@@ -130,10 +137,10 @@ class ComputeRequest(Model):
 
     @field_validator("idle_ttl", "max_runtime", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> Any:
+    def _duration(cls, v: Any, info: ValidationInfo) -> Any:
         from .._durations import optional_seconds
 
-        return optional_seconds(v)
+        return optional_seconds(v, field=info.field_name or "duration")
 
     @model_validator(mode="after")
     def _image_or_template(self) -> ComputeRequest:

@@ -124,7 +124,9 @@ async def spawn_tracked(provider: Provider, request: ComputeRequest) -> Compute:
     idle = request.idle_ttl
     if idle is None and request.max_runtime is None and request.max_cost_usd is None:
         idle = settings().idle_ttl_s
-    compute = await provider.spawn(request)
+    from ..core.compute import create_or_undo
+
+    compute = await create_or_undo(provider, request)
     try:
         sup.add(
             _record(

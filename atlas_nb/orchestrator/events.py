@@ -120,3 +120,9 @@ class EventSubscription:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> EventSubscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

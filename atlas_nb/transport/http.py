@@ -82,7 +82,7 @@ def _pool() -> _ClientPool:
 
     def make() -> _ClientPool:
         pool = _ClientPool()
-        rt.on_shutdown(pool.aclose)
+        rt.on_shutdown(pool.aclose, last=True)
         return pool
 
     return rt.service("http-clients", make)

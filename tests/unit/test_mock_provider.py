@@ -93,3 +93,35 @@ def test_logs_stream_batches():
         assert stream.closed
     finally:
         MockProvider.timings["log_interval_s"] = 0.25
+
+
+class SlowSpawnProvider(MockProvider):
+    """Creates the compute, but answers slowly (as a cloud under load)."""
+
+    name = "slowspawn"
+
+    async def spawn(self, request):
+        compute = await super().spawn(request)
+        import asyncio
+
+        await asyncio.sleep(0.5)
+        return compute
+
+
+def test_interrupted_spawn_terminates_what_was_created():
+    import signal
+    import threading
+
+    main = threading.main_thread().ident
+    threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        atlas.spawn(provider=SlowSpawnProvider, gpu="l4", image="x")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        statuses = [
+            atlas.compute(c, provider="mock").status.value for c in MockProvider._store.computes
+        ]
+        if statuses and all(s == "terminated" for s in statuses):
+            break
+        time.sleep(0.05)
+    assert statuses == ["terminated"]
