@@ -213,7 +213,6 @@ class SignatureError(ForbiddenError):
     """A signed URL failed verification."""
 
 
-
 class SignatureExpired(SignatureError):
     default_hint = "Ask for a fresh link."
 

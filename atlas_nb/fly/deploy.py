@@ -216,8 +216,9 @@ class Deploy:
                         wait, which = left, "max"
                     if left <= 0:
                         return "max"
-                try:
-                    chunk = await asyncio.wait_for(proc.stdout.read(READ_SIZE), wait)
+                try:  # asyncio.timeout: wait_for can swallow a cancel on 3.11 (see supervisor)
+                    async with asyncio.timeout(wait):
+                        chunk = await proc.stdout.read(READ_SIZE)
                 except TimeoutError:
                     return which
                 if not chunk:
@@ -256,7 +257,8 @@ class Deploy:
             timed_out = await self._read(proc)
             if timed_out is None:
                 try:
-                    code = await asyncio.wait_for(proc.wait(), 30)
+                    async with asyncio.timeout(30):
+                        code = await proc.wait()
                 except TimeoutError:
                     timed_out = "exit"
             if timed_out is not None:
@@ -286,11 +288,13 @@ class Deploy:
                 self._finish("succeeded", None, result="ok", exit_code=0)
             else:
                 log.error("fly deploy of %s failed with exit code %s", label, code)
-                tail = next((ln for ln in reversed(self.lines) if ln.strip()), "")
+                # the output stays on .output / .lines: lines can hold tokens, so none goes
+                # into the error text (which reaches logs and telemetry spans)
                 self._finish(
                     "failed",
                     DeployExitError(
-                        f"fly deploy of {label} exited with code {code}: {tail[:300]}",
+                        f"fly deploy of {label} exited with code {code}; its output is in "
+                        "deploy.output (or the console above)",
                         provider="fly",
                         reason="exit",
                         exit_code=code,

@@ -92,7 +92,10 @@ class FaultMiddleware:
         status = None
         if rule.burst > 0:
             rule.burst -= 1
+            rule.bursting = True
             status = rule.status or 503
+        elif rule.bursting:
+            pass  # the burst is over: requests go through again
         elif rule.error_rate:
             if self.state.faults.roll(rule.error_rate):
                 status = rule.status or 503

@@ -74,6 +74,7 @@ class FaultRule:
     hang: bool = False
     count: int | None = None
     hits: int = 0
+    bursting: bool = False  # a burst was set (so ``status`` only applies during it)
 
     def matches(self, provider: str, method: str, path: str) -> bool:
         if provider != self.provider:

@@ -23,6 +23,9 @@ import ipywidgets as w
 from .._durations import Duration, to_seconds
 from .._runtime import get_runtime
 
+MIN_REFRESH_S = 1.0
+MIN_EVENT_GAP_S = 0.5
+
 HEADERS = ("provider", "name", "GPU", "status", "uptime", "$/hr", "spent", "limit in", "")
 _STATUS_COLOURS = {
     "running": "#2e7d32",
@@ -122,10 +125,13 @@ class _Row:
             dash._act(action, self.id)
 
     def update(self, cells: list[str], status: str) -> None:
-        for cell, text in zip(self.cells, cells, strict=True):
-            cell.value = html.escape(text)
+        """Set each cell once (a widget only sends a message when its value changes)."""
+        values = [html.escape(text) for text in cells]
         colour = _STATUS_COLOURS.get(status, "#333")
-        self.cells[3].value = f"<span style='color:{colour}'>{html.escape(cells[3])}</span>"
+        values[3] = f"<span style='color:{colour}'>{values[3]}</span>"
+        for cell, value in zip(self.cells, values, strict=True):
+            if cell.value != value:
+                cell.value = value
 
     def widgets(self) -> list[w.Widget]:
         return [*self.cells, self.actions]
@@ -141,7 +147,7 @@ class ComputeDashboard(w.VBox):
     def __init__(
         self, *, refresh: Duration = "5s", allow_destructive: bool = False, autostart: bool = True
     ) -> None:
-        self.refresh_s = to_seconds(refresh, field="refresh")
+        self.refresh_s = max(MIN_REFRESH_S, to_seconds(refresh, field="refresh"))
         self.allow_destructive = allow_destructive
         self.title = w.HTML("<b>atlas_nb computes</b>")
         self.info = w.HTML()
@@ -184,7 +190,9 @@ class ComputeDashboard(w.VBox):
                 async with asyncio.timeout(self.refresh_s):  # not wait_for: see supervisor
                     await self._kick.wait()
             self._kick.clear()
-            await asyncio.sleep(0.1)  # let a burst of events settle
+            # a burst of events makes one refresh, at most every MIN_EVENT_GAP_S
+            since = time.time() - (self.refreshed_at or 0.0)
+            await asyncio.sleep(max(0.1, MIN_EVENT_GAP_S - since))
             await self.refresh_async()
 
     async def refresh_async(self) -> None:

@@ -117,9 +117,15 @@ function render({ model, el: root }) {
   };
 
   const replaceLast = (row) => {
+    // the last DOM node shows the last row only if that row passed the filter
+    const shownBefore = rows.length > 0 && matches(rows[rows.length - 1]);
     if (rows.length) rows[rows.length - 1] = row; else rows.push(row);
-    const last = body.lastChild;
-    if (last) body.replaceChild(rowNode(row), last); else body.appendChild(rowNode(row));
+    const node = matches(row) ? rowNode(row) : null;
+    if (shownBefore && body.lastChild) {
+      if (node) body.replaceChild(node, body.lastChild); else body.removeChild(body.lastChild);
+    } else if (node) {
+      body.appendChild(node);
+    }
   };
 
   model.on("msg:custom", (msg) => {

@@ -166,9 +166,10 @@ class StreamView(anywidget.AnyWidget):
             return list(self._items)
 
     def _schedule_flush(self) -> None:
-        if self._flush_scheduled or self._closed:
-            return
-        self._flush_scheduled = True
+        with self._lock:  # pushes (loop) and resumes (comm thread) must not both schedule
+            if self._flush_scheduled or self._closed:
+                return
+            self._flush_scheduled = True
         rt = get_runtime()
         delay = max(0.0, self._last_flush + self._flush_interval - time.monotonic())
         if rt.in_loop_thread:
@@ -177,7 +178,8 @@ class StreamView(anywidget.AnyWidget):
             rt.loop.call_soon_threadsafe(rt.loop.call_later, delay, self._flush)
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        with self._lock:
+            self._flush_scheduled = False
         if self.paused or self._closed:
             return
         with self._lock:
@@ -208,9 +210,11 @@ class StreamView(anywidget.AnyWidget):
     def _from_front_end(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "hello":
-            rows = self.encoded()
-            with self._lock:
+            with self._lock:  # snapshot and pending together: nothing lost or sent twice
+                items = list(self._items)
                 self._pending = 0
+                self._replace = None
+            rows = [self._encode(i) for i in items]
             self._send_rows({"type": "reset", "rows": rows}, rows)
         elif kind == "clear":
             self.clear()

@@ -140,3 +140,9 @@ def test_start_configures_and_stop_restores():
 def test_keys_are_deterministic_per_seed():
     assert SandboxState(seed=3).api_keys == SandboxState(seed=3).api_keys
     assert SandboxState(seed=3).api_keys != SandboxState(seed=4).api_keys
+
+
+def test_a_burst_with_a_status_ends():
+    state = SandboxState()
+    state.faults.add("demo", None, burst=2, status=502)
+    assert [run(fetch(state)).status_code for _ in range(4)] == [502, 502, 200, 200]
