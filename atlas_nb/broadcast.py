@@ -3,7 +3,8 @@
 The base of :class:`~atlas_nb.logstream.LogStream` and :class:`~atlas_nb.jobstream.JobStream`.
 The source yields batches; the broadcast keeps the newest ``maxlen`` items, calls listeners
 (widgets) and feeds any number of iterators. An iterator first gets what the buffer holds,
-then every new batch, with nothing lost or repeated in between. It is a context manager and
+then every new batch, with nothing lost or repeated in between; if the source failed, the
+iteration ends by raising its error. It is a context manager and
 ``close()`` cancels the pump.
 """
 
@@ -130,6 +131,8 @@ class Broadcast(Generic[T]):
             while True:
                 item = await queue.get()
                 if item is _END:
+                    if self.error is not None:  # the source failed: say so, don't just end
+                        raise self.error
                     return
                 yield item
         finally:

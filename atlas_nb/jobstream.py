@@ -48,11 +48,9 @@ class JobStream(Broadcast[Any]):
         return self.entries
 
     async def _chunks(self) -> AsyncIterator[Any]:
-        async for batch in self._batches():
+        async for batch in self._batches():  # raises the job's failure at the end
             for chunk in batch:
                 yield chunk
-        if self.error is not None:
-            raise self.error
 
     def __iter__(self) -> DualIterator[Any]:
         return DualIterator(self._chunks)

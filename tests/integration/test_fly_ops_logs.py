@@ -212,3 +212,11 @@ def test_machines_of_the_app_are_its_instances(fly):
         assert {e.region for e in entries} == {c.region}
     finally:
         atlas.terminate(c.id, provider="fly")
+
+
+def test_a_typo_in_the_app_name_raises_with_a_hint(sandbox):
+    stream = atlas.fly.logs("no-such-app")
+    with pytest.raises(atlas.NotFoundError, match="Check the app name 'no-such-app'"):
+        for _batch in stream:
+            pass
+    assert stream.status_line.startswith("stopped: error")

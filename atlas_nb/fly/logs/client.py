@@ -28,7 +28,7 @@ import httpx
 
 from ... import telemetry
 from ...config import settings
-from ...errors import AtlasError, ProviderError, UnauthorizedError
+from ...errors import AtlasError, NotFoundError, ProviderError, UnauthorizedError
 from ...transport import HttpApi
 from ...transport.retry import RetryPolicy
 from ..tokens.shape import authorization_header
@@ -116,6 +116,13 @@ class FlyLogsClient:
             try:
                 try:
                     body = await self._get(next_token)
+                except NotFoundError as exc:
+                    exc.hint = (
+                        f"Check the app name {self.app!r} (atlas.fly.discover_apps() lists the "
+                        "apps of a project; `fly apps list` those of your organisation)."
+                    )
+                    exc.args = (exc._render(),)
+                    raise
                 except UnauthorizedError:
                     await _call(self._invalidate)
                     try:
