@@ -33,58 +33,73 @@ NOTEBOOKS: dict[str, list[str]] = {}
 
 NOTEBOOKS["01_quickstart"] = [
     "# Quickstart\n\nPrice GPUs across clouds, spawn a pod, watch it on the dashboard and "
-    "terminate it — all from cells. Runs against the local sandbox when no provider key is "
-    "set.",
+    "terminate it — all from cells. With no `RUNPOD_API_KEY` in the environment this runs "
+    "against the local sandbox (a faithful fake of RunPod, Lambda, Vast.ai and Fly.io); with "
+    "keys set, the same cells use the real clouds (and the pod costs real money for the minute "
+    "it runs).",
     SETUP.format(speed=20),
+    "## Configure\n\nKeys come from `atlas.configure(api_keys=...)`, the config file "
+    "(`atlas-nb init` writes one) or the environment; `atlas-nb doctor` shows the same from a "
+    "shell. Secrets never show up in reprs.",
+    "atlas.configure(default_provider='runpod')\n"
+    "print('default provider:', atlas.settings().default_provider)\n"
+    "for provider, where in sorted(atlas.config.key_sources().items()):\n"
+    "    print(f'{provider:<7} key from {where}')",
     "## GPU prices across clouds\n\n`atlas.offers()` asks every configured provider at once "
     "and returns one DataFrame, cheapest first (providers without credentials are listed in "
-    "`df.attrs['skipped']`).",
+    "`df.attrs['skipped']`). The cheapest price per GPU-hour of a few popular GPUs:",
     "offers = atlas.offers(count=1, providers=['runpod', 'lambda', 'vast'])\n"
-    "offers[['provider', 'gpu', 'gpu_count', 'vram_gb', 'price_per_hr', 'region', "
-    "'availability']].head(8)",
+    "popular = ['h100', 'a100_80g', 'l40s', 'rtx_4090', 'l4']\n"
+    "cheapest = (offers[offers['gpu'].isin(popular)]\n"
+    "            .groupby(['gpu', 'provider'])['price_per_gpu_hr'].min().unstack())\n"
+    "cheapest.round(2)",
     "# NBVAL_CHECK_OUTPUT\nsorted(offers['provider'].unique()), offers.attrs['skipped']",
-    "popular = offers[offers['gpu'].isin(['h100', 'a100_80g', 'l40s', 'rtx_4090', 'l4'])]\n"
-    "atlas.plot_offers(popular);",
+    "atlas.plot_offers(offers[offers['gpu'].isin(popular)]);",
     "## Spawn a pod\n\n`track=True` hands the pod to the orchestrator: it is terminated after "
-    "30 idle minutes (or a deadline / cost cap), even if this kernel dies.",
-    "pod = atlas.spawn(provider='runpod', gpu='rtx_4090', image='runpod/pytorch:2.4.0',\n"
+    "30 idle minutes (or a deadline / cost cap), even if this kernel dies. Waiting shows a "
+    "progress bar.",
+    "pod = atlas.spawn(gpu='rtx_4090', image='runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04',\n"
     "                  ports=['8888/http', '22/tcp'], track=True, idle_ttl='30m')\n"
-    "pod = pod.wait_until_running(timeout=120)\n"
+    "pod = pod.wait_until_running(timeout=600)\n"
     "pod",
     "# NBVAL_CHECK_OUTPUT\nprint(pod.status.value, pod.gpu, pod.url(8888) is not None)",
     "## The dashboard\n\nA live table of tracked computes with Touch / Stop / Terminate "
     "(destructive actions need `allow_destructive=True`).",
     "atlas.dashboard(refresh='2s')",
     "## Terminate",
-    "# NBVAL_CHECK_OUTPUT\npod.terminate()\nprint(len(atlas.tracked()), 'tracked,', "
-    "len(atlas.computes(provider='runpod')), 'running')",
+    "# NBVAL_CHECK_OUTPUT\npod.terminate()\nprint(pod.id in set(atlas.tracked()['id']), "
+    "pod.id in set(atlas.computes()['id']))",
     "if sb:\n    sb.stop()",
 ]
 
 NOTEBOOKS["02_serverless_jobs"] = [
     "# Serverless jobs\n\nRun a job on a RunPod serverless endpoint, wait for it, stream its "
-    "chunks and cancel one. The sandbox's endpoint runs an *echo* worker: it returns its input; "
-    "`sleep_ms`, `chunks` and `fail` change its behaviour.",
+    "chunks and cancel one. In the sandbox the endpoint runs an *echo* worker: it returns its "
+    "input; `sleep_ms` (work time), `chunks` (stream that many chunks) and `fail` (fail with "
+    "that message) change its behaviour. Against RunPod, set `RUNPOD_API_KEY` and "
+    "`RUNPOD_ENDPOINT_ID` to an endpoint whose worker understands the same inputs.",
     SETUP.format(speed=20),
-    "ENDPOINT = sb.runpod_endpoint_id if sb else os.environ['RUNPOD_ENDPOINT_ID']",
+    "ENDPOINT = sb.runpod_endpoint_id if sb else os.environ.get('RUNPOD_ENDPOINT_ID')\n"
+    "assert ENDPOINT, 'set RUNPOD_ENDPOINT_ID to your serverless endpoint (see above)'",
     "## Run and wait",
     "# NBVAL_CHECK_OUTPUT\njob = atlas.run_job(ENDPOINT, {'prompt': 'hello'}, provider='runpod',"
-    " wait=True, timeout=60)\nprint(job.status.value, job.output)",
+    " wait=True, timeout=120)\nprint(job.status.value, job.output)",
     "## Run now, look later\n\nA `Job` knows its endpoint, so `refresh()`, `wait()`, "
     "`cancel()` and `stream()` need nothing else.",
     "job = atlas.run_job(ENDPOINT, {'prompt': 'later', 'sleep_ms': 300}, provider='runpod')\n"
     "print(job.status.value)\n"
-    "job = job.wait(timeout=60)\n"
+    "job = job.wait(timeout=120)\n"
     "print(job.status.value, job.execution_ms is not None)",
     "## Stream chunks\n\nEvery chunk exactly once, in order; works with `for` and "
-    "`async for`. Displayed in a notebook, a stream shows the chunks live.",
+    "`async for`. Displayed in a notebook, a stream shows the chunks live, then the output.",
     "# NBVAL_CHECK_OUTPUT\njob = atlas.run_job(ENDPOINT, {'chunks': 4, 'sleep_ms': 400}, "
     "provider='runpod')\nfor chunk in job.stream():\n    print(chunk)",
     "streamed = atlas.run_job(ENDPOINT, {'chunks': 5, 'sleep_ms': 500}, provider='runpod')\n"
     "streamed.stream()",
-    "## Failures are typed",
-    "# NBVAL_CHECK_OUTPUT\ntry:\n    bad = atlas.run_job(ENDPOINT, {'fail': 'bad input', 'chunks': 1}, "
-    "provider='runpod')\n    list(bad.stream())\nexcept atlas.JobFailedError as err:\n"
+    "## Failures are typed\n\nA stream of a job that fails raises `JobFailedError` (with the "
+    "final `Job`) once the failure is known.",
+    "# NBVAL_CHECK_OUTPUT\ntry:\n    bad = atlas.run_job(ENDPOINT, {'fail': 'bad input', "
+    "'chunks': 1}, provider='runpod')\n    list(bad.stream())\nexcept atlas.JobFailedError as err:\n"
     "    print(type(err).__name__, '-', err.job.status.value, '-', err.job.error)",
     "## Cancel",
     "# NBVAL_CHECK_OUTPUT\nslow = atlas.run_job(ENDPOINT, {'sleep_ms': 60000}, provider='runpod')\n"
@@ -95,34 +110,41 @@ NOTEBOOKS["02_serverless_jobs"] = [
 
 NOTEBOOKS["03_fly_ops"] = [
     "# Fly.io ops\n\nFind the apps in a project, deploy one with a live console, tail its logs "
-    "live and manage the Fly token — from cells. With no `FLY_API_TOKEN` set this runs "
-    "against the sandbox's fake Fly API and fake `fly` CLI.",
+    "live and manage the Fly token — from cells. With no `FLY_API_TOKEN` set this runs against "
+    "the sandbox's fake Fly API and fake `fly` CLI on a small demo monorepo; with a token set, "
+    "it uses your project in `FLY_PROJECT_DIR` (default: the current directory) and deploys "
+    "its first app for real.",
     "import os, pathlib, tempfile\nimport atlas_nb as atlas\n\n"
     "REAL = bool(os.environ.get('FLY_API_TOKEN'))\n"
     "sb = None if REAL else atlas.sandbox.start(speed=20)\n"
     "print('using Fly.io' if REAL else 'using the sandbox (fake Fly API and fake fly CLI)')",
     "## Discover apps\n\nEvery `fly.toml` under a directory (`max_depth` levels deep, for "
     "monorepos). Malformed files are skipped with a logged reason.",
-    "root = pathlib.Path(tempfile.mkdtemp(prefix='monorepo-'))\n"
-    "for name, text in {'web': 'app = \"atlas-demo-web\"  # the site\\nprimary_region = \"iad\"',\n"
-    "                   'worker': \"app = 'atlas-demo-worker'\",\n"
-    "                   'broken': 'app = \"has spaces\"'}.items():\n"
-    "    (root / 'apps' / name).mkdir(parents=True)\n"
-    "    (root / 'apps' / name / 'fly.toml').write_text(text + '\\n')\n"
+    "if sb:  # a demo monorepo: two apps and a broken fly.toml\n"
+    "    root = pathlib.Path(tempfile.mkdtemp(prefix='monorepo-'))\n"
+    "    files = {'web': 'app = \"atlas-demo-web\"  # the site\\nprimary_region = \"iad\"',\n"
+    "             'worker': \"app = 'atlas-demo-worker'\",\n"
+    "             'broken': 'app = \"has spaces\"'}\n"
+    "    for name, text in files.items():\n"
+    "        (root / 'apps' / name).mkdir(parents=True)\n"
+    "        (root / 'apps' / name / 'fly.toml').write_text(text + '\\n')\n"
+    "else:\n"
+    "    root = pathlib.Path(os.environ.get('FLY_PROJECT_DIR', '.'))\n"
     "apps = atlas.fly.discover_apps(root, max_depth=2)\napps",
     "# NBVAL_CHECK_OUTPUT\nprint(apps['app'].tolist())",
     "## Deploy with a live console\n\n`fly deploy --remote-only` runs in its own process "
     "group; the console shows its lines (progress redraws collapsed), the elapsed time and the "
     "outcome, with a Cancel button that kills the whole deploy.",
-    "web = root / 'apps' / 'web'\ndeploy = atlas.fly.deploy(web, timeout=300)",
+    "APP, APP_DIR = apps.loc[0, 'app'], pathlib.Path(apps.loc[0, 'path'])\n"
+    "deploy = atlas.fly.deploy(APP_DIR, timeout=900)",
     "# NBVAL_CHECK_OUTPUT\nprint(deploy.ok, deploy.exit_code, deploy.status, len(deploy.lines) > 5)",
     "md:The same output as a plain iterator (outside notebooks too):",
-    "for line in atlas.fly.stream_deploy(web):\n    if 'release' in line.lower() or "
+    "for line in atlas.fly.stream_deploy(APP_DIR):\n    if 'release' in line.lower() or "
     "'deployed' in line.lower():\n        print(line)",
     "## Tail logs live\n\nOne poller per app is shared by every viewer; it stops when the last "
     "one closes. The viewer keeps streaming while other cells run.",
-    "stream = atlas.fly.logs('atlas-demo-web')\nstream",
-    "import time\nfor _ in range(100):\n    if len(stream) >= 5:\n        break\n"
+    "stream = atlas.fly.logs(APP)\nstream",
+    "import time\nfor _ in range(300):\n    if len(stream) >= 5:\n        break\n"
     "    time.sleep(0.1)\nstream.to_frame().tail(5)",
     "# NBVAL_CHECK_OUTPUT\nprint(len(stream) >= 5, stream.status)\nstream.close()\n"
     "print(stream.status)",
@@ -130,11 +152,11 @@ NOTEBOOKS["03_fly_ops"] = [
     "(`FLY_API_TOKEN`), the stored token, `~/.fly/config.yml`, then `fly tokens create "
     "readonly`. Concurrent gets share one resolution; `invalidate` and `refresh` also forget "
     "the stored token, so a revoked one is never reused.",
-    "# NBVAL_CHECK_OUTPUT\ntoken = atlas.fly.tokens.get('atlas-demo-web')\n"
-    "print(token.startswith('FlyV1 '), len(token) > 20)",
-    "atlas.fly.tokens.set_manual('atlas-demo-worker', 'FlyV1 fm2_bWFudWFsIGV4YW1wbGU=')\n"
-    "print(atlas.fly.tokens.get('atlas-demo-worker')[:10] + '...')\n"
-    "atlas.fly.tokens.clear_manual('atlas-demo-worker')",
+    "# NBVAL_CHECK_OUTPUT\ntoken = atlas.fly.tokens.get(APP)\n"
+    "print(len(token) > 20, token.split()[0] in ('FlyV1', 'Bearer') or token.startswith('fm'))",
+    "atlas.fly.tokens.set_manual(APP, 'FlyV1 fm2_bWFudWFsIGV4YW1wbGU=')  # an explicit override\n"
+    "print(atlas.fly.tokens.get(APP)[:10] + '...')\n"
+    "atlas.fly.tokens.clear_manual(APP)  # back to the normal chain",
     "if sb:\n    sb.stop()",
 ]
 
@@ -142,27 +164,43 @@ NOTEBOOKS["04_transient_pods"] = [
     "# Transient pods that never burn money unnoticed\n\nTracked pods are guarded by the "
     "orchestrator: an idle TTL (reset by `touch`), a hard deadline and a cost cap — whichever "
     "comes first terminates the pod. The state is on disk, so a new kernel or "
-    "`atlas-nb reap` keeps enforcing it.",
+    "`atlas-nb reap` keeps enforcing it. Runs on the sandbox, or on RunPod with "
+    "`RUNPOD_API_KEY` set.",
     SETUP.format(speed=50),
-    "atlas.configure(heartbeat_s=1)  # poll status every second (the default is a minute)",
-    "## Idle TTL and touch",
-    "pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', idle_ttl='4s')\n"
-    "for _ in range(3):\n    pod.touch()      # activity: the idle timer starts again\n"
-    "    import time; time.sleep(1.5)\n"
-    "atlas.tracked()[['name', 'status', 'idle_s', 'idle_left_s', 'limit']]",
-    "# NBVAL_CHECK_OUTPUT\nwith atlas.events(pod.id) as events:\n    for event in events:\n"
-    "        if event.kind in ('terminating', 'terminated'):\n"
+    "import time\natlas.configure(heartbeat_s=1)  # poll status every second (default: a minute)",
+    "## Track a pod, then let it go\n\n`track()` guards a compute you already have; "
+    "`untrack()` stops guarding it and it keeps running (the reaper leaves it alone too).",
+    "pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11')\n"
+    "guard = atlas.track(pod, idle_ttl='30m', max_cost_usd=5)\n"
+    "print(guard)\n"
+    "guard.untrack()\n"
+    "print(len(atlas.tracked()), 'tracked;', pod.refresh().status.value != 'terminated')\n"
+    "pod.terminate()",
+    "## Idle TTL and touch\n\n`spawn(..., idle_ttl=...)` (or `track=True`) spawns and tracks "
+    "in one step. Here the TTL is 4 s; touching restarts it. We subscribe to the events "
+    "before spawning, so nothing is missed.",
+    "# NBVAL_CHECK_OUTPUT\nwith atlas.events() as events:\n"
+    "    pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', idle_ttl='4s')\n"
+    "    for _ in range(3):\n"
+    "        pod.touch()           # activity: the idle timer starts again\n"
+    "        time.sleep(1.5)\n"
+    "    for event in events:\n"
+    "        if event.compute_id == pod.id and event.kind in ('terminating', 'terminated'):\n"
     "            print(event.kind, event.data.get('reason'))\n"
-    "        if event.kind == 'terminated':\n            break",
+    "        if event.compute_id == pod.id and event.kind == 'terminated':\n"
+    "            break",
     "## A deadline and a cost cap",
-    "# NBVAL_CHECK_OUTPUT\ndeadline = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',"
-    "\n                       max_runtime='3s', idle_ttl='1h')\n"
-    "capped = atlas.spawn(provider='runpod', gpu='h100', image='python:3.11',\n"
-    "                     max_cost_usd=0.002, idle_ttl='1h')  # about 2.4 s at $2.99/hr\n"
-    "reasons = {}\nwith atlas.events() as events:\n    for event in events:\n"
+    "# NBVAL_CHECK_OUTPUT\nwith atlas.events() as events:\n"
+    "    deadline = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',\n"
+    "                           max_runtime='3s', idle_ttl='1h')\n"
+    "    capped = atlas.spawn(provider='runpod', gpu='h100', image='python:3.11',\n"
+    "                         max_cost_usd=0.002, idle_ttl='1h')  # a few seconds at $2.99/hr\n"
+    "    reasons = {}\n"
+    "    for event in events:\n"
     "        if event.kind == 'terminating':\n"
     "            reasons[event.compute_id] = event.data['reason']\n"
-    "        if len(reasons) == 2:\n            break\n"
+    "        if {deadline.id, capped.id} <= set(reasons):\n"
+    "            break\n"
     "print(reasons[deadline.id], reasons[capped.id])",
     "## The reaper\n\nOrphans are computes named with this installation's prefix and owner tag "
     "that nobody tracks any more. The reaper never touches anything else; a dry run shows "
@@ -173,10 +211,10 @@ NOTEBOOKS["04_transient_pods"] = [
     "mine = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', name='my-notebook-pod')\n"
     "atlas.configure(reap_grace_s=0)\n"
     "report = atlas.reap(dry_run=True, providers=['runpod'])\n"
-    "report[['name', 'status', 'action', 'reason']]",
-    "# NBVAL_CHECK_OUTPUT\nprint(report.set_index('name').loc[['my-notebook-pod', "
-    "f'atlas-{owner}-lost01'], 'action'].tolist())",
-    "atlas.terminate(orphan.id, provider='runpod'); atlas.terminate(mine.id, provider='runpod')",
+    "report[report['id'].isin([orphan.id, mine.id])][['name', 'action', 'reason']]",
+    "# NBVAL_CHECK_OUTPUT\nprint(report.set_index('id').loc[[mine.id, orphan.id], 'action']"
+    ".tolist())",
+    "atlas.terminate(orphan.id, provider='runpod')\natlas.terminate(mine.id, provider='runpod')",
     "## Talking to a pod: bearer tokens and signed URLs\n\n`auth='bearer'` injects "
     "`ATLAS_PRESHARED_KEY` into the pod and returns the token once; only its hash is kept. "
     "`auth='signed_url'` injects `ATLAS_SIGNING_SECRET` and gives you a signer.",
@@ -195,22 +233,37 @@ NOTEBOOKS["04_transient_pods"] = [
 
 NOTEBOOKS["05_cost_and_billing"] = [
     "# Cost and billing\n\nWhat you spent, as DataFrames: RunPod billing by pod, serverless "
-    "endpoint and network volume over a time range and bucket size. The sandbox accrues costs "
-    "on its simulated clock (here 2 000x real time).",
+    "endpoint and network volume over a time range and bucket size. In the sandbox we first "
+    "run a few pods, jobs and a volume on its simulated clock (2 000x real time) so there is "
+    "spend to look at; with `RUNPOD_API_KEY` set, the cells read your account's history "
+    "instead.",
     SETUP.format(speed=2000),
-    "ENDPOINT = sb.runpod_endpoint_id if sb else os.environ['RUNPOD_ENDPOINT_ID']\n"
-    "pods = [atlas.spawn(provider='runpod', gpu=g, image='python:3.11') "
-    "for g in ('h100', 'rtx_4090', 'l4')]\n"
-    "jobs = [atlas.run_job(ENDPOINT, {'sleep_ms': 200}, provider='runpod') for _ in range(5)]\n"
-    "import time; time.sleep(5)  # about 3 simulated hours",
-    "pod_spend = atlas.runpod.billing.pods(bucket='hour', last=6)\npod_spend.tail(6)",
+    "if sb:  # make some spend: three pods, five jobs, a 50 GB volume, ~3 simulated hours\n"
+    "    pods = [atlas.spawn(provider='runpod', gpu=g, image='python:3.11')\n"
+    "            for g in ('h100', 'rtx_4090', 'l4')]\n"
+    "    jobs = [atlas.run_job(sb.runpod_endpoint_id, {'sleep_ms': 200}, provider='runpod')\n"
+    "            for _ in range(5)]\n"
+    "    volume = atlas.runpod.network_volumes.create(name='data', size=50, dataCenter='EU-RO-1')\n"
+    "    import time; time.sleep(5)",
+    "## Pods",
+    "pod_spend = atlas.runpod.billing.pods(bucket='hour', last=6 if sb else 24 * 7)\n"
+    "pod_spend.tail(6)",
     "# NBVAL_CHECK_OUTPUT\nby_pod = pod_spend.groupby('pod_id')['amount_usd'].sum()\n"
-    "print(len(by_pod), 'pods billed;', bool((by_pod > 0).all()))",
-    "by_gpu = pod_spend.assign(pod=pod_spend['pod_id'].map({p.id: p.gpu for p in pods}))\n"
-    "by_gpu.pivot_table(index='time', columns='pod', values='amount_usd', aggfunc='sum')"
-    ".plot.bar(stacked=True, figsize=(8, 3), ylabel='USD per hour', title='Pod spend by GPU');",
-    "atlas.runpod.billing.serverless(bucket='day', last=1)",
-    "for p in pods:\n    p.terminate()\nif sb:\n    sb.stop()",
+    "print(len(by_pod) > 0, bool((by_pod >= 0).all()))",
+    "hourly = pod_spend.pivot_table(index='time', columns='pod_id', values='amount_usd',\n"
+    "                               aggfunc='sum').fillna(0)\n"
+    "hourly.index = hourly.index.strftime('%H:%M')\n"
+    "hourly.plot.bar(stacked=True, figsize=(9, 3), ylabel='USD', legend=False,\n"
+    "                title='Pod spend per hour');",
+    "## Serverless and network volumes",
+    "atlas.runpod.billing.serverless(bucket='day', last=1 if sb else 30)",
+    "volumes = atlas.runpod.billing.network_volumes(bucket='hour', last=6 if sb else 24 * 7)\n"
+    "volumes.tail(4)",
+    "total = (pod_spend.groupby('time')['amount_usd'].sum()\n"
+    "         .add(volumes.groupby('time')['amount_usd'].sum(), fill_value=0).cumsum())\n"
+    "total.plot(figsize=(9, 3), ylabel='USD', title='Cumulative spend (pods + volumes)');",
+    "if sb:\n    for p in pods:\n        p.terminate()\n"
+    "    atlas.runpod.network_volumes.delete(volume['id'])\n    sb.stop()",
 ]
 
 NOTEBOOKS["06_write_a_provider"] = [
@@ -245,8 +298,10 @@ NOTEBOOKS["06_write_a_provider"] = [
     "        return self._compute(self.pods[compute_id])\n\n"
     "    async def list_computes(self, *, status=None, name=None):\n"
     "        found = [self._compute(r) for r in self.pods.values()]\n"
-    "        found = [c for c in found if (status or 'running') == c.status or\n"
-    "                 (status is None and c.status != 'terminated')]\n"
+    "        if status is None:  # by default terminated pods are not listed\n"
+    "            found = [c for c in found if c.status != 'terminated']\n"
+    "        else:\n"
+    "            found = [c for c in found if c.status == status]\n"
     "        return [c for c in found if name is None or c.name == name]\n\n"
     "    async def terminate(self, compute_id):\n"
     "        (await self.get(compute_id))  # raises NotFoundError for unknown ids\n"
