@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import aio, auth, errors, frames, gpus, telemetry
 from ._runtime import DualIterator, LoopThreadError, syncify
@@ -60,6 +60,9 @@ from .providers.registry import ProviderLike, resolve_provider_class
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .widgets.dashboard import ComputeDashboard
+
 # -- compute ---------------------------------------------------------------------------------
 spawn = syncify(aio.spawn)
 compute = syncify(aio.compute)
@@ -92,7 +95,7 @@ reap = syncify(aio.reap)
 events = aio.events
 
 
-def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> Any:
+def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> ComputeDashboard:
     """A live table of tracked computes with Touch / Stop / Terminate per row (a widget).
 
     Stop and Terminate are disabled unless ``allow_destructive=True`` and ask to confirm.

@@ -248,7 +248,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     fly, why = find_fly()
     _print(f"fly executable   {fly or f'not found ({why})'}")
     data = cfg.data_dir
-    _print(f"storage dir      {data} ({'exists' if data.exists() else 'not created yet'})")
+    if data.exists():
+        _print(f"storage dir      {data} (mode {oct(stat.S_IMODE(data.stat().st_mode))})")
+    else:
+        _print(f"storage dir      {data} (not created yet: atlas-nb init)")
     for candidate, want in ((data, 0o700), (path, 0o600)):
         problem = _perm_problem(candidate, want)
         if problem:

@@ -12,11 +12,15 @@ import asyncio
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .._runtime import on_runtime
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 from ..errors import MissingCredentialsError, ValidationError
 from ..frames import gpu_types_frame, offers_frame
 from ..gpus import to_canonical
@@ -177,7 +181,7 @@ async def offers(
     return _annotate(df, skipped, errors, providers)
 
 
-def plot_offers(df: pd.DataFrame, ax: Any = None) -> Any:
+def plot_offers(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Horizontal bars of the cheapest price per GPU-hour of each GPU, one bar per provider,
     cheapest GPU at the top (GPU names as people write them: "H100 SXM", "RTX 4090")."""
     import matplotlib.pyplot as plt
@@ -212,6 +216,7 @@ def plot_offers(df: pd.DataFrame, ax: Any = None) -> Any:
     ax.legend(title="provider", loc="upper right")  # the cheap GPUs at the top are short
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    if own_figure:
-        ax.figure.tight_layout()
+    figure = ax.get_figure()
+    if own_figure and figure is not None and hasattr(figure, "tight_layout"):
+        figure.tight_layout()
     return ax
