@@ -92,19 +92,14 @@ def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.Da
     Missing keys become NA; extra keys are dropped.
     """
     columns = list(schema)
-    data: dict[str, list[Any]] = {c: [] for c in columns}
-    for row in rows:
-        for c in columns:
-            data[c].append(row.get(c))
-    out = {}
+    df = pd.DataFrame.from_records(list(rows), columns=columns)
     for c, dtype in schema.items():
-        values = data[c]
+        values = df[c] if len(df) else pd.Series([], dtype="object")
         if dtype == UTC_TS:
-            series = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
-            out[c] = series.astype(cast(Any, UTC_TS))
+            df[c] = pd.to_datetime(values, utc=True).astype(cast(Any, UTC_TS))
         else:
-            out[c] = pd.Series(values, dtype="object").astype(cast(Any, dtype))
-    return pd.DataFrame(out, columns=columns)
+            df[c] = values.astype(cast(Any, dtype))
+    return df
 
 
 def mark(df: pd.DataFrame, kind: str) -> pd.DataFrame:

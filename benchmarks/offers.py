@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -93,7 +94,8 @@ def main() -> None:
 
     # -- the payloads of the last round, decoded ---------------------------------------------
     raw = recorder.bodies
-    decode_best, _, decoded = best_ms(lambda: {k: json.loads(v[1]) for k, v in raw.items()})
+    # decoded as atlas_nb's transport does (orjson)
+    decode_best, _, decoded = best_ms(lambda: {k: orjson.loads(v[1]) for k, v in raw.items()})
     payload_mb = sum(len(v[1]) for v in raw.values()) / 1e6
     vast_payload = next(v for k, v in decoded.items() if "/api/v0/bundles" in k)["offers"]
     lambda_payload = next(v for k, v in decoded.items() if k.startswith("GET /lambda/"))["data"]

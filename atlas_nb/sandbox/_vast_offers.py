@@ -361,15 +361,15 @@ def _predicate(field: str, op: str, value: Any, sample: Any, get: Getter) -> Pre
     if op == "neq":
         return lambda o, t: get(o, t) != v
     compare = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}[op]
+    if sample is not None and not isinstance(sample, bool):
+        try:
+            compare(sample, v)
+        except TypeError:
+            raise QueryError(f"Cannot compare {field} with {v!r}") from None
 
     def check(o: dict[str, Any], t: float) -> bool:
         a = get(o, t)
-        if a is None:
-            return False
-        try:
-            return bool(compare(a, v))
-        except TypeError:
-            raise QueryError(f"Cannot compare {field} with {v!r}") from None
+        return a is not None and bool(compare(a, v))
 
     return check
 
@@ -447,10 +447,16 @@ def run(offers: list[dict[str, Any]], body: Any) -> SearchResult:
             preds.append(_predicate(field, op, value, example, get))
     per_gb = storage / HOURS_PER_MONTH
     found = []
-    for o in offers:
-        t = round(gpu_hour(o, kind) + o["storage_cost"] * per_gb, 6)
-        if all(p(o, t) for p in preds):
-            found.append((o, t))
+    try:
+        for o in offers:
+            t = round(gpu_hour(o, kind) + o["storage_cost"] * per_gb, 6)
+            for p in preds:
+                if not p(o, t):
+                    break
+            else:
+                found.append((o, t))
+    except TypeError as exc:  # a value of the wrong type for its field
+        raise QueryError(f"Cannot compare values in this query: {exc}") from None
     for field, direction in reversed(order):
         get = _getter(field, kind)
         found.sort(key=lambda pair: _sort_value(get(*pair)), reverse=direction == "desc")

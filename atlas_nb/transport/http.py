@@ -2,6 +2,7 @@
 policy, error mapping and the ``atlas.http.request`` telemetry event.
 
     >>> import httpx
+import orjson
     >>> from atlas_nb._runtime import get_runtime
     >>> api = HttpApi(provider="demo", api="rest", base_url="https://demo.invalid",
     ...               transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"ok": 1})))
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
 import httpx
+import orjson
 
 from .. import telemetry
 from .._runtime import get_runtime
@@ -93,8 +95,8 @@ def decode_body(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
-    except ValueError:
+        return orjson.loads(response.content)  # several times faster than json on big pages
+    except orjson.JSONDecodeError:
         return response.text
 
 
