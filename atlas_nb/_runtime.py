@@ -285,15 +285,19 @@ def on_runtime(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine
             return await fn(*args, **kwargs)
         return await rt.arun(fn(*args, **kwargs))
 
+    bridged.__atlas_core__ = fn  # type: ignore[attr-defined]
     return bridged
 
 
 def syncify(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     """The blocking twin of an async function: runs it on the runtime loop and waits."""
 
+    # run() always executes on the loop, so skip on_runtime's bridge (one coroutine less)
+    target = getattr(fn, "__atlas_core__", fn)
+
     @functools.wraps(fn)
     def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
-        return get_runtime().run(fn(*args, **kwargs))
+        return get_runtime().run(target(*args, **kwargs))
 
     blocking.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined,unused-ignore]
     return blocking
