@@ -63,11 +63,14 @@ NOTEBOOKS["01_quickstart"] = [
     "pod = pod.wait_until_running(timeout=600)\n"
     "pod",
     "# NBVAL_CHECK_OUTPUT\nprint(pod.status.value, pod.gpu, pod.url(8888) is not None)",
+    "## Its logs, live\n\nA live log viewer (filter, level, pause, follow) that keeps "
+    "streaming while other cells run; `logs.to_frame()` returns what it holds.",
+    "logs = pod.logs()\nlogs",
     "## The dashboard\n\nA live table of tracked computes with Touch / Stop / Terminate "
     "(destructive actions need `allow_destructive=True`).",
     "atlas.dashboard(refresh='2s')",
     "## Terminate",
-    "# NBVAL_CHECK_OUTPUT\npod.terminate()\nprint(pod.id in set(atlas.tracked()['id']), "
+    "# NBVAL_CHECK_OUTPUT\nlogs.close()\npod.terminate()\nprint(pod.id in set(atlas.tracked()['id']), "
     "pod.id in set(atlas.computes()['id']))",
     "if sb:\n    sb.stop()",
 ]

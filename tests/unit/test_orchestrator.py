@@ -382,3 +382,27 @@ def test_half_written_files_never_break_loading(tmp_path):
     store.put(TrackedRecord(id="a", provider="mock", started_at=0, last_activity=0))
     (tmp_path / "tracked" / ".tmp-abc.partial").write_text("")
     assert list(store.load()) == ["a"]
+
+
+def test_limits_on_the_runpod_sandbox_over_loopback(sandbox):
+    """Idle TTL, deadline and cost cap against the RunPod fake on its fast clock; the pods are
+    really gone from the (fake) account afterwards."""
+    with atlas.events() as sub:
+        idle = atlas.spawn(provider="runpod", gpu="l4", image="x", idle_ttl=1.0)
+        deadline = atlas.spawn(
+            provider="runpod", gpu="l4", image="x", max_runtime=1.0, idle_ttl="1h"
+        )
+        capped = atlas.spawn(
+            provider="runpod", gpu="h100", image="x", max_cost_usd=0.001, idle_ttl="1h"
+        )
+        reasons, done = {}, set()
+        for event in sub:
+            if event.kind == "terminating":
+                reasons[event.compute_id] = event.data["reason"]
+            if event.kind == "terminated":
+                done.add(event.compute_id)
+            if done >= {idle.id, deadline.id, capped.id}:
+                break
+    assert reasons == {idle.id: "idle_timeout", deadline.id: "max_runtime", capped.id: "max_cost"}
+    left = set(atlas.computes(provider="runpod")["id"])
+    assert not left & {idle.id, deadline.id, capped.id}
