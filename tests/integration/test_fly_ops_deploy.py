@@ -2,8 +2,6 @@
 W-11): outcomes, timeouts that kill the process group, one deploy per app, telemetry."""
 
 import asyncio
-import os
-import time
 
 import pytest
 
@@ -21,31 +19,9 @@ from atlas_nb.errors import (
 )
 from atlas_nb.fly._services import reset
 from atlas_nb.sandbox import fake_fly
+from tests.helpers.waiting import eventually, pid_alive
 
 APP = "atlas-demo-web"
-
-
-def eventually(check, timeout=15.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

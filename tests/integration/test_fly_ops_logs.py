@@ -2,7 +2,6 @@
 401 recovery, faults, eviction (B-120..B-134, W-10, W-16, W-31)."""
 
 import asyncio
-import time
 
 import pytest
 
@@ -13,19 +12,9 @@ from atlas_nb.errors import MissingCredentialsError, NotFoundError, Unauthorized
 from atlas_nb.fly import LogBatch, LogsStopped, SlowSubscriberError
 from atlas_nb.fly._services import reset, services
 from atlas_nb.sandbox import fake_fly, fly_api
+from tests.helpers.waiting import eventually
 
 APP = "atlas-demo-web"
-
-
-def eventually(check, timeout=15.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 @pytest.fixture

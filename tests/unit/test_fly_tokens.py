@@ -2,7 +2,6 @@
 W-09, W-12, W-14, W-15)."""
 
 import asyncio
-import os
 import time
 from types import SimpleNamespace
 
@@ -21,31 +20,9 @@ from atlas_nb.fly._services import reset, services
 from atlas_nb.fly.storage import DiskcacheTokenStorage, MemoryTokenStorage, TokenRecord
 from atlas_nb.sandbox import _flyops_cli, fake_fly
 from atlas_nb.sandbox._state import SandboxState
+from tests.helpers.waiting import eventually, pid_alive
 
 APP = "atlas-demo-web"
-
-
-def eventually(check, timeout=15.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

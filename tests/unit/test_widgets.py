@@ -17,6 +17,7 @@ from atlas_nb.widgets.dashboard import ComputeDashboard, format_row
 from atlas_nb.widgets.log_viewer import attach
 from atlas_nb.widgets.stream_view import StreamView
 from atlas_nb.widgets.tables import styled_html
+from tests.helpers.waiting import eventually
 
 
 class RecordingComm:
@@ -47,15 +48,6 @@ def recorded(widget):
     return comm
 
 
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_import_does_not_load_ipywidgets():
     code = "import sys, atlas_nb; print('ipywidgets' in sys.modules, 'anywidget' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -68,7 +60,7 @@ def test_rows_are_batched_and_only_deltas_are_sent():
     for i in range(20):
         view.push([f"line {i}-{j}" for j in range(50)])
         time.sleep(0.01)
-    assert wait_until(lambda: view.stats["rows_sent"] == 1000)
+    eventually(lambda: view.stats["rows_sent"] == 1000)
     rows_msgs = [m for m in comm.custom() if m["type"] == "rows"]
     assert 1 <= len(rows_msgs) <= 3  # 0.2 s apart at most, not one per push
     sent = [row[1] for m in rows_msgs for row in m["rows"]]
@@ -93,7 +85,7 @@ def test_pause_holds_messages_and_resume_delivers():
     time.sleep(0.2)
     assert [m for m in comm.custom() if m["type"] == "rows"] == []
     view.paused = False
-    assert wait_until(lambda: any(m["type"] == "rows" for m in comm.custom()))
+    eventually(lambda: any(m["type"] == "rows" for m in comm.custom()))
     rows = next(m for m in comm.custom() if m["type"] == "rows")["rows"]
     assert [r[1] for r in rows] == ["a", "b"]
 
@@ -126,7 +118,7 @@ def test_bytes_on_the_wire_stay_close_to_the_line_bytes():
         for i in range(2000)
     ]
     view.push(entries)
-    assert wait_until(lambda: view.stats["rows_sent"] == 2000)
+    eventually(lambda: view.stats["rows_sent"] == 2000)
     assert view.stats["bytes"] / view.stats["line_bytes"] <= 2.0
 
 
@@ -137,15 +129,15 @@ def test_log_viewer_streams_from_a_log_stream_and_closing_closes_it():
         stream = atlas.logs(pod.id, provider="mock")
         viewer = attach(stream)
         comm = recorded(viewer)
-        assert wait_until(lambda: len(viewer.items) >= 10)
-        assert wait_until(lambda: any(m["type"] == "rows" for m in comm.custom()))
+        eventually(lambda: len(viewer.items) >= 10)
+        eventually(lambda: any(m["type"] == "rows" for m in comm.custom()))
         frame = viewer.to_frame()
         assert list(frame.columns)[:3] == ["timestamp", "level", "region"]
         assert viewer.status == "streaming"
         viewer.paused = True
         assert viewer.status == "paused"
         viewer.close()
-        assert wait_until(lambda: stream.closed and stream.status == "stopped")
+        eventually(lambda: stream.closed and stream.status == "stopped")
         assert viewer.text_repr() == f"LogViewer('mock {pod.id}')"
     finally:
         MockProvider.timings["log_interval_s"] = 0.25
@@ -156,7 +148,7 @@ def test_job_view_shows_chunks_then_the_final_output():
 
     job = atlas.run_job("echo", {"chunks": 3, "sleep_ms": 60}, provider="mock")
     view = attach_job(job.stream())
-    assert wait_until(lambda: view.final is not None)
+    eventually(lambda: view.final is not None)
     lines = [row[1] for row in view.encoded()]
     assert lines[:3] == [json.dumps({"i": i}) for i in range(3)]
     assert lines[-1].startswith("completed: ") and '"chunks": 3' in lines[-1]
@@ -184,7 +176,7 @@ def test_dashboard_rows_touch_and_guarded_destruction(quick):
     before = atlas.tracked().loc[0, "idle_s"]
     time.sleep(0.3)
     row.touch.click()
-    assert wait_until(lambda: atlas.tracked().loc[0, "idle_s"] < before + 0.25)
+    eventually(lambda: atlas.tracked().loc[0, "idle_s"] < before + 0.25)
     # destructive actions are refused (and the refusal is shown) unless allowed
     from atlas_nb._runtime import get_runtime
 
@@ -201,7 +193,7 @@ def test_dashboard_terminate_asks_then_removes_the_row(quick):
     row.terminate.click()
     assert row.pending == "terminate" and row.confirm.layout.display == "inline-flex"
     row.confirm.click()
-    assert wait_until(lambda: pod.id not in dash._rows)
+    eventually(lambda: pod.id not in dash._rows)
     assert atlas.compute(pod.id, provider="mock").status.value == "terminated"
     assert dash.last_error is None
     assert "rows=0" in dash.text_repr()
@@ -260,11 +252,11 @@ def test_deploy_console_streams_lines_redraws_progress_and_cancels(sandbox, tmp_
     comm = recorded(console)
     assert console.cancellable
     d.result(timeout=60)
-    assert wait_until(lambda: console.status.startswith("succeeded"))
+    eventually(lambda: console.status.startswith("succeeded"))
     assert not console.cancellable
     shown = [row[1] for row in console.encoded()]
     assert shown == d.lines  # progress redraws collapsed exactly like the Deploy's own lines
-    assert wait_until(lambda: any(m["type"] == "rows" for m in comm.custom()))
+    eventually(lambda: any(m["type"] == "rows" for m in comm.custom()))
     assert console.text_repr() == f"DeployConsole({d.app or d.path!r})"
 
     sandbox.fly_cli(deploy="hang")
@@ -273,4 +265,4 @@ def test_deploy_console_streams_lines_redraws_progress_and_cancels(sandbox, tmp_
     console._from_front_end(console, {"type": "cancel"}, [])  # the Cancel button
     with pytest.raises(atlas.DeployError):
         hanging.result(timeout=30)
-    assert wait_until(lambda: console.status.startswith("cancelled"))
+    eventually(lambda: console.status.startswith("cancelled"))
