@@ -2,7 +2,6 @@
 policy, error mapping and the ``atlas.http.request`` telemetry event.
 
     >>> import httpx
-import orjson
     >>> from atlas_nb._runtime import get_runtime
     >>> api = HttpApi(provider="demo", api="rest", base_url="https://demo.invalid",
     ...               transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"ok": 1})))
