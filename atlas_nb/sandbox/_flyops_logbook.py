@@ -64,7 +64,8 @@ class LogBook:
         self.state = state
         self.app = app
         self.interval_ns = int(INTERVAL_S * NS)
-        self.t0_ns = int((state.clock.now() - HISTORY_S) * NS)
+        # whole microseconds, so a burst's second line (+250 ns) stays in the same microsecond
+        self.t0_ns = int((state.clock.now() - HISTORY_S) * NS) // 1_000 * 1_000
         self.next_tick = 0
         self.lines: list[Line] = []
         self.stamps: list[int] = []
