@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 from typing import Any
@@ -64,6 +65,8 @@ class Sandbox:
         self.api_keys: dict[str, str] = dict(state.api_keys)
         self._saved_config: Any = None
         self._stopped = False
+        # temp dirs (fake fly CLI, private data dir) go away even if stop() is never called
+        atexit.register(self.stop)
 
     # -- facts published by the fake APIs --------------------------------------------------
     @property
@@ -144,6 +147,7 @@ class Sandbox:
         if self._stopped:
             return
         self._stopped = True
+        atexit.unregister(self.stop)
         self.restore_config()
         for hook in self.state.on_stop:
             with contextlib.suppress(Exception):
