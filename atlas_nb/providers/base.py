@@ -23,13 +23,13 @@ A provider of your own::
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
 from ..config import Settings, settings
-from ..errors import UnsupportedError
+from ..errors import UnsupportedError, ValidationError, did_you_mean
 from ..models import (
     Compute,
     ComputeRequest,
@@ -139,6 +139,19 @@ class Provider(abc.ABC):
             headers=headers,
             error_mapper=error_mapper,
         )
+
+    def check_opts(self, opts: Mapping[str, Any], known: Iterable[str]) -> None:
+        """Refuse ``provider_opts`` keys this provider does not understand (naming them)."""
+        allowed = list(known)
+        unknown = sorted(set(opts) - set(allowed))
+        if unknown:
+            raise ValidationError(
+                f"unknown {self.label()} provider_opts {unknown}."
+                f"{did_you_mean(unknown[0], allowed)}",
+                field="provider_opts",
+                provider=self.name,
+                hint=f"{self.label()} understands: {', '.join(allowed)}.",
+            )
 
     def bearer_headers(self) -> dict[str, str]:
         """``Authorization: Bearer <key>`` (looked up per request, so a missing key fails only

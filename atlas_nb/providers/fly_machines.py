@@ -40,7 +40,6 @@ from ..errors import (
     ProviderError,
     UnsupportedError,
     ValidationError,
-    did_you_mean,
 )
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
@@ -394,13 +393,7 @@ class FlyMachinesProvider(Provider):
                 provider=self.name,
                 hint=GPU_PROVIDERS_HINT,
             )
-        unknown = sorted(set(opts) - set(OPTS))
-        if unknown:
-            raise ValidationError(
-                f"unknown Fly provider_opts {unknown}.{did_you_mean(unknown[0], OPTS)}",
-                field="provider_opts",
-                hint=f"Fly Machines understand: {', '.join(OPTS)}.",
-            )
+        self.check_opts(opts, OPTS)
         app = opts.get("app") or self.settings.fly_app
         if not app:
             raise ValidationError(

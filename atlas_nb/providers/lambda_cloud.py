@@ -404,13 +404,7 @@ class LambdaProvider(Provider):
 
     async def spawn(self, request: ComputeRequest) -> Compute:
         opts = dict(request.provider_opts)
-        unknown = sorted(set(opts) - set(OPTS))
-        if unknown:
-            raise ValidationError(
-                f"unknown Lambda provider_opts {unknown}.{did_you_mean(unknown[0], OPTS)}",
-                field="provider_opts",
-                hint=f"Lambda understands: {', '.join(OPTS)}.",
-            )
+        self.check_opts(opts, OPTS)
         if request.template:
             raise ValidationError(
                 "Lambda has no templates",

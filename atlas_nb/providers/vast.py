@@ -40,7 +40,6 @@ from ..errors import (
     NotFoundError,
     ProviderError,
     ValidationError,
-    did_you_mean,
 )
 from ..gpus import canonical as canonical_gpu
 from ..gpus import native_ids, to_canonical
@@ -138,45 +137,15 @@ def _country(geolocation: str | None) -> str | None:
 
 def offer_row(offer: Mapping[str, Any], *, bid: bool, now: datetime) -> OfferRow:
     """A Vast offer as an offers-frame row (prices for the whole offer per hour)."""
-    price, spot = offer_prices(offer, bid=bid)
-    ram = offer.get("gpu_ram")
-    vram = None if ram is None else round(ram / MB_PER_GB, 1)
-    cpu_ram = offer.get("cpu_ram")
-    name = offer.get("gpu_name") or ""
-    return {
-        "provider": "vast",
-        "gpu": _canonical(name, vram),
-        "native_id": name,
-        "gpu_count": offer.get("num_gpus"),
-        "vram_gb": vram,
-        "vcpus": offer.get("cpu_cores_effective"),
-        "ram_gb": None if cpu_ram is None else round(cpu_ram / MB_PER_GB, 1),
-        "price_per_hr": price,
-        "spot_price_per_hr": spot,
-        "region": _country(offer.get("geolocation")),
-        "availability": "high",
-        "offer_id": str(offer["id"]),
-        "fetched_at": now,
-    }
+    return offer_rows([offer], bid=bid, now=now)[0]
 
 
 def offer_rows(offers: Iterable[Mapping[str, Any]], *, bid: bool, now: datetime) -> list[OfferRow]:
-    """:func:`offer_row` for many offers (the same rows; a tight loop, as 10k offers are
-    common)."""
-    canonical, where = _canonical, _country
+    """:func:`offer_row` for many offers (a tight loop: 10k offers are common)."""
+    canonical, where, prices = _canonical, _country, offer_prices
     rows = []
     for o in offers:
-        total, base, min_bid = o.get("dph_total"), o.get("dph_base"), o.get("min_bid")
-        if total is None:
-            price = spot = None
-        elif bid:
-            spot = round(total, 6)
-            extra = 0.0 if min_bid is None else total - min_bid
-            price = None if base is None else round(base + extra, 6)
-        else:
-            price = round(total, 6)
-            extra = 0.0 if base is None else total - base
-            spot = None if min_bid is None else round(min_bid + extra, 6)
+        price, spot = prices(o, bid=bid)
         ram, cpu_ram, name = o.get("gpu_ram"), o.get("cpu_ram"), o.get("gpu_name") or ""
         vram = None if ram is None else round(ram / MB_PER_GB, 1)
         rows.append(
@@ -480,13 +449,7 @@ class VastProvider(Provider):
 
     async def spawn(self, request: ComputeRequest) -> Compute:
         opts = dict(request.provider_opts)
-        unknown = sorted(set(opts) - set(OPTS))
-        if unknown:
-            raise ValidationError(
-                f"unknown Vast provider_opts {unknown}.{did_you_mean(unknown[0], OPTS)}",
-                field="provider_opts",
-                hint=f"Vast understands: {', '.join(OPTS)}.",
-            )
+        self.check_opts(opts, OPTS)
         if opts.get("bid_price") is not None and not request.spot:
             raise ValidationError(
                 "provider_opts bid_price only applies to interruptible instances",
