@@ -153,6 +153,16 @@ class Provider(abc.ABC):
                 hint=f"{self.label()} understands: {', '.join(allowed)}.",
             )
 
+    def refuse_volume(self, volume_gb: int | None, hint: str) -> None:
+        """Refuse ``volume_gb`` on a provider without per-compute volumes (``UnsupportedError``
+        saying what to use instead): an input a provider cannot serve is never dropped."""
+        if volume_gb:
+            raise UnsupportedError(
+                f"{self.label()} has no per-compute volumes (asked for volume_gb={volume_gb})",
+                provider=self.name,
+                hint=hint,
+            )
+
     def bearer_headers(self) -> dict[str, str]:
         """``Authorization: Bearer <key>`` (looked up per request, so a missing key fails only
         when a call needs it)."""

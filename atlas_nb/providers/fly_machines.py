@@ -412,12 +412,16 @@ class FlyMachinesProvider(Provider):
             )
         if not request.image:
             raise ValidationError("Fly Machines need an image", field="image", hint="Pass image=.")
-        if request.disk_gb or request.volume_gb:
+        mounts_hint = (
+            "Create a Fly volume and pass provider_opts={'mounts': "
+            "[{'volume': 'vol_...', 'path': '/data'}]}."
+        )
+        self.refuse_volume(request.volume_gb, mounts_hint)
+        if request.disk_gb:
             raise ValidationError(
-                "Fly Machines take storage as volumes, not disk_gb/volume_gb",
-                field="volume_gb",
-                hint="Create a Fly volume and pass provider_opts={'mounts': "
-                "[{'volume': 'vol_...', 'path': '/data'}]}.",
+                "Fly Machines take storage as volumes, not disk_gb",
+                field="disk_gb",
+                hint=mounts_hint,
             )
         env, handle = auth_material(request.auth)
         ports = [(p.port, p.protocol) for p in request.ports]

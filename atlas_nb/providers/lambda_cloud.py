@@ -441,14 +441,12 @@ class LambdaProvider(Provider):
                 provider=self.name,
                 hint="Drop spot=True, or use provider='vast' or 'runpod' for spot GPUs.",
             )
-        if request.volume_gb:
-            raise ValidationError(
-                "Lambda has no per-instance volumes",
-                field="volume_gb",
-                hint="Keep data on a Lambda file system: create one with "
-                "atlas_nb.providers.lambda_cloud.create_file_system(name, region) and pass "
-                "provider_opts={'file_systems': [name]}.",
-            )
+        self.refuse_volume(
+            request.volume_gb,
+            "Keep data on a Lambda file system: create one with "
+            "atlas_nb.providers.lambda_cloud.create_file_system(name, region) and pass "
+            "provider_opts={'file_systems': [name]}.",
+        )
         if request.disk_gb:
             raise ValidationError(
                 "Lambda instance types come with fixed local storage",

@@ -456,12 +456,9 @@ class VastProvider(Provider):
                 field="provider_opts",
                 hint="Pass spot=True with it, or leave bid_price out.",
             )
-        if request.volume_gb:
-            raise ValidationError(
-                "Vast instances keep their data on their disk; volume_gb is not supported",
-                field="volume_gb",
-                hint="Ask for a larger disk with disk_gb= instead.",
-            )
+        self.refuse_volume(
+            request.volume_gb, "Vast instances keep their data on their disk: ask for disk_gb=."
+        )
         if not request.image and not opts.get("template_hash_id"):
             raise ValidationError(
                 "Vast needs a container image",

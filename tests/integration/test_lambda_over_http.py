@@ -222,7 +222,7 @@ def test_bad_key(lambda_sandbox):
     ("kw", "error", "message"),
     [
         ({"spot": True}, atlas.UnsupportedError, "no spot"),
-        ({"volume_gb": 100}, ValidationError, "file system"),
+        ({"volume_gb": 100}, atlas.UnsupportedError, "file system"),
         ({"disk_gb": 500}, ValidationError, "fixed local storage"),
         ({"cloud": "community"}, ValidationError, "community"),
     ],

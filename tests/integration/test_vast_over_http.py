@@ -152,7 +152,7 @@ def test_non_numeric_ids_are_not_found(vast_sandbox):
 def test_inputs_vast_cannot_honour_are_refused(vast_sandbox):
     with pytest.raises(ValidationError, match="places offers by country"):
         atlas.spawn(provider="vast", gpu="h100", image="x", regions=["us-east-1"])
-    with pytest.raises(ValidationError, match="volume_gb"):
+    with pytest.raises(atlas.UnsupportedError, match="volume_gb"):
         atlas.spawn(provider="vast", gpu="h100", image="x", volume_gb=50)
     with pytest.raises(ValidationError, match="Did you mean 'bid_price'"):
         atlas.spawn(

@@ -135,7 +135,8 @@ def test_guest_from_opts_refuses_ambiguity_and_gpus():
         ({"provider_opts": {}}, ValidationError, "need an app|live in an app"),
         ({"provider_opts": {"app": "a", "sise": "x"}}, ValidationError, "Did you mean 'size'"),
         ({"provider_opts": {"app": "a"}, "spot": True}, UnsupportedError, "spot"),
-        ({"provider_opts": {"app": "a"}, "volume_gb": 10}, ValidationError, "volumes"),
+        ({"provider_opts": {"app": "a"}, "volume_gb": 10}, UnsupportedError, "volumes"),
+        ({"provider_opts": {"app": "a"}, "disk_gb": 10}, ValidationError, "volumes"),
     ],
 )
 def test_spawn_refuses_before_any_request(kw, error, message):
