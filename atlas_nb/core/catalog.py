@@ -41,6 +41,22 @@ async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[G
     return types
 
 
+def _either(provider: Any, providers: Any) -> Any:
+    """``provider=`` and ``providers=`` mean the same on both catalogue calls (one name, a
+    class or a list); giving both is refused.
+
+    >>> _either("vast", None), _either(None, ["vast", "lambda"]), _either(None, None)
+    ('vast', ['vast', 'lambda'], None)
+    """
+    if provider is not None and providers is not None:
+        raise ValidationError(
+            f"both provider={provider!r} and providers={providers!r} were given",
+            field="providers",
+            hint="Pass one of them: providers='vast' or providers=['vast', 'lambda'].",
+        )
+    return providers if provider is None else provider
+
+
 def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> list[Any]:
     from .compute import configured_providers
 
@@ -101,9 +117,14 @@ async def gpu_types(
 ) -> pd.DataFrame:
     """GPU models and list prices (USD per GPU-hour) of one provider, or every configured one.
 
-    Columns: ``frames.GPU_TYPE_COLUMNS``. Providers without credentials are listed in
+    Columns: ``frames.GPU_TYPE_COLUMNS``. ``provider=`` and ``providers=`` are the same
+    argument (a name, a class or a list). Providers without credentials are listed in
     ``df.attrs["skipped"]``; failures in ``df.attrs["errors"]``.
     """
+    providers = _either(provider, providers)
+    provider = None
+    if isinstance(providers, (str, type, Provider)):
+        provider, providers = providers, None
     if provider is not None:
         prov = get_provider(provider)
         df = gpu_types_frame(await provider_gpu_types(prov, refresh=refresh))
@@ -149,14 +170,17 @@ async def offers(
     providers: Any = None,
     regions: list[str] | str | None = None,
     limit: int | None = None,
+    provider: Any = None,
 ) -> pd.DataFrame:
     """Rentable GPU offers across providers, cheapest first, in one DataFrame.
 
     Columns: ``frames.OFFER_COLUMNS``. ``spot=True`` prices and filters by the spot price.
+    ``providers=`` (a name, a class or a list) may also be spelled ``provider=``.
     Providers without credentials are skipped and listed in ``df.attrs["skipped"]``; a
     provider that fails is listed in ``df.attrs["errors"]`` and the others still answer.
     ``atlas.spawn(df.iloc[0], image=...)`` launches exactly that offer.
     """
+    providers = _either(provider, providers)
     if count < 1:
         raise ValidationError("count must be >= 1", field="count")
     if gpu is not None:

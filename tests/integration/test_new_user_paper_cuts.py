@@ -19,3 +19,19 @@ def test_volume_gb_where_a_provider_has_none_is_unsupported(sandbox, provider):
     assert info.value.provider == provider
     assert info.value.hint
     assert atlas.computes(provider=provider).empty  # nothing was created
+
+
+@pytest.mark.parametrize("spelling", ["provider", "providers"])
+def test_offers_and_gpu_types_take_either_spelling(sandbox, spelling):
+    offers = atlas.offers(gpu="h100", **{spelling: "vast"})
+    assert not offers.empty and set(offers["provider"]) == {"vast"}
+    types = atlas.gpu_types(**{spelling: "lambda"})
+    assert not types.empty and set(types["provider"]) == {"lambda"}
+    both = atlas.gpu_types(**{spelling: ["lambda", "vast"]})
+    assert set(both["provider"]) == {"lambda", "vast"}
+
+
+@pytest.mark.parametrize("call", [atlas.offers, atlas.gpu_types])
+def test_both_spellings_at_once_are_a_validation_error(call):
+    with pytest.raises(atlas.ValidationError, match="both provider='vast' and providers"):
+        call(provider="vast", providers="lambda")
