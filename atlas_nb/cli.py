@@ -282,28 +282,39 @@ def _maybe_sandbox(enabled: bool) -> Iterator[None]:
         sb.stop()
 
 
+def sandbox_config(sb: Any) -> str:
+    """The TOML block that points atlas_nb at a running sandbox, valid as pasted into
+    ``atlas_nb.toml`` (top-level settings before the tables they would otherwise fall into)."""
+    lines = [f"schema_version = {SCHEMA_VERSION}"]
+    if sb.fly_executable:
+        lines.append(f"fly_executable = {_toml_str(str(sb.fly_executable))}")
+    lines += ["", "[base_urls]"]
+    lines += [f"{key} = {_toml_str(url)}" for key, url in sb.urls.items()]
+    lines += ["", "[api_keys]"]
+    lines += [f"{provider} = {_toml_str(key)}" for provider, key in sb.api_keys.items()]
+    return "\n".join(lines)
+
+
+def _toml_str(value: str) -> str:
+    import json
+
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import time
 
     from . import sandbox
 
     sb = sandbox.start(port=args.port, seed=args.seed, speed=args.speed, configure=False)
-    _print(
-        f"atlas_nb sandbox on {sb.origin} (seed {args.seed}, speed {args.speed:g}x); "
-        "Ctrl-C to stop\n"
-    )
-    _print("[base_urls]")
-    for key, url in sb.urls.items():
-        _print(f'{key} = "{url}"')
-    _print("\n[api_keys]")
-    for provider, key in sb.api_keys.items():
-        _print(f'{provider} = "{key}"')
-    if sb.fly_executable:
-        _print(f'\nfly_executable = "{sb.fly_executable}"')
+    _print(f"# atlas_nb sandbox on {sb.origin} (seed {args.seed}, speed {args.speed:g}x)")
     if sb.runpod_endpoint_id:
-        _print(f"\nserverless endpoint (echo worker): {sb.runpod_endpoint_id}")
+        _print(f"# serverless endpoint (echo worker): {sb.runpod_endpoint_id}")
     if sb.fly_apps:
-        _print(f"fly apps: {', '.join(sb.fly_apps)}")
+        _print(f"# fly apps: {', '.join(sb.fly_apps)}")
+    _print("# paste what follows into atlas_nb.toml (atlas-nb doctor shows its path):\n")
+    _print(sandbox_config(sb))
+    _print("\n# serving; Ctrl-C to stop")
     try:
         while True:
             time.sleep(3600)
@@ -314,12 +325,22 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(df: Any, columns: Sequence[str], limit: int) -> str:
+NO_KEYS = "(no rows: configure a provider key (atlas-nb doctor), or add --sandbox)"
+
+
+def _nothing_asked(df: Any) -> bool:
+    """No provider answered because none has credentials (so the empty frame means nothing)."""
+    reasons = (df.attrs.get("skipped_reasons") or {}).values()
+    answered = df.attrs.get("examined") or df.attrs.get("errors")
+    return not len(df) and not answered and all(why == "no credentials" for why in reasons)
+
+
+def _table(df: Any, columns: Sequence[str], limit: int, empty: str = "(no rows)") -> str:
     import pandas as pd
 
     shown = df[[c for c in columns if c in df.columns]].head(limit)
     if not len(shown):
-        return "(no rows: configure a provider key (atlas-nb doctor), or add --sandbox)"
+        return NO_KEYS if _nothing_asked(df) else empty
     money = {c: 4 for c in shown.columns if "price" in c or c.endswith("_usd")}
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         text = shown.round(money).to_string(index=False)
@@ -328,27 +349,34 @@ def _table(df: Any, columns: Sequence[str], limit: int) -> str:
     return text
 
 
+def _emit(df: Any, args: argparse.Namespace, columns: Sequence[str], empty: str) -> None:
+    """The frame as a table (people), or every column as JSON / CSV on stdout (scripts; notes
+    about skipped providers then go to stderr so stdout parses)."""
+    rows = df.head(args.limit)
+    if args.format == "json":
+        print(rows.to_json(orient="records", date_format="iso"), flush=True)
+    elif args.format == "csv":
+        print(rows.to_csv(index=False), end="", flush=True)
+    else:
+        _print(_table(df, columns, args.limit, empty))
+    _report_attrs(df, file=sys.stdout if args.format == "table" else sys.stderr)
+
+
 def cmd_gpus(args: argparse.Namespace) -> int:
     import atlas_nb as atlas
 
     with _maybe_sandbox(args.sandbox):
         df = atlas.gpu_types(args.provider) if args.provider else atlas.gpu_types()
-    _print(
-        _table(
-            df,
-            [
-                "provider",
-                "gpu",
-                "vram_gb",
-                "price_per_hr",
-                "spot_price_per_hr",
-                "availability",
-                "max_count",
-            ],
-            args.limit,
-        )
-    )
-    _report_attrs(df)
+    columns = [
+        "provider",
+        "gpu",
+        "vram_gb",
+        "price_per_hr",
+        "spot_price_per_hr",
+        "availability",
+        "max_count",
+    ]
+    _emit(df, args, columns, "(no GPU types listed)")
     return 0
 
 
@@ -365,65 +393,67 @@ def cmd_offers(args: argparse.Namespace) -> int:
             providers=providers,
             limit=args.limit,
         )
-    _print(
-        _table(
-            df,
-            [
-                "provider",
-                "gpu",
-                "gpu_count",
-                "vram_gb",
-                "price_per_hr",
-                "spot_price_per_hr",
-                "region",
-                "availability",
-                "offer_id",
-            ],
-            args.limit,
-        )
-    )
-    _report_attrs(df)
+    columns = [
+        "provider",
+        "gpu",
+        "gpu_count",
+        "vram_gb",
+        "price_per_hr",
+        "spot_price_per_hr",
+        "region",
+        "availability",
+        "offer_id",
+    ]
+    _emit(df, args, columns, "(no offers match: loosen --gpu, --max-price or --count)")
     return 0
 
 
-def _report_attrs(df: Any) -> None:
+def _report_attrs(df: Any, file: Any = None) -> None:
     reasons = df.attrs.get("skipped_reasons") or {}
     for provider in df.attrs.get("skipped") or ():
-        _print(f"skipped {provider}: {reasons.get(provider, 'no credentials')}")
+        print(f"skipped {provider}: {reasons.get(provider, 'no credentials')}", file=file)
     for provider, error in (df.attrs.get("errors") or {}).items():
-        _print(f"error from {provider}: {error}")
+        print(f"error from {provider}: {error}", file=file)
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
+    with _maybe_sandbox(args.sandbox):
+        return _reap(args)
+
+
+def _reap(args: argparse.Namespace) -> int:
     import atlas_nb as atlas
 
     from .orchestrator import api as orchestrator
 
+    note = _print if args.format == "table" else _note
     providers = args.providers.split(",") if args.providers else None
     if not args.yes:
         atlas.configure(reaper_enabled=False)  # --watch must not reap without --yes
     # tracked computes: their limits are what you asked for when you tracked them
     fired = atlas._runtime.get_runtime().run(orchestrator.enforce(wait_s=60))
     for cid in fired:
-        _print(f"terminating {cid}: past its tracked limit")
+        note(f"terminating {cid}: past its tracked limit")
     left = len(atlas.tracked())
-    _print(f"{left} tracked compute(s) within their limits\n")
+    note(f"{left} tracked compute(s) within their limits\n")
     df = atlas.reap(dry_run=not args.yes, providers=providers)
-    _print(
-        _table(
-            df, ["provider", "id", "name", "status", "age_s", "action", "reason", "result"], 1000
-        )
-    )
+    examined = ", ".join(df.attrs.get("examined") or ()) or "no provider"
+    columns = ["provider", "id", "name", "status", "age_s", "action", "reason", "result"]
+    _emit(df, args, columns, f"(no orphans on {examined}: nothing to reap)")
     to_reap = int((df["action"] == "terminate").sum()) if len(df) else 0
     if not args.yes and to_reap:
-        _print(f"\n{to_reap} orphan(s) would be terminated; run `atlas-nb reap --yes` to do it")
+        note(f"\n{to_reap} orphan(s) would be terminated; run `atlas-nb reap --yes` to do it")
     if args.watch:
-        _print("\nguarding tracked computes; Ctrl-C to stop")
+        note("\nguarding tracked computes; Ctrl-C to stop")
         with contextlib.suppress(KeyboardInterrupt), atlas.events() as events:
             for event in events:
-                _print(f"{event.compute_id} {event.kind} {event.data}")
+                note(f"{event.compute_id} {event.kind} {event.data}")
     atlas.shutdown()
     return 0
+
+
+def _note(text: str = "") -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -474,8 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("offers", cmd_offers, "rentable offers across clouds"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--sandbox", action="store_true", help="ask the built-in sandbox")
-        p.add_argument("--limit", type=int, default=30, help="rows to show (default 30)")
+        _common_table_args(p, limit=30)
         if name == "gpus":
             p.add_argument("--provider", help="one provider (default: every configured one)")
         else:
@@ -499,12 +528,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="terminate the orphans found")
     p.add_argument("--providers", help="comma-separated provider names")
     p.add_argument("--watch", action="store_true", help="keep guarding tracked computes")
+    _common_table_args(p, limit=1000)
     p.set_defaults(func=cmd_reap)
 
     p = sub.add_parser("lab", help="open JupyterLab on the tutorial notebooks")
     p.add_argument("--port", type=int, default=8888)
     p.set_defaults(func=cmd_lab)
     return parser
+
+
+def _common_table_args(p: argparse.ArgumentParser, *, limit: int) -> None:
+    """--sandbox, --limit and the output format (table, --json, --csv) of the table commands."""
+    p.add_argument("--sandbox", action="store_true", help="ask the built-in sandbox")
+    p.add_argument("--limit", type=int, default=limit, help=f"rows to show (default {limit})")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--json", action="store_const", const="json", dest="format", help="rows as a JSON array"
+    )
+    fmt.add_argument("--csv", action="store_const", const="csv", dest="format", help="rows as CSV")
+    p.set_defaults(format="table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,9 +74,11 @@ def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> 
 
 async def _gather(
     targets: list[Any], capability: str, call: Any
-) -> tuple[list[Any], dict[str, str], dict[str, str]]:
-    """Ask every target concurrently: (results, {skipped provider: why}, {provider: error})."""
+) -> tuple[list[Any], dict[str, str], dict[str, str], list[str]]:
+    """Ask every target concurrently: (results, {skipped provider: why}, {provider: error},
+    providers that answered)."""
     results: list[Any] = []
+    answered: list[str] = []
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
 
@@ -92,19 +94,27 @@ async def _gather(
             return
         try:
             results.extend(await call(prov))
+            answered.append(label)
         except Exception as exc:  # one provider failing must not lose the others
             errors[label] = str(exc)
 
     await asyncio.gather(*(one(t) for t in targets))
-    return results, skipped, errors
+    return results, skipped, errors, sorted(answered)
 
 
 def _annotate(
-    df: pd.DataFrame, skipped: dict[str, str], errors: dict[str, str], explicit: Any
+    df: pd.DataFrame,
+    skipped: dict[str, str],
+    errors: dict[str, str],
+    explicit: Any,
+    examined: list[str],
 ) -> pd.DataFrame:
-    """Record skipped/failed providers in ``df.attrs``; warn when a provider you named was
-    skipped (asking for it by name and getting nothing silently would be confusing)."""
-    df.attrs.update(skipped=sorted(skipped), skipped_reasons=dict(skipped), errors=errors)
+    """Record which providers answered (``examined``), were skipped or failed in
+    ``df.attrs``; warn when a provider you named was skipped (asking for it by name and getting
+    nothing silently would be confusing)."""
+    df.attrs.update(
+        examined=examined, skipped=sorted(skipped), skipped_reasons=dict(skipped), errors=errors
+    )
     if explicit is not None:
         for name, why in skipped.items():
             warnings.warn(f"provider {name} was skipped: {why}", UserWarning, stacklevel=4)
@@ -128,13 +138,13 @@ async def gpu_types(
     if provider is not None:
         prov = get_provider(provider)
         df = gpu_types_frame(await provider_gpu_types(prov, refresh=refresh))
-        return _annotate(df, {}, {}, None)
-    rows, skipped, errors = await _gather(
+        return _annotate(df, {}, {}, None, [prov.name])
+    rows, skipped, errors, examined = await _gather(
         _targets(None, providers, "gpu_types"),
         "gpu_types",
         lambda p: provider_gpu_types(p, refresh=refresh),
     )
-    return _annotate(gpu_types_frame(rows), skipped, errors, providers)
+    return _annotate(gpu_types_frame(rows), skipped, errors, providers, examined)
 
 
 def _filter_offers(rows: list[dict[str, Any]], q: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -196,13 +206,13 @@ async def offers(
         limit=limit,
     )
     targets = _targets(None, providers, "offers")
-    rows, skipped, errors = await _gather(targets, "offers", lambda p: p.offers(query))
+    rows, skipped, errors, examined = await _gather(targets, "offers", lambda p: p.offers(query))
     df = offers_frame(_filter_offers(rows, query))
     if spot:
         df = df.sort_values("spot_price_per_hr", kind="stable").reset_index(drop=True)
     if limit is not None:
         df = df.head(limit).reset_index(drop=True)
-    return _annotate(df, skipped, errors, providers)
+    return _annotate(df, skipped, errors, providers, examined)
 
 
 def plot_offers(df: pd.DataFrame, ax: Axes | None = None) -> Axes:

@@ -20,7 +20,7 @@ import pandas as pd
 from .._durations import Duration, optional_seconds
 from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
 from ..config import settings
-from ..errors import NotFoundError, ValidationError
+from ..errors import MissingCredentialsError, NotFoundError, ValidationError
 from ..frames import frame, mark
 from ..models import Compute, ComputeRequest
 from ..naming import owner_tag
@@ -300,15 +300,20 @@ async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFr
     if isinstance(names, (str, type)):
         names = [names]
     targets = []
+    skipped: dict[str, str] = {}
     for name in names:
         try:
             targets.append(get_provider(name))
-        except Exception:  # no credentials: nothing to reap there
+        except Exception as exc:  # no credentials: nothing to reap there (listed in attrs)
+            label = name if isinstance(name, str) else getattr(name, "name", str(name))
+            skipped[label] = (
+                "no credentials" if isinstance(exc, MissingCredentialsError) else str(exc)
+            )
             continue
     records = supervisor().store.load()
     tracked_ids = {cid for cid, r in records.items() if not r.released}
     released_ids = {cid for cid, r in records.items() if r.released}
-    return await reap_providers(
+    df = await reap_providers(
         targets,
         tracked=tracked_ids,
         prefix=cfg.name_prefix,
@@ -317,6 +322,10 @@ async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFr
         dry_run=dry_run,
         released=released_ids,
     )
+    df.attrs.update(
+        examined=[p.name for p in targets], skipped=sorted(skipped), skipped_reasons=skipped
+    )
+    return df
 
 
 @on_runtime
