@@ -31,7 +31,7 @@ from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
 from ..providers.base import Provider
-from ..providers.registry import ProviderLike, get_provider, provider_names
+from ..providers.registry import ProviderLike, get_provider, provider_names, seen_with
 
 log = logging.getLogger("atlas_nb.compute")
 
@@ -213,6 +213,60 @@ async def _terminate_quietly(prov: Provider, compute_id: str) -> None:
         )
 
 
+def provider_for(
+    compute_id: str, provider: ProviderLike | None = None, *, api_key: str | None = None
+) -> Provider:
+    """The provider of a compute id: the one given; else the one atlas_nb saw it on (spawned,
+    fetched or listed in this process, or a tracked record); else the default provider, or the
+    only provider with a key. Otherwise a ``ValidationError`` lists the candidates.
+
+        >>> import atlas_nb as atlas
+        >>> c = atlas.spawn(provider="mock", gpu="l4", image="python:3.11")
+        >>> provider_for(c.id).name
+        'mock'
+        >>> atlas.terminate(c.id)  # no provider= needed: the id is enough
+    """
+    if provider is not None:
+        return get_provider(provider, api_key=api_key)
+    known = {type(p): p for p in seen_with(compute_id)}
+    tracked = _tracked_provider(compute_id)
+    if tracked is not None:
+        known.setdefault(type(tracked), tracked)
+    if len(known) > 1:
+        names = sorted(cls.name for cls in known)
+        raise ValidationError(
+            f"compute {compute_id} was seen on more than one provider: {', '.join(names)}",
+            field="provider",
+            hint=f"Say which: provider={names[0]!r} (or another of {names}).",
+        )
+    if known:
+        seen = next(iter(known.values()))
+        return get_provider(type(seen), api_key=api_key or seen.api_key)
+    candidates = _configured_providers()
+    if settings().default_provider or len(candidates) == 1:
+        return get_provider(settings().default_provider or candidates[0], api_key=api_key)
+    listed = ", ".join(candidates) or "none has a key configured"
+    raise ValidationError(
+        f"no provider given for compute {compute_id}, and atlas_nb has not seen it (it was not "
+        f"spawned, fetched or listed in this process and is not tracked); candidates: {listed}",
+        field="provider",
+        hint="Pass provider=... (atlas.computes() lists every provider's computes), or call "
+        "atlas.configure(default_provider=...).",
+    )
+
+
+def _tracked_provider(compute_id: str) -> Provider | None:
+    """The provider a tracked (or released) record names for this id, if there is one."""
+    from ..orchestrator import api as orchestrator
+
+    sup = orchestrator.supervisor()
+    try:
+        rec = sup.records.get(compute_id) or sup.store.get(compute_id)
+    except ValidationError:  # a corrupt record: it cannot name the provider, others may
+        return None
+    return sup.provider_for(rec) if rec is not None else None
+
+
 @on_runtime
 async def compute(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
@@ -220,7 +274,7 @@ async def compute(
     """One compute by id (``NotFoundError`` if it does not exist)."""
     from ..orchestrator import api as orchestrator
 
-    found = await get_provider(provider, api_key=api_key).get(compute_id)
+    found = await provider_for(compute_id, provider, api_key=api_key).get(compute_id)
     orchestrator.observe(found)
     return found
 
@@ -280,7 +334,7 @@ async def start(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
 ) -> Compute:
     """Start a stopped compute."""
-    return await get_provider(provider, api_key=api_key).start(compute_id)
+    return await provider_for(compute_id, provider, api_key=api_key).start(compute_id)
 
 
 @on_runtime
@@ -288,7 +342,7 @@ async def stop(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
 ) -> Compute:
     """Stop a compute (its disk is kept where the provider supports it)."""
-    return await get_provider(provider, api_key=api_key).stop(compute_id)
+    return await provider_for(compute_id, provider, api_key=api_key).stop(compute_id)
 
 
 @on_runtime
@@ -296,7 +350,7 @@ async def restart(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
 ) -> Compute:
     """Restart a compute in place."""
-    return await get_provider(provider, api_key=api_key).restart(compute_id)
+    return await provider_for(compute_id, provider, api_key=api_key).restart(compute_id)
 
 
 @on_runtime
@@ -304,7 +358,7 @@ async def terminate(
     compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
 ) -> None:
     """Destroy a compute for good. Tracked computes are untracked."""
-    await get_provider(provider, api_key=api_key).terminate(compute_id)
+    await provider_for(compute_id, provider, api_key=api_key).terminate(compute_id)
     from ..orchestrator import api as orchestrator
 
     orchestrator.forget(compute_id)
@@ -325,7 +379,7 @@ async def wait_until_running(
     from ..widgets.progress import progress_bar
 
     if isinstance(compute, str):
-        compute = await get_provider(provider).get(compute)
+        compute = await provider_for(compute, provider).get(compute)
     prov = compute._provider or get_provider(provider or compute.provider)
     deadline = time.monotonic() + timeout
     delay = 0.25
@@ -363,7 +417,7 @@ def logs(
     """A live :class:`~atlas_nb.logstream.LogStream` of a compute's logs."""
     from ..logstream import LogStream
 
-    prov = get_provider(provider, api_key=api_key)
+    prov = provider_for(compute_id, provider, api_key=api_key)
     if "logs" not in prov.capabilities():
         prov.logs(compute_id)  # raises UnsupportedError with the provider's hint
     return LogStream(lambda: prov.logs(compute_id), title=f"{prov.name} {compute_id}")
@@ -380,6 +434,7 @@ __all__ = [
     "computes",
     "configured_providers",
     "logs",
+    "provider_for",
     "restart",
     "spawn",
     "start",

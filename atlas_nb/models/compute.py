@@ -206,8 +206,12 @@ class Compute(Model):
     _provider: Provider | None = PrivateAttr(default=None)
 
     def bind(self, provider: Provider) -> Compute:
-        """Attach the provider instance that made this (used by the methods)."""
+        """Attach the provider instance that made this (used by the methods); the id is
+        remembered, so ``atlas.logs(compute.id)`` finds this provider again."""
+        from ..providers.registry import remember
+
         self._provider = provider
+        remember(self.id, provider)
         return self
 
     def _prov(self) -> Any:

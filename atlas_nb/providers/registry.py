@@ -1,4 +1,5 @@
-"""Find providers by name or class, and share one instance per key on the runtime.
+"""Find providers by name or class, share one instance per key on the runtime, and remember
+which provider each compute id was seen on (so an id alone finds its provider again).
 
 >>> resolve_provider_class("mock").__name__
 'MockProvider'
@@ -13,6 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import SecretStr
@@ -114,3 +117,25 @@ def key_fingerprint(secret: str) -> str:
 def provider_names() -> list[str]:
     """Names of the built-in providers."""
     return sorted(BUILTIN)
+
+
+#: compute id -> {provider class: the latest instance it was seen through}, newest ids last
+_seen: OrderedDict[str, dict[type[Provider], Provider]] = OrderedDict()
+_seen_lock = threading.Lock()
+SEEN_MAX = 10_000
+
+
+def remember(compute_id: str, provider: Provider) -> None:
+    """Note that ``compute_id`` exists on ``provider`` (called for every compute a provider
+    returns: spawned, fetched or listed). Keeps the newest :data:`SEEN_MAX` ids."""
+    with _seen_lock:
+        _seen.setdefault(compute_id, {})[type(provider)] = provider
+        _seen.move_to_end(compute_id)
+        while len(_seen) > SEEN_MAX:
+            _seen.popitem(last=False)
+
+
+def seen_with(compute_id: str) -> list[Provider]:
+    """The providers ``compute_id`` was seen on in this process (usually one, or none)."""
+    with _seen_lock:
+        return list(_seen.get(compute_id, {}).values())

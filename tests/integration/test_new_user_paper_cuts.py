@@ -35,3 +35,67 @@ def test_offers_and_gpu_types_take_either_spelling(sandbox, spelling):
 def test_both_spellings_at_once_are_a_validation_error(call):
     with pytest.raises(atlas.ValidationError, match="both provider='vast' and providers"):
         call(provider="vast", providers="lambda")
+
+
+def test_an_id_is_enough_after_spawn(sandbox):
+    pod = atlas.spawn(provider="runpod", gpu="rtx_4090", image="python:3.11")
+    assert atlas.settings().default_provider is None
+    assert atlas.compute(pod.id).provider == "runpod"
+    stream = atlas.logs(pod.id)
+    stream.close()
+    atlas.terminate(pod.id)
+    assert pod.id not in set(atlas.computes(provider="runpod")["id"])
+
+
+def test_an_id_seen_in_a_listing_is_enough(sandbox):
+    made = atlas.spawn(provider="vast", gpu="h100", image="python:3.11")
+    from atlas_nb.providers import registry
+
+    with registry._seen_lock:
+        registry._seen.clear()  # as in a fresh process that only listed computes
+    listed = atlas.computes(provider="vast")
+    assert made.id in set(listed["id"])
+    atlas.terminate(made.id)
+    assert made.id not in set(atlas.computes(provider="vast")["id"])
+
+
+def test_a_tracked_record_names_the_provider_in_a_new_process(sandbox, tmp_path):
+    import subprocess
+    import sys
+
+    pod = atlas.spawn(provider="lambda", gpu="a10", image="python:3.11", idle_ttl="1h")
+    script = (
+        "import atlas_nb as atlas\n"
+        f"atlas.configure(data_dir={str(atlas.settings().data_dir)!r}, owner='testown',\n"
+        f"    base_urls={sandbox.urls!r}, api_keys={sandbox.api_keys!r})\n"
+        f"print(atlas.compute({pod.id!r}).provider)\n"
+        f"atlas.terminate({pod.id!r})\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "lambda"
+    assert atlas.tracked().empty
+
+
+def test_an_unknown_id_lists_the_candidates(sandbox):
+    with pytest.raises(atlas.ValidationError, match="candidates: fly, lambda, runpod, vast"):
+        atlas.terminate("pod-nobody-ever-saw")
+
+
+def test_an_id_seen_on_two_providers_is_ambiguous(sandbox):
+    from atlas_nb.providers import registry
+    from atlas_nb.providers.registry import get_provider
+
+    registry.remember("shared-id", get_provider("runpod"))
+    registry.remember("shared-id", get_provider("vast"))
+    with pytest.raises(atlas.ValidationError, match="more than one provider: runpod, vast"):
+        atlas.compute("shared-id")
+
+
+def test_with_one_key_configured_that_provider_is_asked(sandbox):
+    atlas.configure(api_keys={"vast": None, "runpod": None, "fly": None})
+    with pytest.raises(atlas.NotFoundError) as info:
+        atlas.compute("12345")
+    assert info.value.provider == "lambda"
