@@ -405,6 +405,9 @@ def cmd_offers(args: argparse.Namespace) -> int:
         "offer_id",
     ]
     _emit(df, args, columns, "(no offers match: loosen --gpu, --max-price or --count)")
+    others = [v for v in df.attrs.get("variants") or () if v != args.gpu]
+    if others and args.format == "table":
+        _print(f"variants of this GPU: {', '.join(others)} (the gpu column says which)")
     return 0
 
 

@@ -51,6 +51,7 @@ OFFER_COLUMNS: dict[str, str] = {
     "fetched_at": UTC_TS,
     "native_id": "string",
     "price_per_gpu_hr": "Float64",
+    "family": "string",
 }
 
 #: ``atlas.gpu_types()`` (prices in USD per GPU per hour)
@@ -131,9 +132,13 @@ def gpu_types_frame(types: Iterable[GpuType]) -> pd.DataFrame:
 
 
 def offers_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Offer rows → the offers frame, cheapest first, with ``price_per_gpu_hr`` derived."""
+    """Offer rows → the offers frame, cheapest first, with ``price_per_gpu_hr`` and ``family``
+    (``a100`` for both ``a100_80g`` and ``a100_40g`` rows) derived."""
+    from .gpus import family_of
+
     df = frame(rows, OFFER_COLUMNS)
     df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
+    df["family"] = pd.array([family_of(g) for g in df["gpu"].tolist()], dtype="string")
     df = df.sort_values("price_per_hr", na_position="last", kind="stable")
     return mark(df.reset_index(drop=True), "offers")
 

@@ -10,6 +10,8 @@ part (``gpu_8x_h100_sxm5`` → ``h100_sxm5``), Vast ``"H100 SXM"``. Fly.io sells
     'rtx_4090'
     >>> normalize_gpu("H100")
     'h100'
+    >>> family_members("a100")  # a family name: every variant of the A100
+    ('a100_80g', 'a100_40g')
     >>> normalize_gpu("h10")
     Traceback (most recent call last):
     ...
@@ -38,9 +40,15 @@ class GpuModel:
     runpod: tuple[str, ...] = ()
     lambda_: tuple[str, ...] = ()
     vast: tuple[str, ...] = ()
+    #: the family this model is a variant of (``a100`` for ``a100_80g``); "" = its own name
+    family_name: str = ""
 
     def ids(self, provider: str) -> tuple[str, ...]:
         return {"runpod": self.runpod, "lambda": self.lambda_, "vast": self.vast}.get(provider, ())
+
+    @property
+    def family(self) -> str:
+        return self.family_name or self.name
 
 
 CATALOGUE: tuple[GpuModel, ...] = (
@@ -55,6 +63,7 @@ CATALOGUE: tuple[GpuModel, ...] = (
         runpod=("NVIDIA H100 80GB HBM3",),
         lambda_=("h100_sxm5",),
         vast=("H100 SXM",),
+        family_name="h100",
     ),
     GpuModel(
         "h100_pcie",
@@ -63,8 +72,16 @@ CATALOGUE: tuple[GpuModel, ...] = (
         runpod=("NVIDIA H100 PCIe",),
         lambda_=("h100_pcie",),
         vast=("H100 PCIE",),
+        family_name="h100",
     ),
-    GpuModel("h100_nvl", "H100 NVL", 94, runpod=("NVIDIA H100 NVL",), vast=("H100 NVL",)),
+    GpuModel(
+        "h100_nvl",
+        "H100 NVL",
+        94,
+        runpod=("NVIDIA H100 NVL",),
+        vast=("H100 NVL",),
+        family_name="h100",
+    ),
     GpuModel("gh200", "GH200", 96, lambda_=("gh200",), vast=("GH200",)),
     GpuModel(
         "a100_80g",
@@ -73,9 +90,15 @@ CATALOGUE: tuple[GpuModel, ...] = (
         runpod=("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"),
         lambda_=("a100_80gb_sxm4", "a100_sxm4_80gb"),
         vast=("A100 SXM4", "A100 PCIE"),
+        family_name="a100",
     ),
     GpuModel(
-        "a100_40g", "A100 40GB", 40, lambda_=("a100_sxm4", "a100"), vast=("A100 SXM4", "A100 PCIE")
+        "a100_40g",
+        "A100 40GB",
+        40,
+        lambda_=("a100_sxm4", "a100"),
+        vast=("A100 SXM4", "A100 PCIE"),
+        family_name="a100",
     ),
     GpuModel("a40", "A40", 48, runpod=("NVIDIA A40",), vast=("A40",)),
     GpuModel("l40s", "L40S", 48, runpod=("NVIDIA L40S",), vast=("L40S",)),
@@ -136,6 +159,9 @@ CATALOGUE: tuple[GpuModel, ...] = (
 )
 
 _BY_NAME = {m.name: m for m in CATALOGUE}
+_FAMILIES: dict[str, tuple[str, ...]] = {}
+for _m in CATALOGUE:
+    _FAMILIES[_m.family] = (*_FAMILIES.get(_m.family, ()), _m.name)
 
 
 def names() -> list[str]:
@@ -149,6 +175,31 @@ def model(name: str) -> GpuModel:
         return _BY_NAME[name]
     except KeyError:
         raise _unknown(name) from None
+
+
+def family_members(name: str) -> tuple[str, ...]:
+    """The canonical GPUs a family name stands for (``a100`` → ``a100_80g``, ``a100_40g``);
+    empty when ``name`` is a model's own name or no family. A model's name means that model
+    only: ``h100`` is the H100 SXM, its siblings are :func:`variants`."""
+    key = name.strip().lower()
+    return () if key in _BY_NAME else _FAMILIES.get(key, ())
+
+
+def variants(name: str) -> tuple[str, ...]:
+    """Every model of the family a canonical GPU belongs to, itself included.
+
+    >>> variants("h100")
+    ('h100', 'h100_pcie', 'h100_nvl')
+    >>> variants("rtx_4090")
+    ('rtx_4090',)
+    """
+    return _FAMILIES[model(name).family]
+
+
+def family_of(name: str | None) -> str | None:
+    """The family of a canonical GPU name (None for names atlas_nb does not catalogue)."""
+    found = _BY_NAME.get(name) if isinstance(name, str) else None
+    return found.family if found else None
 
 
 def native_ids(name: str, provider: str) -> tuple[str, ...]:
@@ -193,7 +244,7 @@ def normalize_gpu(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _unknown(str(value))
     text = value.strip()
-    if text.lower() in _BY_NAME:
+    if text.lower() in _BY_NAME or family_members(text):
         return text.lower()
     if text.lower().replace("-", "_").replace(" ", "_") in _BY_NAME:
         return text.lower().replace("-", "_").replace(" ", "_")

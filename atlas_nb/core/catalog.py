@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
 from ..errors import MissingCredentialsError, ValidationError
 from ..frames import gpu_types_frame, offers_frame
-from ..gpus import to_canonical
+from ..gpus import (
+    GPU_PROVIDERS,
+    family_members,
+    native_ids,
+    normalize_gpu,
+    to_canonical,
+    variants,
+)
 from ..models import GpuType
 from ..providers.base import OfferQuery, Provider
 from ..providers.registry import ProviderLike, get_provider
@@ -147,16 +154,24 @@ async def gpu_types(
     return _annotate(gpu_types_frame(rows), skipped, errors, providers, examined)
 
 
-def _filter_offers(rows: list[dict[str, Any]], q: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _filter_offers(
+    rows: list[dict[str, Any]], q: Mapping[str, Any], family: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     gpu = q.get("gpu")
-    want = to_canonical(gpu) if gpu else None
+    want = set(family) if family else {to_canonical(gpu) if gpu else None}
     count = q.get("count")
     cap = q.get("max_price_per_hr")
     regions = set(q.get("regions") or ())
     out = []
+    seen: set[tuple[Any, Any]] = set()
     for r in rows:
-        if gpu and r.get("gpu") != want and r.get("native_id") != gpu:
+        if gpu and r.get("gpu") not in want and r.get("native_id") != gpu:
             continue
+        key = (r.get("provider"), r.get("offer_id"))
+        if family and r.get("offer_id") is not None:
+            if key in seen:  # one offer found through two variants' queries
+                continue
+            seen.add(key)
         if count and (r.get("gpu_count") or 1) < count:
             continue
         price = r.get("spot_price_per_hr") if q.get("spot") else r.get("price_per_hr")
@@ -194,9 +209,8 @@ async def offers(
     if count < 1:
         raise ValidationError("count must be >= 1", field="count")
     if gpu is not None:
-        from ..gpus import normalize_gpu
-
         gpu = normalize_gpu(gpu)
+    family = family_members(gpu) if gpu else ()
     query = OfferQuery(
         gpu=gpu,
         count=count,
@@ -206,13 +220,29 @@ async def offers(
         limit=limit,
     )
     targets = _targets(None, providers, "offers")
-    rows, skipped, errors, examined = await _gather(targets, "offers", lambda p: p.offers(query))
-    df = offers_frame(_filter_offers(rows, query))
+    rows, skipped, errors, examined = await _gather(
+        targets, "offers", lambda p: _family_offers(p, query, family)
+    )
+    df = offers_frame(_filter_offers(rows, query, family))
     if spot:
         df = df.sort_values("spot_price_per_hr", kind="stable").reset_index(drop=True)
     if limit is not None:
         df = df.head(limit).reset_index(drop=True)
-    return _annotate(df, skipped, errors, providers, examined)
+    df = _annotate(df, skipped, errors, providers, examined)
+    if gpu and to_canonical(gpu):
+        df.attrs["variants"] = list(family or variants(to_canonical(gpu) or gpu))
+    return df
+
+
+async def _family_offers(prov: Provider, query: OfferQuery, family: tuple[str, ...]) -> list[Any]:
+    """A provider's offers for one GPU, or for every variant of a family (asked concurrently,
+    so each provider's own GPU filter still applies)."""
+    if not family:
+        return await prov.offers(query)
+    if prov.name in GPU_PROVIDERS:  # ask only for the variants this cloud sells
+        family = tuple(g for g in family if native_ids(g, prov.name))
+    parts = await asyncio.gather(*(prov.offers(OfferQuery(query, gpu=g)) for g in family))
+    return [row for part in parts for row in part]
 
 
 def plot_offers(df: pd.DataFrame, ax: Axes | None = None) -> Axes:

@@ -99,3 +99,24 @@ def test_with_one_key_configured_that_provider_is_asked(sandbox):
     with pytest.raises(atlas.NotFoundError) as info:
         atlas.compute("12345")
     assert info.value.provider == "lambda"
+
+
+def test_a_family_name_matches_every_variant(sandbox):
+    family = atlas.offers(gpu="a100")
+    assert set(family["gpu"]) == {"a100_80g", "a100_40g"}
+    assert set(family["family"]) == {"a100"}
+    assert "runpod" in set(family[family["gpu"] == "a100_80g"]["provider"])
+    assert family.attrs["variants"] == ["a100_80g", "a100_40g"]
+    assert not family.duplicated(["provider", "offer_id"]).any()
+    for variant in ("a100_80g", "a100_40g"):
+        alone = atlas.offers(gpu=variant)
+        assert set(alone["gpu"]) == {variant}
+        assert sorted(alone["offer_id"]) == sorted(family[family["gpu"] == variant]["offer_id"])
+    prices = family["price_per_hr"].tolist()
+    assert prices == sorted(prices)
+
+
+def test_a_model_name_says_which_variants_exist(sandbox):
+    df = atlas.offers(gpu="h100")
+    assert set(df["gpu"]) == {"h100"}
+    assert df.attrs["variants"] == ["h100", "h100_pcie", "h100_nvl"]

@@ -69,3 +69,27 @@ def test_no_duplicate_native_ids_within_a_provider_except_vram_split():
                     # only Vast reuses a name for two memory sizes (A100 40/80 GB)
                     assert provider == "vast" and {seen[native], m.name} == {"a100_80g", "a100_40g"}
                 seen[native] = m.name
+
+
+@pytest.mark.parametrize(
+    ("name", "members", "family"),
+    [
+        ("a100", ("a100_80g", "a100_40g"), "a100"),
+        ("A100", ("a100_80g", "a100_40g"), "a100"),
+        ("h100", (), "h100"),  # a model's own name means that model
+        ("a100_80g", (), "a100"),
+        ("rtx_4090", (), "rtx_4090"),
+        ("nonsense", (), None),
+    ],
+)
+def test_families(name, members, family):
+    assert gpus.family_members(name) == members
+    canonical = name.lower() if name.lower() in gpus.names() else (members or (None,))[0]
+    assert gpus.family_of(canonical) == family
+
+
+def test_every_family_member_is_a_variant_of_the_others():
+    for m in gpus.CATALOGUE:
+        assert m.name in gpus.variants(m.name)
+        assert all(gpus.model(v).family == m.family for v in gpus.variants(m.name))
+    assert gpus.normalize_gpu("A100") == "a100"
