@@ -26,7 +26,7 @@ from .._runtime import on_runtime
 from ..config import settings
 from ..errors import AtlasTimeoutError, MissingCredentialsError, ProviderError, ValidationError
 from ..frames import computes_frame
-from ..gpus import to_canonical
+from ..gpus import family_members, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
@@ -68,7 +68,8 @@ def _request_from_row(row: Any) -> tuple[ComputeRequest, str]:
     # the GPU is informational here (the offer id decides what launches): keep it only when
     # atlas_nb knows it, so uncatalogued marketplace GPUs still launch
     native, canonical = data.get("native_id"), data.get("gpu")
-    gpu = native if isinstance(native, str) and to_canonical(native) else None
+    known = isinstance(native, str) and to_canonical(native) and not family_members(native)
+    gpu = native if known else None
     gpu = gpu or (canonical if isinstance(canonical, str) and to_canonical(canonical) else None)
     return ComputeRequest(
         gpu=gpu,

@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from .._runtime import run_sync
-from ..gpus import normalize_gpu
+from ..errors import ValidationError
+from ..gpus import family_members, normalize_gpu
 from ._base import Model
 
 if TYPE_CHECKING:
@@ -103,6 +104,14 @@ class ComputeRequest(Model):
     @field_validator("gpu", mode="before")
     @classmethod
     def _gpu(cls, v: Any) -> Any:
+        members = family_members(v) if isinstance(v, str) else ()
+        if members:
+            raise ValidationError(
+                f"gpu={v!r} is a family of GPUs ({', '.join(members)}); a spawn needs one",
+                field="gpu",
+                hint=f"Say which (gpu={members[0]!r}), or spawn a row of "
+                f"atlas.offers(gpu={v!r}) to launch exactly that offer.",
+            )
         return None if v is None else normalize_gpu(v)
 
     @field_validator("ports", mode="before")

@@ -11,7 +11,7 @@ from atlas_nb.errors import UnsupportedError
 @pytest.mark.parametrize("provider", ["lambda", "vast", "fly"])
 def test_volume_gb_where_a_provider_has_none_is_unsupported(sandbox, provider):
     opts = {"app": sandbox.fly_apps[0]} if provider == "fly" else None
-    gpu = None if provider == "fly" else "a100"
+    gpu = None if provider == "fly" else "h100"
     with pytest.raises(UnsupportedError, match="volume_gb=20") as info:
         atlas.spawn(
             provider=provider, gpu=gpu, image="python:3.11", volume_gb=20, provider_opts=opts
@@ -120,3 +120,18 @@ def test_a_model_name_says_which_variants_exist(sandbox):
     df = atlas.offers(gpu="h100")
     assert set(df["gpu"]) == {"h100"}
     assert df.attrs["variants"] == ["h100", "h100_pcie", "h100_nvl"]
+
+
+@pytest.mark.parametrize("provider", ["runpod", "lambda", "vast"])
+def test_spawning_a_family_says_which_variants_exist(sandbox, provider):
+    with pytest.raises(atlas.ValidationError, match=r"family of GPUs \(a100_80g, a100_40g\)"):
+        atlas.spawn(provider=provider, gpu="a100", image="python:3.11")
+    assert atlas.computes(provider=provider).empty  # nothing launched a guessed variant
+
+
+def test_a_row_of_a_family_search_spawns_exactly_that_offer(sandbox):
+    rows = atlas.offers(gpu="a100", providers="lambda")
+    row = rows[rows["gpu"] == "a100_40g"].iloc[0]
+    pod = atlas.spawn(row, image="python:3.11")
+    assert (pod.provider, pod.gpu) == ("lambda", "a100_40g")
+    atlas.terminate(pod.id)
