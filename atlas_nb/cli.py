@@ -405,10 +405,20 @@ def cmd_offers(args: argparse.Namespace) -> int:
         "offer_id",
     ]
     _emit(df, args, columns, "(no offers match: loosen --gpu, --max-price or --count)")
-    others = [v for v in df.attrs.get("variants") or () if v != args.gpu]
-    if others and args.format == "table":
-        _print(f"variants of this GPU: {', '.join(others)} (the gpu column says which)")
+    if args.format == "table":
+        _print_variants(args.gpu, df.attrs.get("variants") or [])
     return 0
+
+
+def _print_variants(gpu: str | None, variants: list[str]) -> None:
+    from .gpus import family_members
+
+    if gpu and family_members(gpu):
+        _print(f"{gpu} is a family: {', '.join(variants)} (the gpu column says which)")
+        return
+    others = [v for v in variants if v != (gpu or "").lower()]
+    if others:
+        _print(f"other variants of {gpu}: {', '.join(others)} (ask for them with --gpu)")
 
 
 def _report_attrs(df: Any, file: Any = None) -> None:

@@ -125,3 +125,13 @@ def test_reap_without_any_key_says_how_to_get_rows(tmp_path):
     out = run(cli_env(tmp_path, tmp_path / "none.toml"), "reap")
     assert out.returncode == 0, out.stderr
     assert "configure a provider key" in out.stdout
+
+
+def test_offers_names_the_variants_of_a_family(tmp_path):
+    env = cli_env(tmp_path, tmp_path / "none.toml")
+    family = run(env, "offers", "--sandbox", "--gpu", "a100", "--limit", "400")
+    assert family.returncode == 0, family.stderr
+    assert "a100 is a family: a100_80g, a100_40g" in family.stdout
+    assert " a100_80g " in family.stdout and " a100_40g " in family.stdout
+    model = run(env, "offers", "--sandbox", "--gpu", "h100", "--limit", "1")
+    assert "other variants of h100: h100_pcie, h100_nvl" in model.stdout
