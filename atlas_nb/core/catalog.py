@@ -138,20 +138,17 @@ async def gpu_types(
     argument (a name, a class or a list). Providers without credentials are listed in
     ``df.attrs["skipped"]``; failures in ``df.attrs["errors"]``.
     """
-    providers = _either(provider, providers)
-    provider = None
-    if isinstance(providers, (str, type, Provider)):
-        provider, providers = providers, None
-    if provider is not None:
-        prov = get_provider(provider)
+    asked = _either(provider, providers)
+    if isinstance(asked, (str, type, Provider)):  # one provider: its errors are yours
+        prov = get_provider(asked)
         df = gpu_types_frame(await provider_gpu_types(prov, refresh=refresh))
         return _annotate(df, {}, {}, None, [prov.name])
     rows, skipped, errors, examined = await _gather(
-        _targets(None, providers, "gpu_types"),
+        _targets(None, asked, "gpu_types"),
         "gpu_types",
         lambda p: provider_gpu_types(p, refresh=refresh),
     )
-    return _annotate(gpu_types_frame(rows), skipped, errors, providers, examined)
+    return _annotate(gpu_types_frame(rows), skipped, errors, asked, examined)
 
 
 def _filter_offers(
