@@ -32,6 +32,7 @@ CELL_TIMEOUT_S = 300
 # What a fresh Binder user does not have: the developer's venv, paths and atlas_nb settings.
 DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")
 DROPPED_ENV_PREFIXES = ("JUPYTER", "IPYTHON", "ATLAS_NB_")
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def fresh_copy(dest: Path) -> Path:
@@ -68,7 +69,8 @@ def binder_env(venv: Path, home: Path, pip_cache: str | None) -> dict[str, str]:
 def run(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> None:
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        said = ANSI_COLOUR.sub("", done.stdout + done.stderr)  # nbconvert colours tracebacks
+        tail = "\n".join(said.splitlines()[-40:])
         pytest.fail(f"`{' '.join(cmd)}` exited {done.returncode}:\n{tail}", pytrace=False)
 
 
