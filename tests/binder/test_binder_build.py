@@ -8,7 +8,8 @@ traceback may reach stderr, and the outputs the tutorials check (``# NBVAL_CHECK
 must be the ones committed.
 
 pip keeps the developer's own cache (``PIP_CACHE_DIR`` is resolved before ``HOME`` moves), so a
-warm run downloads nothing the index lets pip cache.
+warm run downloads nothing the index lets pip cache. (repo2docker adds ``--no-cache-dir``, which
+changes what is kept, not what is installed.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -74,9 +76,15 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> None:
         pytest.fail(f"`{' '.join(cmd)}` exited {done.returncode}:\n{tail}", pytrace=False)
 
 
+class Binder(NamedTuple):
+    repo: Path  # the fresh copy, where postBuild ran
+    venv: Path  # the environment it built
+    env: dict[str, str]  # os.environ with HOME in a temp dir and the venv first on PATH
+
+
 @pytest.fixture(scope="module")
-def binder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A fresh repository copy and the environment (``PATH``, ``HOME``) Binder would build."""
+def binder(tmp_path_factory: pytest.TempPathFactory) -> Binder:
+    """A fresh repository copy and the environment Binder would build from it."""
     runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
     here = f"python-{sys.version_info.major}.{sys.version_info.minor}"
     if runtime != here:
@@ -98,7 +106,7 @@ def binder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     postbuild = repo / "binder" / "postBuild"
     postbuild.chmod(0o755)  # repo2docker makes it executable, then runs it from the root
     run(["./binder/postBuild"], cwd=repo, env=env)
-    return repo, env
+    return Binder(repo, venv, env)
 
 
 def sanitizers() -> list[tuple[re.Pattern[str], str]]:
@@ -142,23 +150,36 @@ def problems(executed: dict, committed: dict) -> list[str]:
 
 
 def test_the_kernel_is_the_binder_environments(binder):
-    repo, env = binder
     listed = subprocess.run(
         ["jupyter", "kernelspec", "list", "--json"],
-        cwd=repo,
-        env=env,
+        cwd=binder.repo,
+        env=binder.env,
         capture_output=True,
         text=True,
         check=True,
     )
     python3 = json.loads(listed.stdout)["kernelspecs"]["python3"]
-    venv = Path(env["PATH"].split(os.pathsep)[0]).parent
-    assert Path(python3["resource_dir"]).is_relative_to(venv), python3
+    assert Path(python3["resource_dir"]).is_relative_to(binder.venv), python3
+
+
+def test_the_lab_renders_widgets_and_has_no_news_pop_up(binder):
+    listed = subprocess.run(
+        ["jupyter", "labextension", "list"],
+        cwd=binder.repo,
+        env=binder.env,
+        capture_output=True,
+        text=True,
+    )
+    said = ANSI_COLOUR.sub("", listed.stdout + listed.stderr)
+    for extension in ("anywidget", "@jupyter-widgets/jupyterlab-manager"):
+        assert re.search(rf"^\s*{re.escape(extension)} v\S+ enabled OK", said, re.M), said
+    page_config = Path(binder.env["HOME"]) / ".jupyter" / "labconfig" / "page_config.json"
+    disabled = json.loads(page_config.read_text())["disabledExtensions"]
+    assert disabled == {"@jupyterlab/apputils-extension:announcements": True}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_runs_in_the_binder_environment(binder, notebook, tmp_path):
-    repo, env = binder
     run(
         [
             "jupyter",
@@ -171,10 +192,10 @@ def test_notebook_runs_in_the_binder_environment(binder, notebook, tmp_path):
             str(tmp_path),
             f"notebooks/{notebook}",
         ],
-        cwd=repo,
-        env=env,
+        cwd=binder.repo,
+        env=binder.env,
     )
     executed = json.loads((tmp_path / notebook).read_text())
-    committed = json.loads((repo / "notebooks" / notebook).read_text())
+    committed = json.loads((binder.repo / "notebooks" / notebook).read_text())
     found = problems(executed, committed)
     assert not found, f"{notebook} in the Binder environment:\n" + "\n".join(found)
