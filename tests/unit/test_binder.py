@@ -47,8 +47,9 @@ def test_binder_pins_what_pyproject_asks_for(requirement):
     )
 
 
-def test_binder_pins_the_lab_and_its_kernel():
-    assert {"jupyterlab", "ipykernel"} <= set(pins())
+def test_binder_pins_the_lab_its_kernel_and_numpy():
+    # numpy: pandas and matplotlib ask for a range; the pin keeps their array library the tested one
+    assert {"jupyterlab", "ipykernel", "numpy"} <= set(pins())
 
 
 def test_binder_pins_are_the_versions_make_test_installs():
