@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint unit lab clean browser-deps bench
 
-$(STAMP): pyproject.toml
+# binder/requirements.txt's pins are constraints here: the dev venv tests what Binder installs.
+$(STAMP): pyproject.toml binder/requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev]' -c binder/requirements.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
