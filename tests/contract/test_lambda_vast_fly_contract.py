@@ -40,6 +40,7 @@ import atlas_nb as atlas
 from atlas_nb.errors import (
     CapacityError,
     NotFoundError,
+    QuotaExceededError,
     UnauthorizedError,
     UnsupportedError,
     ValidationError,
@@ -172,6 +173,10 @@ def test_lambda_requests_and_responses_fit_the_spec(recorded):
         atlas.computes(provider="lambda", api_key="secret_wrong")
     sb.faults("lambda", "POST /api/v1/instance-operations/launch", status=429, count=1)
     atlas.spawn(provider="lambda", gpu="a10", image="x", provider_opts={"ssh_key": "laptop"})
+    atlas.spawn(provider="lambda", gpu="a10", provider_opts={"ssh_key": "laptop"})  # plain VM
+    lambda_world(sb.state).instance_quota = 0
+    with pytest.raises(QuotaExceededError):
+        atlas.spawn(provider="lambda", gpu="a10", provider_opts={"ssh_key": "laptop"})
     seen = _assert_fits(recorder, "/lambda/", undeclared={("POST", 429)})
     base = "/lambda/api/v1"
     for route in (
@@ -184,6 +189,8 @@ def test_lambda_requests_and_responses_fit_the_spec(recorded):
         "POST /ssh-keys",
         "GET /file-systems",
         "POST /filesystems",
+        "GET /firewall-rulesets",
+        "POST /firewall-rulesets",
     ):
         method, path = route.split(" ")
         assert f"{method} {base}{path}" in seen, route

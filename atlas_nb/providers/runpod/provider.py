@@ -110,6 +110,7 @@ class RunPodProvider(Provider):
     # -- pods --------------------------------------------------------------------------------
     async def spawn(self, request: ComputeRequest) -> Compute:
         """Create a pod (``request.offer_id`` launches exactly that offer)."""
+        request.require_image("RunPod")
         pod, handle = await self.pods.create(request)
         return self._compute(pod, handle)
 
