@@ -13,7 +13,6 @@ header on all three; never in a URL.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from ...errors import AtlasError, CapacityError, NotFoundError
+from ...errors import AtlasError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
 from ..base import OfferQuery, OfferRow, Provider
@@ -34,21 +33,12 @@ from .pods import PodsApi
 from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
 
 RUNTIME_TIMEOUT_S = 120.0
-_CAPACITY = re.compile(r"no longer any instances|no capacity|not offered on", re.IGNORECASE)
 
 
 def rest_error(api: HttpApi, response: httpx.Response, body: Any) -> AtlasError:
-    """v2 problem+json → AtlasError; a 400 that says there is no capacity → CapacityError."""
-    err = api._default_error(response, body)
-    if response.status_code == 400 and err.message and _CAPACITY.search(err.message):
-        return CapacityError(
-            err.message,
-            provider=err.provider,
-            status=err.status,
-            request_id=err.request_id,
-            raw=err.raw,
-        )
-    return err
+    """v2 problem+json → AtlasError (capacity is decided from the catalogue, not the wording:
+    see :mod:`.pods`)."""
+    return api._default_error(response, body)
 
 
 class RunPodProvider(Provider):
