@@ -347,3 +347,20 @@ def test_a_pod_the_balance_cannot_pay_for_is_its_own_error(sandbox):
     assert info.value.status == 402 and not isinstance(info.value, CapacityError)
     assert "Insufficient balance" in str(info.value) and "Add funds" in str(info.value)
     assert world(sandbox).pods == {}
+
+
+@pytest.mark.parametrize("index", range(len(CAPACITY_WORDINGS)))
+def test_a_spot_rent_refused_for_capacity_is_a_capacity_error_whatever_the_wording(sandbox, index):
+    world(sandbox).capacity_refusals = index
+    with pytest.raises(CapacityError) as info:
+        atlas.spawn(
+            provider="runpod",
+            gpu="rtx_4090",
+            image="img",
+            spot=True,
+            cloud="secure",
+            regions=["AP-JP-1"],
+            provider_opts={"bid_price": 5.0},
+        )
+    assert CAPACITY_WORDINGS[index] in str(info.value)
+    assert world(sandbox).pods == {}

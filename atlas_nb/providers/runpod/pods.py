@@ -172,9 +172,26 @@ class PodsApi:
             bid_per_gpu=float(bid),
             data_center=data_centers[0] if data_centers else None,
         )
-        data = await self.graphql.execute(
-            gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
-        )
+        try:
+            data = await self.graphql.execute(
+                gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
+            )
+        except AtlasError as exc:
+            if isinstance(exc, CapacityError) or exc.status != 200:
+                raise
+            # a GraphQL refusal (HTTP 200 + errors): capacity only if the catalogue says so
+            wanted = data_centers if data_centers is not None else request.regions[:1]
+            sold_out = await self._sold_out(gpu_id, clouds, request.gpu_count, wanted)
+            if not sold_out:
+                raise
+            raise CapacityError(
+                f"{exc.message} (the catalogue shows no {request.gpu_count} x {gpu_id} "
+                f"available {sold_out})",
+                provider=PROVIDER,
+                status=exc.status,
+                code=exc.code,
+                raw=exc.raw,
+            ) from None
         rented = data.get("podRentInterruptable") or {}
         if not rented.get("id"):
             raise CapacityError(
