@@ -17,10 +17,9 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pandas as pd
 
-from ...errors import AtlasError, NotFoundError
+from ...errors import NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
 from ..base import OfferQuery, OfferRow, Provider
@@ -33,12 +32,6 @@ from .pods import PodsApi
 from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
 
 RUNTIME_TIMEOUT_S = 120.0
-
-
-def rest_error(api: HttpApi, response: httpx.Response, body: Any) -> AtlasError:
-    """v2 problem+json → AtlasError (capacity is decided from the catalogue, not the wording:
-    see :mod:`.pods`)."""
-    return api._default_error(response, body)
 
 
 class RunPodProvider(Provider):
@@ -66,9 +59,8 @@ class RunPodProvider(Provider):
     # -- clients (built on first use, so a missing key fails only when needed) ----------------
     @functools.cached_property
     def rest(self) -> HttpApi:
-        api = self.http_api("rest", "runpod_rest", auth_headers=self.bearer_headers)
-        api.error_mapper = functools.partial(rest_error, api)
-        return api
+        # capacity is told from the catalogue after a 400, never from its wording (see .pods)
+        return self.http_api("rest", "runpod_rest", auth_headers=self.bearer_headers)
 
     @functools.cached_property
     def runtime(self) -> HttpApi:
