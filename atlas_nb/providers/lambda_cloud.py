@@ -9,8 +9,8 @@ script runs it with ``docker run --gpus all`` on boot, with ``env`` (and the bea
 ``auth="bearer"``) and the requested ports published on the instance's public IP.
 
 Lambda's firewall lets in only SSH by default, so a spawn that publishes ports attaches a
-firewall ruleset opening them (and SSH) to anyone: ``atlas-nb ports 8000,9000`` in the
-instance's region, made once and reused. Pass ``provider_opts={"firewall_rulesets": [ids]}``
+firewall ruleset opening them (and SSH) to anyone: ``atlas-nb us-east-1 ports 8000,9000``
+in the instance's region, made once and reused. Pass ``provider_opts={"firewall_rulesets": [ids]}``
 to use your own rules instead (then the ports are open only as far as those rules say).
 
 Lambda cannot stop or start an instance, only terminate it; launches are limited to one per
@@ -211,13 +211,13 @@ def ports_ruleset(region: str, ports: Sequence[int]) -> dict[str, Any]:
 
     >>> r = ports_ruleset("us-east-1", [8000])
     >>> r["name"], [rule.get("port_range") for rule in r["rules"]]
-    ('atlas-nb ports 8000', [[22, 22], [8000, 8000], None])
+    ('atlas-nb us-east-1 ports 8000', [[22, 22], [8000, 8000], None])
     """
     wanted = sorted(set(ports))
-    name = "atlas-nb ports " + ",".join(map(str, wanted))
+    name = f"atlas-nb {region} ports " + ",".join(map(str, wanted))
     if len(name) > 64:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = f"atlas-nb ports {wanted[0]}..{wanted[-1]} {digest}"
+        name = f"atlas-nb {region} ports {wanted[0]}..{wanted[-1]} {digest}"
     anyone = "0.0.0.0/0"
     rules = [
         {
@@ -696,18 +696,25 @@ class LambdaProvider(Provider):
     async def _ports_ruleset(self, region: str, ports: Sequence[int]) -> str:
         """The id of a ruleset in ``region`` opening ``ports`` (made on first use)."""
         wanted = ports_ruleset(region, ports)
-        for ruleset in await self._data("GET", "/firewall-rulesets"):
-            same_region = (ruleset.get("region") or {}).get("name") == region
-            if ruleset.get("name") == wanted["name"] and same_region:
-                return str(ruleset["id"])
+
+        async def existing() -> str | None:
+            for ruleset in await self._data("GET", "/firewall-rulesets"):
+                same_region = (ruleset.get("region") or {}).get("name") == region
+                if ruleset.get("name") == wanted["name"] and same_region:
+                    return str(ruleset["id"])
+            return None
+
+        found = await existing()
+        if found:
+            return found
         try:
             created = await self._data(
                 "POST", "/firewall-rulesets", json=wanted, what="create firewall ruleset"
             )
         except ConflictError:  # another spawn made it meanwhile: use that one
-            for ruleset in await self._data("GET", "/firewall-rulesets"):
-                if ruleset.get("name") == wanted["name"]:
-                    return str(ruleset["id"])
+            found = await existing()
+            if found:
+                return found
             raise
         return str(created["id"])
 

@@ -308,3 +308,14 @@ def test_user_tags_are_checked_before_launching(lambda_sandbox, http_log, tags, 
         spawn(provider_opts={"tags": tags})
     assert info.value.field == "provider_opts"
     assert launches(http_log) == []
+
+
+def test_the_same_ports_in_two_regions_get_a_ruleset_each(lambda_sandbox):
+    world = lambda_world(lambda_sandbox.state)
+    first, second = world.regions_with_capacity("gpu_1x_h100_sxm5")[:2]
+    a = spawn(ports=["8000/http"], regions=[first])
+    b = spawn(ports=["8000/http"], regions=[second])
+    rulesets = {r["region"]: r["id"] for r in world.firewall_rulesets.values()}
+    assert set(rulesets) == {first, second}
+    assert world.instances[a.id].firewall_rulesets == [{"id": rulesets[first]}]
+    assert world.instances[b.id].firewall_rulesets == [{"id": rulesets[second]}]
