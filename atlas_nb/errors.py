@@ -182,6 +182,21 @@ class CapacityError(ProviderError):
     )
 
 
+class QuotaExceededError(CapacityError):
+    """The account's quota is used up (Lambda ``global/quota-exceeded``); never retried."""
+
+    default_hint = (
+        "Contact the provider's support to raise your quota, or try another provider "
+        "(atlas.offers(...) compares them)."
+    )
+
+
+class InsufficientBalanceError(ProviderError):
+    """The account's balance cannot pay for the request (RunPod HTTP 402); never retried."""
+
+    default_hint = "Add credit to the account (or lower the request), then try again."
+
+
 class TransportError(AtlasError):
     kind = "transport"
     default_hint = "Check the network connection and the provider's base URL."
@@ -318,7 +333,7 @@ _CODE_KINDS: dict[str, str] = {
     "global/invalid-address": "forbidden",
     "global/invalid-parameters": "validation",
     "global/object-does-not-exist": "not_found",
-    "global/quota-exceeded": "rate_limited",
+    "global/quota-exceeded": "provider",
     "global/duplicate": "conflict",
     "instance-operations/launch/insufficient-capacity": "provider",
     "instance-operations/launch/file-system-in-wrong-region": "validation",
@@ -337,6 +352,7 @@ _CODE_KINDS: dict[str, str] = {
     "insufficient_capacity": "provider",
 }
 _CAPACITY_CODES = {"instance-operations/launch/insufficient-capacity", "insufficient_capacity"}
+_CODE_CLASSES: dict[str, type[AtlasError]] = {"global/quota-exceeded": QuotaExceededError}
 
 
 def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
@@ -418,11 +434,16 @@ def error_from_response(
         lowered = {k.lower(): v for k, v in headers.items()}
         request_id = next((lowered[h] for h in _REQUEST_ID_HEADERS if lowered.get(h)), None)
     cls = CapacityError if code in _CAPACITY_CODES else error_class(kind)
+    cls = _CODE_CLASSES.get(code or "", cls)
+    if status == 402:
+        cls = InsufficientBalanceError
     if message is None:
         message = f"the provider answered HTTP {status} without an explanation"
     if suggestion and cls is UnauthorizedError:  # keep saying where the key comes from
         probe = UnauthorizedError(provider=provider)
         suggestion = f"{suggestion.rstrip('.')}. {probe._default_hint()}"
+    if suggestion and cls is QuotaExceededError:  # a quota is per provider: say where else
+        suggestion = f"{suggestion.rstrip('.')}, or try another provider (atlas.offers(...))."
     return cls(
         message,
         provider=provider,

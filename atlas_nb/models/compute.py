@@ -14,7 +14,6 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from .._runtime import run_sync
@@ -151,18 +150,28 @@ class ComputeRequest(Model):
 
         return optional_seconds(v, field=info.field_name or "duration")
 
-    @model_validator(mode="after")
-    def _image_or_template(self) -> ComputeRequest:
+    def require_image(self, provider: str) -> None:
+        """Refuse a request without a container image or template (most providers need one;
+        Lambda launches a plain VM without).
+
+        >>> ComputeRequest(gpu="h100").require_image("RunPod")
+        Traceback (most recent call last):
+        ...
+        atlas_nb.errors.ValidationError: validation: RunPod needs a container image. Pass \
+image= (a container image) or template= (a template id).
+        """
         given = (
             self.image,
             self.template,
-            self.offer_id,
             self.provider_opts.get("image"),
             self.provider_opts.get("templateId"),
         )
         if all(v is None for v in given):
-            raise ValueError("give image= (a container image) or template= (a template id)")
-        return self
+            raise ValidationError(
+                f"{provider} needs a container image",
+                field="image",
+                hint="Pass image= (a container image) or template= (a template id).",
+            )
 
 
 class Port(Model):
@@ -208,6 +217,21 @@ class Compute(Model):
     cost_per_hr: float | None = None
     ports: list[Port] = Field(default_factory=list)
     public_ip: str | None = None
+    #: the provider's private / internal address (Lambda VPC IP, Fly 6PN IPv6)
+    private_ip: str | None = None
+    #: the instance's host name (Lambda)
+    hostname: str | None = None
+    #: where to SSH in (Vast's ``ssh_host``/``ssh_port``; often a proxy, not the public IP)
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    #: a notebook URL the provider serves for it (Lambda's Jupyter)
+    jupyter_url: str | None = None
+    #: the provider's own words on the state, e.g. why it failed (Vast ``status_msg``)
+    status_message: str | None = None
+    #: the health of the host it runs on (Fly ``host_status``: ok, unknown, unreachable)
+    host_status: str | None = None
+    #: health checks as the provider reports them (Fly: ``[{name, status, output, ...}]``)
+    checks: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime | None = None
     auth: AuthHandle | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)

@@ -16,6 +16,15 @@ The token is the ``fly`` API key (``FLY_API_TOKEN``): macaroon tokens (``fm1r_``
 ``metadata``, ``init``, ``mounts``, ``checks``, ``files``, ``stop_config``, ``schedule``,
 ``dns``, ``skip_launch``.
 
+The Machines API allocates no public address, so ``<app>.fly.dev`` answers only once the app
+has IPs. A spawn that publishes ports (or gives ``services``) therefore makes sure the app has
+a shared Anycast IPv4 and an IPv6, allocating what is missing through Fly's GraphQL API
+(``allocateIpAddress``, as ``fly ips allocate-v4 --shared`` / ``allocate-v6`` do) before it
+creates the machine; if Fly refuses, nothing is created and the error says how to allocate
+them by hand. The compute's ``public_ip`` is the app's shared IPv4.
+
+App names and machine ids are checked before they go into a URL (and escaped).
+
 ``cost_per_hr`` is estimated from Fly's list prices (per vCPU-hour: shared $0.00095,
 performance $0.0287; $0.00687 per GB-hour of memory); stopped machines cost 0.
 
@@ -27,14 +36,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from .._runtime import on_runtime, syncify
 from ..auth import auth_material
 from ..errors import (
+    AtlasError,
     AtlasTimeoutError,
     NotFoundError,
     ProviderError,
@@ -69,6 +81,19 @@ OPTS = (
     "skip_launch",
     *CONFIG_PASSTHROUGH,
 )
+_APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_MACHINE_ID = re.compile(r"^[0-9a-z]{1,40}$")
+#: an app's public addresses (Fly GraphQL); shared_v4 shows as ``sharedIpAddress``
+APP_IPS = """
+query AtlasAppIps($name: String!) {
+  app(name: $name) { sharedIpAddress ipAddresses { nodes { address type } } }
+}
+"""
+ALLOCATE_IP = """
+mutation AtlasAllocateIp($input: AllocateIPAddressInput!) {
+  allocateIpAddress(input: $input) { ipAddress { address type } app { sharedIpAddress } }
+}
+"""
 META_PORTS = "atlas_ports"
 META_AUTH = "atlas_auth"
 META_AUTH_HASH = "atlas_auth_hash"
@@ -186,6 +211,42 @@ def machine_ports(app: str, config: Mapping[str, Any]) -> list[Port]:
     return out
 
 
+def app_segment(app: Any) -> str:
+    """A Fly app name, checked and escaped for a URL path.
+
+    >>> app_segment("my-app")
+    'my-app'
+    >>> app_segment("../apps")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    atlas_nb.errors.ValidationError: validation: '../apps' is not a Fly app name...
+    """
+    if not isinstance(app, str) or not _APP_NAME.match(app):
+        raise ValidationError(
+            f"{app!r} is not a Fly app name",
+            field="provider_opts",
+            hint="Fly app names are lower-case letters, digits and '-' (at most 63).",
+        )
+    return quote(app, safe="")
+
+
+def machine_segment(mid: Any) -> str:
+    """A Fly machine id, checked and escaped for a URL path (ids are lower-case hex)."""
+    if not isinstance(mid, str) or not _MACHINE_ID.match(mid):
+        raise NotFoundError(
+            f"{mid!r} is not a Fly machine id",
+            provider="fly",
+            hint="Use the '<app>/<machine id>' id atlas_nb returned.",
+        )
+    return quote(mid, safe="")
+
+
+def machine_checks(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The machine's health checks as Fly reports them (``[{name, status, output, ...}]``)."""
+    checks = data.get("checks")
+    return [dict(c) for c in checks if isinstance(c, Mapping)] if isinstance(checks, list) else []
+
+
 def machine_fields(app: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The :class:`Compute` fields of a Machine payload (no I/O)."""
     config = data.get("config") or {}
@@ -211,6 +272,9 @@ def machine_fields(app: str, data: Mapping[str, Any]) -> dict[str, Any]:
         "cost_per_hr": guest_price(config.get("guest")) if running else 0.0,
         "ports": machine_ports(app, config),
         "public_ip": None,
+        "private_ip": data.get("private_ip"),
+        "host_status": data.get("host_status"),
+        "checks": machine_checks(data),
         "created_at": datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
         "auth": auth,
         "raw": raw,
@@ -277,6 +341,11 @@ class FlyMachinesProvider(Provider):
         return [a["name"] for a in body.get("apps") or []]
 
     async def _locate(self, compute_id: str) -> tuple[str, str]:
+        """(app, machine id) of a compute id, both checked and escaped for URL paths."""
+        app, mid = await self._find(compute_id)
+        return app_segment(app), machine_segment(mid)
+
+    async def _find(self, compute_id: str) -> tuple[str, str]:
         app, sep, mid = str(compute_id).partition("/")
         if sep:
             return app, mid
@@ -295,7 +364,7 @@ class FlyMachinesProvider(Provider):
 
     async def _machines(self, app: str, *, deleted: bool = False) -> list[dict[str, Any]]:
         params = {"include_deleted": "true"} if deleted else None
-        body = await self.api.json("GET", f"/apps/{app}/machines", params=params)
+        body = await self.api.json("GET", f"/apps/{app_segment(app)}/machines", params=params)
         if not isinstance(body, list):
             raise self._unexpected(f"the machine list of {app}", body)
         return body
@@ -458,11 +527,57 @@ class FlyMachinesProvider(Provider):
             body["region"] = region
         if opts.get("skip_launch"):
             body["skip_launch"] = True
-        data = await self.api.json(
-            "POST", f"/apps/{app}/machines", json=body, idempotent=False, what="spawn"
-        )
+        path = f"/apps/{app_segment(app)}/machines"
+        public_ip = await self.ensure_public_ips(app) if services else None
+        data = await self.api.json("POST", path, json=body, idempotent=False, what="spawn")
         compute = self._compute(app, data)
-        return compute.model_copy(update={"auth": handle}) if handle else compute
+        update: dict[str, Any] = {"public_ip": public_ip} if public_ip else {}
+        if handle:
+            update["auth"] = handle
+        return compute.model_copy(update=update) if update else compute
+
+    @functools.cached_property
+    def graphql(self) -> HttpApi:
+        return self.http_api(
+            "graphql",
+            "fly_api",
+            auth_headers=lambda: {"authorization": fly_authorization(self.secret())},
+        )
+
+    async def _graphql(self, query: str, variables: Mapping[str, Any], app: str) -> Any:
+        try:
+            body = await self.graphql.json(
+                "POST", "/graphql", json={"query": query, "variables": dict(variables)}
+            )
+        except AtlasError as exc:
+            body = {"errors": [{"message": str(exc)}]}
+        errors = body.get("errors") if isinstance(body, Mapping) else None
+        if errors or not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
+            first = errors[0] if isinstance(errors, list) and errors else body
+            reason = first.get("message") if isinstance(first, Mapping) else first
+            raise ProviderError(
+                f"Fly could not give app {app} a public address ({reason}); nothing was created",
+                provider=self.name,
+                raw=body,
+                hint=f"Allocate them by hand (fly ips allocate-v4 --shared -a {app}; fly ips "
+                f"allocate-v6 -a {app}), then spawn again; or spawn without ports.",
+            )
+        return body["data"]
+
+    async def ensure_public_ips(self, app: str) -> str | None:
+        """Give ``app`` a shared IPv4 and an IPv6 unless it has them; its shared IPv4."""
+        data = await self._graphql(APP_IPS, {"name": app}, app)
+        found = data.get("app") or {}
+        types = {n.get("type") for n in (found.get("ipAddresses") or {}).get("nodes") or []}
+        shared = found.get("sharedIpAddress")
+        if not shared and "v4" not in types:
+            got = await self._graphql(
+                ALLOCATE_IP, {"input": {"appId": app, "type": "shared_v4"}}, app
+            )
+            shared = ((got.get("allocateIpAddress") or {}).get("app") or {}).get("sharedIpAddress")
+        if "v6" not in types:
+            await self._graphql(ALLOCATE_IP, {"input": {"appId": app, "type": "v6"}}, app)
+        return str(shared) if shared else None
 
 
 # -- module functions ------------------------------------------------------------------------

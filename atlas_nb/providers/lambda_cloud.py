@@ -2,10 +2,16 @@
 
 Lambda rents whole VMs by *instance type* (``gpu_8x_h100_sxm5``: eight H100 SXM5). atlas_nb
 picks the type from ``gpu`` and ``gpu_count`` (or launches exactly the offer of an offers-frame
-row) and a region with free capacity. ``image=`` is a container image: a cloud-init script
-runs it with ``docker run --gpus all`` on boot, with ``env`` (and the bearer token, for
-``auth="bearer"``) and the requested ports published on the instance's public IP. For a bare
-VM give ``provider_opts={"image": {"family": "lambda-stack-24-04"}}`` and no ``image``.
+row) and a region with free capacity. Without ``image=`` the VM itself is launched (Lambda
+Stack; SSH in): ``atlas.spawn(provider="lambda", gpu="h100")``; ``provider_opts={"image":
+{"family": ...}}`` picks another VM image. With ``image=`` (a container image) a cloud-init
+script runs it with ``docker run --gpus all`` on boot, with ``env`` (and the bearer token, for
+``auth="bearer"``) and the requested ports published on the instance's public IP.
+
+Lambda's firewall lets in only SSH by default, so a spawn that publishes ports attaches a
+firewall ruleset opening them (and SSH) to anyone: ``atlas-nb us-east-1 ports 8000,9000``
+in the instance's region, made once and reused. Pass ``provider_opts={"firewall_rulesets": [ids]}``
+to use your own rules instead (then the ports are open only as far as those rules say).
 
 Lambda cannot stop or start an instance, only terminate it; launches are limited to one per
 12 s per account, so atlas_nb queues them client-side (``LambdaProvider.launch_interval_s``).
@@ -46,8 +52,10 @@ from .._runtime import get_runtime, on_runtime, syncify
 from ..auth import auth_material
 from ..errors import (
     CapacityError,
+    ConflictError,
     NotFoundError,
     ProviderError,
+    QuotaExceededError,
     RateLimitedError,
     UnsupportedError,
     ValidationError,
@@ -63,6 +71,8 @@ from .base import OfferQuery, OfferRow, Provider
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
 _VRAM = re.compile(r"\((\d+(?:\.\d+)?)\s*GB")
+_TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]+$")  # RequestedTagEntry.key in the 1.8.3 spec
+TAG_KEY_MAX, TAG_VALUE_MAX = 55, 128
 TAG_IMAGE = "atlas:image"
 TAG_PORTS = "atlas:ports"
 TAG_CREATED = "atlas:created"
@@ -160,6 +170,77 @@ def cloud_init(image: str, env: Mapping[str, str], ports: Sequence[tuple[int, st
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
+def check_tags(tags: Any) -> dict[str, str]:
+    """User tags as ``{key: value}``, keys and values checked as Lambda checks them.
+
+    >>> check_tags({"team": "ml"})
+    {'team': 'ml'}
+    >>> check_tags({"Team": "ml"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    atlas_nb.errors.ValidationError: validation: Lambda tag key 'Team' is not valid...
+    """
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ValidationError(
+            "provider_opts tags must be a dict of key -> value", field="provider_opts"
+        )
+    out = {}
+    for key, value in tags.items():
+        key, value = str(key), str(value)
+        if len(key) > TAG_KEY_MAX or not _TAG_KEY.match(key):
+            raise ValidationError(
+                f"Lambda tag key {key!r} is not valid",
+                field="provider_opts",
+                hint=f"Tag keys start with a lower-case letter, then lower-case letters, digits, "
+                f"'-' or ':' (2-{TAG_KEY_MAX} characters), e.g. 'team' or 'cost-centre'.",
+            )
+        if len(value) > TAG_VALUE_MAX:
+            raise ValidationError(
+                f"Lambda tag {key!r} has a value longer than {TAG_VALUE_MAX} characters",
+                field="provider_opts",
+                hint="Shorten the value.",
+            )
+        out[key] = value
+    return out
+
+
+def ports_ruleset(region: str, ports: Sequence[int]) -> dict[str, Any]:
+    """The firewall ruleset that opens ``ports`` (and SSH, and ping) to anyone.
+
+    >>> r = ports_ruleset("us-east-1", [8000])
+    >>> r["name"], [rule.get("port_range") for rule in r["rules"]]
+    ('atlas-nb us-east-1 ports 8000', [[22, 22], [8000, 8000], None])
+    """
+    wanted = sorted(set(ports))
+    name = f"atlas-nb {region} ports " + ",".join(map(str, wanted))
+    if len(name) > 64:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"atlas-nb {region} ports {wanted[0]}..{wanted[-1]} {digest}"
+    anyone = "0.0.0.0/0"
+    rules = [
+        {
+            "protocol": "tcp",
+            "port_range": [22, 22],
+            "source_network": anyone,
+            "description": "SSH (atlas_nb)",
+        },
+    ]
+    rules += [
+        {
+            "protocol": "tcp",
+            "port_range": [p, p],
+            "source_network": anyone,
+            "description": f"port {p} published by atlas_nb",
+        }
+        for p in wanted
+        if p != 22
+    ]
+    rules.append({"protocol": "icmp", "source_network": anyone, "description": "ping (atlas_nb)"})
+    return {"name": name, "region": region, "rules": rules}
+
+
 def instance_ports(data: Mapping[str, Any]) -> list[Port]:
     """Ports recorded in the ``atlas:ports`` tag, reachable on the instance's public IP."""
     spec = tag_dict(data.get("tags")).get(TAG_PORTS, "")
@@ -202,6 +283,9 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "cost_per_hr": (cents / 100.0 if billed else 0.0) if cents is not None else None,
         "ports": instance_ports(data),
         "public_ip": data.get("ip"),
+        "private_ip": data.get("private_ip"),
+        "hostname": data.get("hostname"),
+        "jupyter_url": data.get("jupyter_url"),
         "created_at": created,
         "raw": dict(data),
     }
@@ -409,8 +493,8 @@ class LambdaProvider(Provider):
             raise ValidationError(
                 "Lambda has no templates",
                 field="template",
-                hint="Pass image= (a container run on boot) or "
-                "provider_opts={'image': {'family': 'lambda-stack-24-04'}} for a bare VM.",
+                hint="Pass image= (a container run on boot), or nothing for the plain VM "
+                "(provider_opts={'image': {'family': ...}} picks the VM image).",
             )
         self._refuse_what_lambda_lacks(request)
         catalogue = await self.instance_types()
@@ -418,8 +502,13 @@ class LambdaProvider(Provider):
         key_name = await self._ssh_key_name(opts.get("ssh_key"))
         env, handle = auth_material(request.auth)
         body = self._launch_body(request, opts, type_name, region, key_name, {**request.env, **env})
+        if request.ports and "firewall_rulesets" not in body:
+            ruleset = await self._ports_ruleset(region, [p.port for p in request.ports])
+            body["firewall_rulesets"] = [{"id": ruleset}]
         try:
             data = await self._launch(body)
+        except QuotaExceededError:
+            raise
         except CapacityError as exc:
             free = (await self.instance_types()).get(type_name, {})
             regions = [r["name"] for r in free.get("regions_with_capacity_available") or []]
@@ -596,11 +685,36 @@ class LambdaProvider(Provider):
             tags[TAG_IMAGE] = request.image
         if ports:
             tags[TAG_PORTS] = ",".join(f"{p}/{proto}" for p, proto in ports)[:128]
-        tags.update({str(k): str(v) for k, v in (opts.get("tags") or {}).items()})
+        tags.update(check_tags(opts.get("tags")))
         body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
         if opts.get("firewall_rulesets"):
             body["firewall_rulesets"] = [{"id": str(i)} for i in opts["firewall_rulesets"]]
         return body
+
+    async def _ports_ruleset(self, region: str, ports: Sequence[int]) -> str:
+        """The id of a ruleset in ``region`` opening ``ports`` (made on first use)."""
+        wanted = ports_ruleset(region, ports)
+
+        async def existing() -> str | None:
+            for ruleset in await self._data("GET", "/firewall-rulesets"):
+                same_region = (ruleset.get("region") or {}).get("name") == region
+                if ruleset.get("name") == wanted["name"] and same_region:
+                    return str(ruleset["id"])
+            return None
+
+        found = await existing()
+        if found:
+            return found
+        try:
+            created = await self._data(
+                "POST", "/firewall-rulesets", json=wanted, what="create firewall ruleset"
+            )
+        except ConflictError:  # another spawn made it meanwhile: use that one
+            found = await existing()
+            if found:
+                return found
+            raise
+        return str(created["id"])
 
     async def _launch(self, body: dict[str, Any]) -> Any:
         """POST the launch, paced to one per ``launch_interval_s``; a 429 waits and retries."""

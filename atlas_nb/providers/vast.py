@@ -76,8 +76,11 @@ def vast_status(
 <ComputeStatus.RUNNING: 'running'>)
     >>> vast_status("exited", "stopped"), vast_status("exited", "running")
     (<ComputeStatus.STOPPED: 'stopped'>, <ComputeStatus.FAILED: 'failed'>)
+    >>> vast_status("scheduling", "running", "stopped")  # started; waiting for its GPUs
+    <ComputeStatus.PROVISIONING: 'provisioning'>
     """
-    wants_stop = "stopped" in (intended, cur_state)
+    waiting = actual == "scheduling" and intended == "running"
+    wants_stop = "stopped" in (intended, cur_state) and not waiting
     if wants_stop:
         if actual in ("running", "loading", "stopping"):
             return ComputeStatus.STOPPING
@@ -258,9 +261,36 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "cost_per_hr": cost,
         "ports": instance_ports(data),
         "public_ip": data.get("public_ipaddr"),
+        "ssh_host": data.get("ssh_host"),
+        "ssh_port": _port_number(data.get("ssh_port")),
+        "status_message": (str(data["status_msg"]).strip() or None)
+        if data.get("status_msg")
+        else None,
         "created_at": datetime.fromtimestamp(float(created), UTC) if created else None,
         "raw": raw,
     }
+
+
+def _port_number(value: Any) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        port = int(value)
+        return port if 0 < port < 65536 else None
+    return None
+
+
+def refused(body: Any) -> str | None:
+    """Vast's reason when a 200 answer says ``"success": false`` (None when it succeeded).
+
+    The vast CLI checks ``success`` after every 200: a refused start, stop, label or destroy
+    comes back as ``{"success": false, "msg": "..."}`` with HTTP 200.
+
+    >>> refused({"success": True}), refused({"success": False, "msg": "machine offline"})
+    (None, 'machine offline')
+    """
+    if isinstance(body, Mapping) and body.get("success") is False:
+        text = body.get("msg") or body.get("error") or "Vast did not say why"
+        return str(text)
+    return None
 
 
 def gpu_types_from_offers(offers: Iterable[Mapping[str, Any]], now: datetime) -> list[GpuType]:
@@ -428,7 +458,21 @@ class VastProvider(Provider):
 
     async def _manage(self, compute_id: str, body: dict[str, Any]) -> None:
         iid = self._iid(compute_id)
-        await self.api.json("PUT", f"/api/v0/instances/{iid}/", json=body)
+        answer = await self.api.json("PUT", f"/api/v0/instances/{iid}/", json=body)
+        what = f"set the state of instance {iid} to {body['state']}" if "state" in body else ""
+        self._raise_if_refused(answer, what or f"label instance {iid}")
+
+    def _raise_if_refused(self, body: Any, what: str) -> None:
+        reason = refused(body)
+        if reason is not None:
+            raise ProviderError(
+                f"Vast refused to {what}: {reason}",
+                provider=self.name,
+                status=200,
+                raw=body,
+                hint="Nothing was changed. Check the instance with atlas.compute(id, "
+                "provider='vast') (status_message says why), then retry.",
+            )
 
     async def start(self, compute_id: str) -> Compute:
         await self._manage(compute_id, {"state": "running"})
@@ -445,7 +489,8 @@ class VastProvider(Provider):
 
     async def terminate(self, compute_id: str) -> None:
         iid = self._iid(compute_id)
-        await self.api.json("DELETE", f"/api/v0/instances/{iid}/")
+        body = await self.api.json("DELETE", f"/api/v0/instances/{iid}/")
+        self._raise_if_refused(body, f"destroy instance {iid}")
 
     async def spawn(self, request: ComputeRequest) -> Compute:
         opts = dict(request.provider_opts)
@@ -502,6 +547,15 @@ class VastProvider(Provider):
                 "atlas.offers(providers='vast').",
             ) from None
         iid = created.get("new_contract") if isinstance(created, Mapping) else None
+        reason = refused(created)
+        if reason is not None and iid is None:
+            raise ProviderError(
+                f"Vast refused to rent offer {offer['id']}: {reason}",
+                provider=self.name,
+                status=200,
+                raw=created,
+                hint="Spawn again, or take another row of atlas.offers(providers='vast').",
+            )
         if iid is None:
             raise ProviderError(
                 "Vast did not return the new instance id (new_contract)",

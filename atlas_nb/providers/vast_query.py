@@ -6,11 +6,16 @@ Vast searches offers with a JSON object of ``field: {op: value}`` filters (ops `
 Vast's units (GPU memory in MB, like the vast CLI: GB x 1000), and raises ``ValidationError``
 for anything the query language cannot express — a filter is never dropped silently.
 
+Like the vast CLI it always sends ``type`` (``"on-demand"``, ``"bid"`` or ``"reserved"``), the
+CLI's defaults ``verified: {eq: true}``, ``external: {eq: false}``, ``rentable: {eq: true}``
+and ``rented: {eq: false}``, and leaves ``verified`` out for "verified or not"
+(``verified=None``), as the CLI does for ``verified=any``.
+
     >>> q = build_query(gpu="rtx_4090", num_gpus=2, max_price_per_hr=0.8, countries=["us"])
     >>> q["gpu_name"], q["num_gpus"], q["dph_total"], q["geolocation"]
     ({'in': ['RTX 4090']}, {'eq': 2}, {'lte': 0.8}, {'in': ['US']})
-    >>> q["order"], "type" in q
-    ([['dph_total', 'asc'], ['id', 'asc']], False)
+    >>> q["order"], q["type"], q["external"], "verified" in build_query(verified=None)
+    ([['dph_total', 'asc'], ['id', 'asc']], 'on-demand', {'eq': False}, False)
     >>> build_query(gpu=["a100_80g", "rtx_4090"])
     Traceback (most recent call last):
     ...
@@ -233,12 +238,10 @@ def build_query(
     ``extra`` raw Vast filters (``{"cuda_max_good": {"gte": 12.4}}``), checked for known
     fields and operators.
     """
-    q: dict[str, Any] = {
-        # the server applies verified=true when the filter is missing, so "either" is explicit
-        "verified": {"in": [True, False]} if verified is None else {"eq": bool(verified)},
-        "rentable": {"eq": True},
-        "rented": {"eq": False},
-    }
+    q: dict[str, Any] = {"rentable": {"eq": True}, "rented": {"eq": False}}
+    if verified is not None:  # None: either (the vast CLI drops the key for verified=any)
+        q["verified"] = {"eq": bool(verified)}
+    q["external"] = {"eq": False}  # the vast CLI's default: offers Vast itself can rent out
     if gpu is not None:
         gpus = [gpu] if isinstance(gpu, str) else list(gpu)
         if not gpus:
@@ -328,8 +331,7 @@ def build_query(
             f"type={type!r} must be 'on-demand', 'bid' (interruptible) or 'reserved'",
             field="type",
         )
-    if type != "on-demand":  # on-demand is the server's default; the spec and CLI spell it
-        q["type"] = type  # differently ("ondemand" / "on-demand"), so it is left out
+    q["type"] = type  # always, spelt as the vast CLI spells it
     q["order"] = _order(order_by)
     if limit is not None:
         if not isinstance(limit, int) or limit < 1:
@@ -342,13 +344,39 @@ def build_query(
     return q
 
 
-def country(geolocation: str | None) -> str | None:
-    """The country code at the end of Vast's ``"City, CC"`` geolocation.
+#: country names Vast writes in ``geolocation`` (``"California, United States"``) -> ISO code
+COUNTRY_CODES: dict[str, str] = {
+    "argentina": "AR", "australia": "AU", "austria": "AT", "belgium": "BE", "brazil": "BR",
+    "bulgaria": "BG", "canada": "CA", "chile": "CL", "china": "CN", "colombia": "CO",
+    "croatia": "HR", "czechia": "CZ", "czech republic": "CZ", "denmark": "DK", "estonia": "EE",
+    "finland": "FI", "france": "FR", "germany": "DE", "greece": "GR", "hong kong": "HK",
+    "hungary": "HU", "iceland": "IS", "india": "IN", "indonesia": "ID", "ireland": "IE",
+    "israel": "IL", "italy": "IT", "japan": "JP", "kazakhstan": "KZ", "latvia": "LV",
+    "lithuania": "LT", "luxembourg": "LU", "malaysia": "MY", "mexico": "MX", "moldova": "MD",
+    "netherlands": "NL", "the netherlands": "NL", "new zealand": "NZ", "norway": "NO",
+    "philippines": "PH", "poland": "PL", "portugal": "PT", "romania": "RO", "russia": "RU",
+    "serbia": "RS", "singapore": "SG", "slovakia": "SK", "slovenia": "SI",
+    "south africa": "ZA", "south korea": "KR", "korea": "KR", "republic of korea": "KR",
+    "spain": "ES", "sweden": "SE", "switzerland": "CH", "taiwan": "TW", "thailand": "TH",
+    "turkey": "TR", "türkiye": "TR", "ukraine": "UA", "united arab emirates": "AE",
+    "united kingdom": "GB", "great britain": "GB", "england": "GB", "uk": "GB",
+    "united states": "US", "united states of america": "US", "usa": "US", "vietnam": "VN",
+    "viet nam": "VN",
+}  # fmt: skip
 
-    >>> country("Texas, US"), country("Norway"), country(None)
-    ('US', None, None)
+
+def country(geolocation: str | None) -> str | None:
+    """The country code of Vast's geolocation: ``"City, CC"``, ``"State, Country Name"`` or
+    just ``"Country Name"``.
+
+    >>> country("Texas, US"), country("California, United States"), country("Norway")
+    ('US', 'US', 'NO')
+    >>> country("Atlantis"), country(None)
+    (None, None)
     """
     if not geolocation:
         return None
     tail = geolocation.rsplit(",", 1)[-1].strip()
-    return tail.upper() if _COUNTRY.match(tail) and "," in geolocation else None
+    if _COUNTRY.match(tail) and "," in geolocation:
+        return tail.upper()
+    return COUNTRY_CODES.get(tail.lower())

@@ -168,6 +168,17 @@ RATE_WINDOWS = (
 )
 
 
+#: the ways RunPod has said "no capacity" in a 400 (the v2 spec promises only "a
+#: human-readable detail"); the sandbox cycles through them so no client can rely on one
+CAPACITY_WORDINGS = (
+    "There are no longer any instances available with the requested specifications. "
+    "Please refresh and try again.",
+    "This machine does not have the resources to deploy your pod.",
+    "Could not find any pods with required specifications.",
+    "No GPU found matching the requested criteria in the selected data center(s).",
+)
+
+
 @dataclass
 class RunPodWorld:
     state: SandboxState
@@ -179,6 +190,11 @@ class RunPodWorld:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     deleted_endpoints: dict[str, FakeEndpoint] = field(default_factory=dict)
     echo_endpoint_id: str = ""
+    #: the account's credit in $ (None: unlimited); a pod costing more than it per hour is
+    #: refused with 402, as RunPod refuses creates the balance cannot cover
+    balance: float | None = None
+    #: how many creates were refused for capacity (picks the next of CAPACITY_WORDINGS)
+    capacity_refusals: int = 0
     _rate: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -271,11 +287,9 @@ class RunPodWorld:
                 )
             dcs = [dc for dc in (wanted or gpu.data_centers) if dc in gpu.data_centers]
             if gpu.stock[cloud] == "NONE" or not dcs:
-                raise PlacementError(
-                    400,
-                    "There are no longer any instances available with the requested "
-                    "specifications. Please refresh and try again.",
-                )
+                wording = CAPACITY_WORDINGS[self.capacity_refusals % len(CAPACITY_WORDINGS)]
+                self.capacity_refusals += 1
+                raise PlacementError(400, wording)
             if spot_bid is not None:
                 if spot_bid < gpu.spot[tier]:
                     raise PlacementError(
@@ -286,6 +300,12 @@ class RunPodWorld:
                 rate = spot_bid * gpu_count
             else:
                 rate = gpu.price[tier] * gpu_count
+        if self.balance is not None and rate > self.balance:
+            raise PlacementError(
+                402,
+                f"Insufficient balance: this pod costs ${rate:.2f}/hr and your balance is "
+                f"${self.balance:.2f}",
+            )
         if global_networking:
             if cpu is not None or (gpu_id or "").startswith("AMD"):
                 raise PlacementError(400, "global networking requires an NVIDIA GPU")

@@ -84,6 +84,13 @@ LOCATIONS = (
     "Prague, CZ",
     "Bucharest, RO",
 )
+#: how some hosts spell their country in ``geolocation`` ("California, United States")
+COUNTRY_NAMES = {
+    "US": "United States", "CA": "Canada", "DE": "Germany", "FI": "Finland", "SE": "Sweden",
+    "NO": "Norway", "FR": "France", "NL": "Netherlands", "GB": "United Kingdom", "JP": "Japan",
+    "KR": "South Korea", "TW": "Taiwan", "SG": "Singapore", "AU": "Australia", "BR": "Brazil",
+    "PL": "Poland", "CZ": "Czechia", "RO": "Romania",
+}  # fmt: skip
 CPUS = (
     ("AMD EPYC 7763 64-Core Processor", 128, 2.45),
     ("AMD EPYC 9654 96-Core Processor", 192, 2.4),
@@ -100,7 +107,9 @@ MOBOS = ("ROMED8-2T", "ProArt X670E", "H13SSL-N", "WRX80E-SAGE", "MZ73-LM0")
 SEARCH_FIELDS = _CLIENT_SEARCH_FIELDS | {"reliability2"}
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "notin")
 SPECIAL_KEYS = frozenset({"order", "limit", "type", "allocated_storage", "disable_bundling"})
-DEFAULT_FILTERS = {"verified": {"eq": True}, "rentable": {"eq": True}, "rented": {"eq": False}}
+#: what the server assumes when a filter is missing (``verified``, ``external``: either; the
+#: vast CLI adds ``verified: {eq: true}`` and ``external: {eq: false}`` itself)
+DEFAULT_FILTERS = {"rentable": {"eq": True}, "rented": {"eq": False}}
 DEFAULT_STORAGE_GB = 8.0
 HOURS_PER_MONTH = 730.0
 RESERVED_DISCOUNT = 0.25
@@ -197,7 +206,7 @@ def generate_offers(seed: int, count: int) -> list[dict[str, Any]]:
                 "inet_down_cost": 0.005,
                 "inet_up_cost": 0.005,
                 "direct_port_count": rng.choice((20, 50, 100, 500)),
-                "geolocation": machine["location"],
+                "geolocation": _spelt(machine["location"], machine["machine_id"]),
                 "public_ipaddr": machine["ip"],
                 "static_ip": machine["static_ip"],
                 "external": False,
@@ -262,6 +271,8 @@ PUBLIC_FIELDS = (
     "score",
     "duration",
     "hosting_type",
+    "datacenter",
+    "external",
 )
 #: fields that depend on the search (type, allocated_storage) or on rentals
 DYNAMIC_FIELDS = ("rentable", "rented", "dph_total", "is_bid", "dlperf_per_dphtotal")
@@ -278,8 +289,41 @@ def prepare(offers: list[dict[str, Any]]) -> None:
         )[:-1]
 
 
+def _spelt(location: str, machine_id: int) -> str:
+    """Every fifth machine writes its country's name, not its code (as real hosts do)."""
+    region, _, code = location.rpartition(", ")
+    if machine_id % 5 == 0 and code in COUNTRY_NAMES:
+        return f"{region}, {COUNTRY_NAMES[code]}"
+    return location
+
+
 def country_of(offer: dict[str, Any]) -> str:
-    return str(offer["geolocation"]).rsplit(",", 1)[-1].strip()
+    tail = str(offer["geolocation"]).rsplit(",", 1)[-1].strip()
+    by_name = {name: code for code, name in COUNTRY_NAMES.items()}
+    return by_name.get(tail, tail)
+
+
+def external_offers(offers: list[dict[str, Any]], every: int = 40) -> list[dict[str, Any]]:
+    """Offers listed from outside clouds (``external: true``), one per ``every`` offers.
+
+    Searches return them unless they ask ``external: {eq: false}`` (the vast CLI's default).
+    """
+    out = []
+    for i, base in enumerate(offers[::every]):
+        offer_id = 7_000_000 + i
+        out.append(
+            {
+                **{k: v for k, v in base.items() if not k.startswith("_")},
+                "id": offer_id,
+                "ask_contract_id": offer_id,
+                "bundle_id": 950_000_000 + i,
+                "machine_id": 90_000 + i,
+                "external": True,
+                "datacenter": False,
+                "hosting_type": 0,
+            }
+        )
+    return out
 
 
 def gpu_hour(offer: dict[str, Any], kind: str) -> float:

@@ -12,6 +12,10 @@ token minted by the fake ``fly tokens create``; revoked tokens get 401. Fault kn
 provider name ``fly_api``; ``malformed`` injects malformed entries *inside* an otherwise valid
 page instead of truncating the body.
 
+``POST /graphql`` serves the IP-address slice of Fly's GraphQL API (list an app's IPs,
+``allocateIpAddress``; see :mod:`._fly_graphql`): the Machines API allocates no public
+address, so ``<app>.fly.dev`` only answers once an app has them.
+
 Sandbox-only control route: ``POST /_sandbox/tokens/revoke`` with ``{"token": "..."}``.
 ``prepare`` installs the fake ``fly`` CLI (:mod:`atlas_nb.sandbox.fake_fly`).
 """
@@ -27,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import fake_fly
+from . import _fly_graphql, fake_fly
 from ._fly_world import fly_world
 from ._flyops_cli import verify
 from ._flyops_logbook import LogBook, to_json
@@ -166,6 +170,17 @@ def build_app(state: SandboxState) -> Any:
             headers={"fly-request-id": f"01JSANDBOX{next(request_ids):016d}"},
         )
 
+    async def graphql(request: Request) -> Response:
+        if not authorized(state, request.headers.get("authorization", "")):
+            return json_response(
+                {"errors": [{"message": "You must be authenticated to view this."}]}, 401
+            )
+        try:
+            body = await json_body(request)
+        except ValueError:
+            return json_response({"errors": [{"message": "body must be JSON"}]}, 400)
+        return json_response(_fly_graphql.execute(state, body))
+
     async def revoke(request: Request) -> Response:
         try:
             body = await json_body(request)
@@ -178,6 +193,7 @@ def build_app(state: SandboxState) -> Any:
     app = Starlette(
         routes=[
             Route("/api/v1/apps/{app}/logs", logs, methods=["GET"]),
+            Route("/graphql", graphql, methods=["POST"]),
             Route("/_sandbox/tokens/revoke", revoke, methods=["POST"]),
         ]
     )

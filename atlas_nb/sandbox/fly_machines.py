@@ -8,6 +8,15 @@ start, stop, restart, suspend, wait, delete) in the sandbox's shared Fly organis
 ``destroying`` → ``destroyed`` (hidden from lists unless ``include_deleted=true``).
 ``GET .../wait?state=...&timeout=...`` blocks until the state is reached or answers 408.
 
+Real-API quirks it reproduces (so a client that ignores them fails its tests):
+
+* ``/wait?state=stopped`` needs the machine's current ``instance_id`` (400 without it);
+* machines report ``private_ip`` (6PN IPv6), ``host_status`` and ``checks`` (one result per
+  configured check: critical until the machine is started, then passing);
+* the Machines API allocates no public IP: an app gets its shared IPv4 / IPv6 only through
+  the GraphQL API (:mod:`._fly_graphql`, served with the platform API), and
+  ``FlyApp.extra["ips"]`` / ``["shared_ip"]`` hold what was allocated.
+
 Like the real API since 2026, any GPU guest (``guest.gpu_kind``/``guest.gpus`` or a GPU size
 preset) is refused with HTTP 400. Errors are ``{"error": "..."}``; a bad token gets 401
 ``{"error": "Authenticate: token validation error"}``. Tokens: the sandbox's Fly key (sent as
@@ -118,7 +127,22 @@ class LiveMachine(dict[str, Any]):
     def to_json(self) -> dict[str, Any]:
         out = dict(self.items())
         out["state"] = self.current_state()
+        out["checks"] = self.checks(out["state"])
         return out
+
+    def checks(self, current: str) -> list[dict[str, Any]]:
+        """The configured checks' results: passing once started, critical before."""
+        configured = (self.get("config") or {}).get("checks") or {}
+        ok = current == "started"
+        return [
+            {
+                "name": name,
+                "status": "passing" if ok else "critical",
+                "output": "200 OK" if ok else f"the machine is {current}",
+                "updated_at": self["updated_at"],
+            }
+            for name in sorted(configured)
+        ]
 
 
 def _iso(ts: float) -> str:
@@ -409,6 +433,14 @@ def build_app(state: SandboxState) -> FaultMiddleware:
             raise FlyApiError(400, f"invalid timeout {raw_timeout!r}: seconds") from None
         if not 1 <= timeout <= MAX_WAIT_S:
             raise FlyApiError(400, f"invalid timeout {timeout}: 1-{MAX_WAIT_S} seconds")
+        if target == "stopped":  # as Fly: a stop is waited for on one version of the machine
+            instance = request.query_params.get("instance_id")
+            if not instance:
+                raise FlyApiError(400, "instance_id is required when waiting for state stopped")
+            if instance != m["instance_id"]:
+                raise FlyApiError(
+                    400, f"instance_id {instance} is not the machine's current instance"
+                )
         deadline = state.clock.now() + timeout
         while m.current_state() != target:
             left = deadline - state.clock.now()

@@ -15,6 +15,20 @@ on the sandbox's clock:
 * SSH keys (the account starts with exactly one) and file systems (list at
   ``/file-systems``, create and delete at ``/filesystems``).
 
+Real-API quirks it reproduces (so a client that ignores them fails its tests):
+
+* an account quota (``LambdaWorld.instance_quota``): past it a launch answers **HTTP 400**
+  ``global/quota-exceeded`` "Contact Support to increase your quota" (not a 429; waiting does
+  not help);
+* the firewall: an instance without a firewall ruleset gets the global rules, which let in SSH
+  (22) and ping only; ``/firewall-rulesets`` (list, create, delete; 409 ``global/duplicate``
+  on a taken name, ``firewall-rulesets/firewall-ruleset-in-use`` while attached) opens more,
+  and ``LambdaWorld.open_ports(instance)`` says what is reachable; a launch naming an unknown
+  ruleset, or one in another region, is refused;
+* tag keys must match ``^[a-z][a-z0-9-:]+$`` (at most 55), values at most 128 characters;
+* no ``image``/``user_data`` is a plain VM (Lambda Stack) and launches as is;
+* ``ip``, ``private_ip``, ``hostname`` and ``jupyter_url`` appear once the instance is active.
+
 The 429 body's ``code`` is not documented by Lambda; the fake sends
 ``global/rate-limit-exceeded`` (clients should rely on the status).
 """
@@ -176,6 +190,22 @@ class LambdaWorld:
     file_systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_launch: float | None = None
     launches: int = 0
+    #: the most instances the account may run at once (None: no quota); past it, a launch
+    #: answers 400 ``global/quota-exceeded`` as the real API does
+    instance_quota: int | None = None
+    #: firewall rulesets by id; instances without one get the global rules (SSH only)
+    firewall_rulesets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    global_rules: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {
+                "protocol": "tcp",
+                "port_range": [22, 22],
+                "source_network": "0.0.0.0/0",
+                "description": "Allow SSH from anywhere",
+            },
+            {"protocol": "icmp", "source_network": "0.0.0.0/0", "description": "Allow ping"},
+        ]
+    )
 
     def now(self) -> float:
         return self.state.clock.now()
@@ -210,6 +240,29 @@ class LambdaWorld:
             for inst in self.instances.values()
             for fs in inst.file_systems
         )
+
+    def open_ports(self, inst: LambdaInstance) -> set[int]:
+        """TCP ports the instance's firewall lets in from anywhere (its rulesets, else global)."""
+        rules = [
+            rule
+            for ref in inst.firewall_rulesets
+            for rule in self.firewall_rulesets.get(ref["id"], {}).get("rules", [])
+        ] or self.global_rules
+        out: set[int] = set()
+        for rule in rules:
+            if rule["protocol"] in ("tcp", "all") and rule["source_network"] == "0.0.0.0/0":
+                low, high = rule.get("port_range") or [1, 65535]
+                out.update(range(low, high + 1))
+        return out
+
+    def ruleset_json(self, ruleset: dict[str, Any]) -> dict[str, Any]:
+        now = self.now()
+        users = [
+            i.id
+            for i in self.instances.values()
+            if i.status(now) != "terminated" and {"id": ruleset["id"]} in i.firewall_rulesets
+        ]
+        return {**ruleset, "region": region_json(ruleset["region"]), "instance_ids": users}
 
     def fs_json(self, fs: dict[str, Any]) -> dict[str, Any]:
         return {**fs, "is_in_use": self.fs_in_use(fs["id"]), "region": region_json(fs["region"])}
@@ -382,6 +435,27 @@ def build_app(state: SandboxState) -> FaultMiddleware:
                 "GET /ssh-keys lists your SSH keys; POST /ssh-keys adds one.",
             )
         file_systems = _launch_file_systems(world, body, region)
+        for ref in rulesets:
+            found = world.firewall_rulesets.get(ref["id"])
+            if found is None:
+                raise _missing(
+                    f"Firewall ruleset '{ref['id']}' does not exist.",
+                    "GET /firewall-rulesets lists your firewall rulesets.",
+                )
+            if found["region"] != region:
+                raise _invalid(
+                    f"Firewall ruleset '{found['name']}' is in region {found['region']}, "
+                    f"not {region}.",
+                    "Use a firewall ruleset in the instance's region.",
+                )
+        live = [i for i in world.live_instances() if i.status(now) != "terminated"]
+        if world.instance_quota is not None and len(live) >= world.instance_quota:
+            raise LambdaApiError(
+                400,
+                "global/quota-exceeded",
+                "Quota exceeded.",
+                "Contact Support to increase your quota.",
+            )
         available = world.capacity.get(spec.name, {})
         if available.get(region, 0) <= 0:
             raise LambdaApiError(
@@ -532,7 +606,51 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         del world.file_systems[fid]
         return 200, {"deleted_ids": [fid]}
 
+    async def list_rulesets(_request: Request) -> tuple[int, Any]:
+        return 200, [world.ruleset_json(r) for r in world.firewall_rulesets.values()]
+
+    async def create_ruleset(request: Request) -> tuple[int, Any]:
+        body = await _object_body(request)
+        name = _opt_str(body, "name", max_len=64)
+        region = _opt_str(body, "region")
+        if not name:
+            raise _invalid("Missing required field 'name'.")
+        if region not in PUBLIC_REGION_CODES:
+            raise _invalid(f"Invalid region '{region}'.")
+        rules = _firewall_rules(body.get("rules"))
+        if any(r["name"] == name for r in world.firewall_rulesets.values()):
+            raise LambdaApiError(
+                409, "global/duplicate", f"A firewall ruleset named '{name}' already exists."
+            )
+        rid = world.hex_id()
+        created = datetime.fromtimestamp(world.now(), UTC).isoformat().replace("+00:00", "Z")
+        ruleset = {"id": rid, "name": name, "region": region, "rules": rules, "created": created}
+        world.firewall_rulesets[rid] = ruleset
+        return 200, world.ruleset_json(ruleset)
+
+    async def delete_ruleset(request: Request) -> tuple[int, Any]:
+        ruleset = world.firewall_rulesets.get(request.path_params["id"])
+        if ruleset is None:
+            raise LambdaApiError(
+                404,
+                "global/object-does-not-exist",
+                "Firewall ruleset does not exist or you do not have permission to access it.",
+                "Check your firewall ruleset ID and try again.",
+            )
+        if world.ruleset_json(ruleset)["instance_ids"]:
+            raise LambdaApiError(
+                409,
+                "firewall-rulesets/firewall-ruleset-in-use",
+                "Firewall ruleset is in use by one or more instances.",
+                "Terminate all instances that are using the ruleset before deleting it.",
+            )
+        del world.firewall_rulesets[ruleset["id"]]
+        return 200, {}
+
     routes = [
+        Route(f"{API}/firewall-rulesets", handler(list_rulesets), methods=["GET"]),
+        Route(f"{API}/firewall-rulesets", handler(create_ruleset), methods=["POST"]),
+        Route(f"{API}/firewall-rulesets/{{id}}", handler(delete_ruleset), methods=["DELETE"]),
         Route(f"{API}/instance-types", handler(instance_types), methods=["GET"]),
         Route(f"{API}/instances", handler(list_instances), methods=["GET"]),
         Route(f"{API}/instances/{{id}}", handler(get_instance), methods=["GET"]),
@@ -580,6 +698,32 @@ def _rulesets(body: dict[str, Any]) -> list[dict[str, str]]:
     ):
         raise _invalid("Field 'firewall_rulesets' must be a list of {id} objects.")
     return [{"id": r["id"]} for r in raw]
+
+
+def _firewall_rules(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise _invalid("Missing required field 'rules' (a list of firewall rules).")
+    out = []
+    for rule in raw:
+        if not isinstance(rule, dict) or rule.get("protocol") not in ("tcp", "udp", "icmp", "all"):
+            raise _invalid("Each rule needs 'protocol': one of tcp, udp, icmp, all.")
+        if not isinstance(rule.get("source_network"), str) or not isinstance(
+            rule.get("description"), str
+        ):
+            raise _invalid("Each rule needs a 'source_network' (CIDR) and a 'description'.")
+        ports = rule.get("port_range")
+        if rule["protocol"] == "icmp":
+            if ports is not None:
+                raise _invalid("'port_range' is not allowed for the icmp protocol.")
+        elif not (
+            isinstance(ports, list)
+            and len(ports) == 2
+            and all(isinstance(p, int) and 1 <= p <= 65535 for p in ports)
+            and ports[0] <= ports[1]
+        ):
+            raise _invalid("'port_range' must be [min, max] with ports 1-65535.")
+        out.append(dict(rule))
+    return out
 
 
 def _image(body: dict[str, Any]) -> None:

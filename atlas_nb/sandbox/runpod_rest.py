@@ -10,6 +10,17 @@ pods disappear; costs accrue into billing; ``/v2/pods/{id}/logs`` is Server-Sent
 ``drop`` fault knobs. GraphQL answers ``gpuTypes``/``lowestPrice``, ``dataCenters`` and
 ``podRentInterruptable`` (spot pods), with client errors as HTTP 200 + ``errors``.
 
+Real-API quirks it reproduces (so a client that ignores them fails its tests):
+
+* "no capacity" is a 400 whose ``detail`` is worded in several ways (``CAPACITY_WORDINGS``,
+  taken in turn): the spec promises only a human-readable detail, so a client must tell
+  capacity from the catalogue (``GET /v2/catalog/gpus/{id}?include=AVAILABILITY``), which
+  shows the same stock the scheduler uses;
+* a pod the account's balance (``RunPodWorld.balance``) cannot pay for an hour of is refused
+  with **402**;
+* ``/v2/pods/{id}/logs`` produces ``text/event-stream`` only: a request whose ``Accept``
+  excludes it gets **406**.
+
     >>> import httpx, asyncio
     >>> from atlas_nb.sandbox._state import SandboxState
     >>> state = SandboxState()
@@ -353,6 +364,12 @@ def _log_count(world: RunPodWorld, pod: FakePod) -> int:
 
 
 async def pod_logs(request: Request, world: RunPodWorld) -> Any:
+    accept = request.headers.get("accept", "*/*").lower()
+    if not any(t in accept for t in ("text/event-stream", "*/*", "text/*")):
+        raise Problem(
+            406,
+            f"this endpoint produces text/event-stream; the request accepts only {accept}",
+        )
     pod = _live_pod(world, request)
     source = _enum_param(request, "source", ["container", "system"])
     index = _resume_index(world, pod, request)

@@ -6,12 +6,17 @@ that time, fails with ``fail`` (every attempt, or only the first ``fail_attempts
 out when the work exceeds ``policy.executionTimeout`` (or the endpoint's ``timeout``). Jobs
 queue when all ``workers.max`` workers are busy; the ready echo endpoint has 400.
 
-Routes: ``POST /run``, ``POST /runsync?wait=<ms>``, ``GET /status/{id}``, ``GET|POST
+Routes: ``POST /run``, ``POST /runsync?wait=<ms>``, ``GET /status/{id}``, ``GET
 /stream/{id}`` (returns the chunks not yet delivered), ``POST /cancel/{id}``, ``POST
 /retry/{id}``, ``POST /purge-queue``, ``GET /health``. Statuses: IN_QUEUE, IN_PROGRESS,
 COMPLETED, FAILED, CANCELLED, TIMED_OUT. Webhooks are delivered (POST of the final job) to
 loopback URLs only. ``/stream`` honours the ``slow_stream`` (seconds before answering, one
 chunk per answer) and ``malformed``/``drop`` fault knobs without losing chunks.
+
+Real-API quirks it reproduces: ``/status`` and ``/stream`` answer ``GET`` only (a ``POST``
+gets 405, as RunPod's runtime does); each endpoint takes at most 2000 ``/status`` and 2000
+``/stream`` requests per 10 s (``RATE_LIMITS``; past that, 429 with ``Retry-After``), so a
+client polling too eagerly is refused as it would be in the cloud.
 """
 
 from __future__ import annotations
@@ -40,6 +45,33 @@ MAX_RUN_BYTES = 10 * 1024 * 1024
 MAX_RUNSYNC_BYTES = 20 * 1024 * 1024
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: route -> (requests, seconds) allowed per endpoint (RunPod's documented serverless limits)
+RATE_LIMITS = {"status": (2000, 10.0), "stream": (2000, 10.0)}
+
+
+class WindowCounter:
+    """Requests per (endpoint, route) in fixed windows of real time; the peak is kept."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[str, str], tuple[int, int]] = {}
+        self.peak: dict[str, int] = {}
+        self.total: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
+
+    def hit(self, endpoint: str, route: str) -> float | None:
+        """Count one request; seconds to wait when it is over the limit (else None)."""
+        limit, seconds = RATE_LIMITS[route]
+        now = time.monotonic()
+        window = int(now // seconds)
+        seen, count = self.windows.get((endpoint, route), (window, 0))
+        count = count + 1 if seen == window else 1
+        self.windows[(endpoint, route)] = (window, count)
+        self.peak[route] = max(self.peak.get(route, 0), count)
+        self.total[route] = self.total.get(route, 0) + 1
+        if count > limit:
+            self.refused[route] = self.refused.get(route, 0) + 1
+            return (window + 1) * seconds - now
+        return None
 
 
 def error_response(status: int, message: str) -> Response:
@@ -148,10 +180,29 @@ def build_app(state: SandboxState) -> PeekFaults:
             await asyncio.sleep(max(0.001, min(left, until_end if until_end > 0 else 0.01)))
         return world.job_json(job)
 
+    counter: WindowCounter = state.providers.setdefault("runpod_runtime_rates", WindowCounter())
+
+    def limited(ep: FakeEndpoint, route: str) -> Response | None:
+        wait = counter.hit(ep.id, route)
+        if wait is None:
+            return None
+        limit, seconds = RATE_LIMITS[route]
+        return JSONResponse(
+            {"error": f"rate limit exceeded: at most {limit} /{route} requests per {seconds:g} s"},
+            status_code=429,
+            headers={"retry-after": str(max(1, round(wait)))},
+        )
+
     async def status(request: Request, ep: FakeEndpoint) -> Any:
+        refused = limited(ep, "status")
+        if refused is not None:
+            return refused
         return world.job_json(_job(world, request, ep))
 
     async def stream(request: Request, ep: FakeEndpoint) -> Any:
+        refused = limited(ep, "stream")
+        if refused is not None:
+            return refused
         job = _job(world, request, ep)
         rule = fault_for(request)
         if rule is not None and rule.slow_stream:
@@ -228,8 +279,8 @@ def build_app(state: SandboxState) -> PeekFaults:
     routes = [
         Route(base + "/run", api(run), methods=["POST"]),
         Route(base + "/runsync", api(runsync), methods=["POST"]),
-        Route(base + "/status/{job_id}", api(status), methods=["GET", "POST"]),
-        Route(base + "/stream/{job_id}", api(stream), methods=["GET", "POST"]),
+        Route(base + "/status/{job_id}", api(status), methods=["GET"]),
+        Route(base + "/stream/{job_id}", api(stream), methods=["GET"]),
         Route(base + "/cancel/{job_id}", api(cancel), methods=["POST"]),
         Route(base + "/retry/{job_id}", api(retry), methods=["POST"]),
         Route(base + "/purge-queue", api(purge), methods=["POST"]),

@@ -13,6 +13,26 @@
 * Errors are ``{"success": false, "error": <code>, "msg": <text>}``; a bad key gets 401
   ``auth_error``. Auth is ``Authorization: Bearer <key>`` or the legacy ``?api_key=``.
 
+Real-API quirks it reproduces (so a client that ignores them fails its tests):
+
+* **HTTP 200 with ``{"success": false, "msg": ...}``**: start, stop, label and destroy of an
+  instance whose host is offline (``VastWorld.offline_machines``) are refused that way (the
+  vast CLI checks ``success`` after every 200); such an instance reports ``actual_status``
+  ``"offline"`` and a ``status_msg`` saying why;
+* the **``scheduling``** state: starting a stopped instance whose GPUs another client now
+  rents (``VastWorld.busy_machines``) answers success and waits in ``"scheduling"`` until
+  they are free, then loads and runs;
+* **410** ``no_such_ask`` when renting an offer that someone else took (404 for an id that
+  never existed);
+* **external offers** (``external: true``, from outside clouds) are in search results unless
+  the query says ``external: {eq: false}`` (the vast CLI's default), and a missing
+  ``verified`` filter means verified or not (the CLI sends ``verified: {eq: true}`` by
+  default and drops it for ``verified=any``); ``type`` may be ``on-demand`` (the CLI),
+  ``ondemand`` (the spec), ``bid`` or ``reserved``;
+* ``geolocation`` is ``"State, CC"`` for most hosts and ``"State, Country Name"`` (e.g.
+  ``"California, United States"``) for some; searches by country code match both;
+* ``ssh_host``/``ssh_port`` (the proxy SSH way in) and ``status_msg`` on every instance.
+
 Paths are served with and without the trailing slash (the vast CLI sends it; the published
 spec lists them without).
 """
@@ -34,7 +54,7 @@ from starlette.routing import Route
 
 from ._http import FaultMiddleware, json_body, json_response
 from ._state import SandboxState
-from ._vast_offers import QueryError, generate_offers, priced, run
+from ._vast_offers import QueryError, external_offers, generate_offers, priced, run
 from ._vast_offers import prepare as prepare_offers
 
 FAULT_NAME = "vast"
@@ -105,9 +125,22 @@ class VastInstance:
     phase_at: float = 0.0
     #: tests may force an actual_status ("exited", "unknown", "offline") to simulate failures
     forced_status: str | None = None
+    #: the world's machines whose GPUs someone else rents, and machines that are offline
+    busy_machines: set[int] = field(default_factory=set)
+    offline_machines: set[int] = field(default_factory=set)
+
+    @property
+    def machine_id(self) -> int:
+        return int(self.offer["machine_id"])
 
     def statuses(self, now: float) -> tuple[str | None, str, str]:
         """(actual_status, intended_status, cur_state) at ``now``."""
+        if self.machine_id in self.offline_machines:
+            return "offline", "stopped" if self.phase == "stop" else "running", "running"
+        if self.phase == "schedule":
+            if self.machine_id in self.busy_machines:
+                return "scheduling", "running", "stopped"
+            self.phase, self.phase_at = "start", now  # the GPUs are free again: it starts
         age = now - self.phase_at
         if self.phase == "stop":
             stopping = "running" if age < STOP_S else "exited"
@@ -123,6 +156,18 @@ class VastInstance:
         else:
             actual = "loading" if age < RESTART_LOADING_S else "running"
         return (self.forced_status or actual), "running", "running"
+
+    def status_msg(self, actual: str | None) -> str | None:
+        if actual == "scheduling":
+            return (
+                f"Waiting for the GPUs of machine {self.machine_id}: another client rents them; "
+                "the instance starts when they are free"
+            )
+        if actual == "offline":
+            return f"Host machine {self.machine_id} is offline (no contact with Vast's servers)"
+        if actual == "exited" and self.forced_status == "exited":
+            return f"Error: container {self.image} exited with code 1 (see the instance logs)"
+        return None if actual is None else f"{actual}, {self.image}/{self.runtype}"
 
     def to_json(self, now: float) -> dict[str, Any]:
         o = self.offer
@@ -140,7 +185,7 @@ class VastInstance:
             "intended_status": intended,
             "cur_state": cur,
             "next_state": cur,
-            "status_msg": None if actual is None else f"{actual}, {self.image}/{self.runtype}",
+            "status_msg": self.status_msg(actual),
             "label": self.label,
             "template_id": None,
             "template_hash_id": None,
@@ -227,11 +272,19 @@ class VastWorld:
     _by_id: dict[int, dict[str, Any]] = field(default_factory=dict)
     instances: dict[int, VastInstance] = field(default_factory=dict)
     next_id: int = 0
+    #: machines whose GPUs another client rents (starting a stopped instance there waits in
+    #: ``scheduling``) and machines that are offline (changes to their instances are refused
+    #: with HTTP 200 ``{"success": false, "msg": ...}``)
+    busy_machines: set[int] = field(default_factory=set)
+    offline_machines: set[int] = field(default_factory=set)
+    #: the body of the latest offer search (tests read what a client sent)
+    last_search: Any = None
 
     @property
     def offers(self) -> list[dict[str, Any]]:
         if self._offers is None:
-            self._offers = generate_offers(self.state.seed, self.offer_count)
+            market = generate_offers(self.state.seed, self.offer_count)
+            self._offers = market + external_offers(market)
             prepare_offers(self._offers)
             self._by_id = {o["id"]: o for o in self._offers}
         return self._offers
@@ -408,6 +461,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
             body = await json_body(request)
         except ValueError:
             raise VastApiError(400, "invalid_args", "Request body is not valid JSON") from None
+        world.last_search = body
         try:
             result = run(world.offers, {} if body is None else body)
         except QueryError as exc:
@@ -428,11 +482,18 @@ def build_app(state: SandboxState) -> FaultMiddleware:
                 )
             image = "vastai/base-image:@vastai-automatic-tag"
         offer = world.offer(ask_id)
-        if offer is None or offer["rented"] or not offer["rentable"]:
+        if offer is None:
             raise VastApiError(
                 404,
                 "no_such_ask",
                 f"error 404/3603: no_such_ask Instance type by id {ask_id} is not available.",
+                ask_id=ask_id,
+            )
+        if offer["rented"] or not offer["rentable"]:  # it existed, and someone took it
+            raise VastApiError(
+                410,
+                "no_such_ask",
+                f"error 410/3603: no_such_ask Offer {ask_id} is no longer available.",
                 ask_id=ask_id,
             )
         runtype = body.get("runtype", "args" if body.get("args") or body.get("args_str") else "ssh")
@@ -496,6 +557,8 @@ def build_app(state: SandboxState) -> FaultMiddleware:
             jupyter_token=state.id("", 64, "0123456789abcdef"),
             phase="create" if target == "running" else "stop",
             phase_at=now if target == "running" else now - STOP_S,
+            busy_machines=world.busy_machines,
+            offline_machines=world.offline_machines,
         )
         world.instances[iid] = inst
         offer["rented"], offer["rentable"] = True, False
@@ -528,16 +591,22 @@ def build_app(state: SandboxState) -> FaultMiddleware:
             label = body["label"]
             if label is not None and (not isinstance(label, str) or len(label) > 1024):
                 raise VastApiError(400, "invalid_args", "label must be a string of ≤ 1024 chars")
-            inst.label = label
+        if inst.machine_id in world.offline_machines:
+            return 200, {"success": False, "msg": offline_msg(inst)}
+        if "label" in body:
+            inst.label = body["label"]
         now = world.now()
         if target == "stopped" and inst.phase != "stop":
             inst.phase, inst.phase_at = "stop", now
         elif target == "running" and inst.phase == "stop":
-            inst.phase, inst.phase_at = "start", now
+            busy = inst.machine_id in world.busy_machines
+            inst.phase, inst.phase_at = ("schedule" if busy else "start"), now
         return 200, {"success": True}
 
     async def destroy(request: Request) -> tuple[int, Any]:
         inst = instance(request.path_params["id"])
+        if inst.machine_id in world.offline_machines:
+            return 200, {"success": False, "msg": offline_msg(inst)}
         del world.instances[inst.id]
         inst.offer["rented"], inst.offer["rentable"] = False, True
         return 200, {"success": True, "msg": "Instance destroyed successfully"}
@@ -625,6 +694,13 @@ def build_app(state: SandboxState) -> FaultMiddleware:
     app = Starlette(routes=routes)
     app.router.redirect_slashes = False
     return FaultMiddleware(app, state, FAULT_NAME, error_response)
+
+
+def offline_msg(inst: VastInstance) -> str:
+    return (
+        f"Host machine {inst.machine_id} of instance {inst.id} is offline; the change cannot "
+        "be made until it reconnects"
+    )
 
 
 def error_response(status: int, message: str) -> Response:

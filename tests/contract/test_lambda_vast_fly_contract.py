@@ -8,6 +8,9 @@ answers). Deliberate deviations from the documents are listed here with the reas
 * Vast paths: atlas_nb sends the trailing slash the vendor's own CLI sends
   (``/api/v0/bundles/``); the generated spec lists the paths without it. Both forms are
   served; the check strips the slash before looking the path up.
+* Vast ``POST /api/v0/bundles/`` ``type``: atlas_nb always sends it, spelt as the vast CLI
+  and the spec's own example spell it (``"on-demand"``); the spec's enum says ``"ondemand"``.
+  The check reads ``on-demand`` as ``ondemand``.
 * Vast ``GET /api/v0/instances/{id}``: the spec's ``Instance`` schema types ``ports`` as a list
   of integers and ``extra_env`` as a list of strings, but the same record in the v1 list schema
   (and the vast CLI, which turns ``extra_env`` pairs into a dict) has docker-style port
@@ -40,6 +43,8 @@ import atlas_nb as atlas
 from atlas_nb.errors import (
     CapacityError,
     NotFoundError,
+    ProviderError,
+    QuotaExceededError,
     UnauthorizedError,
     UnsupportedError,
     ValidationError,
@@ -47,6 +52,7 @@ from atlas_nb.errors import (
 from atlas_nb.providers import fly_machines, lambda_cloud, vast
 from atlas_nb.providers.lambda_cloud import LambdaProvider
 from atlas_nb.sandbox.lambda_cloud import lambda_world
+from atlas_nb.sandbox.vast import vast_world
 
 from . import openapi_check
 from .openapi_check import Exchange, RecordingTransport, check_exchange, specs_dir
@@ -76,6 +82,12 @@ def _vast_normalised(ex: Exchange) -> Exchange | None:
     path = ex.url.path
     if path.endswith("/"):
         ex = dataclasses.replace(ex, url=ex.url.copy_with(path=path.rstrip("/")))
+    if ex.method == "POST" and path.rstrip("/").endswith("/api/v0/bundles"):
+        query = json.loads(ex.request_body)
+        assert query.get("type") in ("on-demand", "bid", "reserved"), query  # always sent
+        if query["type"] == "on-demand":
+            query["type"] = "ondemand"
+            ex = dataclasses.replace(ex, request_body=json.dumps(query).encode())
     if ex.method == "GET" and "/api/v0/instances/" in path and ex.status == 200:
         body = json.loads(ex.response_body)
         if body == {"instances": None}:
@@ -172,6 +184,10 @@ def test_lambda_requests_and_responses_fit_the_spec(recorded):
         atlas.computes(provider="lambda", api_key="secret_wrong")
     sb.faults("lambda", "POST /api/v1/instance-operations/launch", status=429, count=1)
     atlas.spawn(provider="lambda", gpu="a10", image="x", provider_opts={"ssh_key": "laptop"})
+    atlas.spawn(provider="lambda", gpu="a10", provider_opts={"ssh_key": "laptop"})  # plain VM
+    lambda_world(sb.state).instance_quota = 0
+    with pytest.raises(QuotaExceededError):
+        atlas.spawn(provider="lambda", gpu="a10", provider_opts={"ssh_key": "laptop"})
     seen = _assert_fits(recorder, "/lambda/", undeclared={("POST", 429)})
     base = "/lambda/api/v1"
     for route in (
@@ -184,6 +200,8 @@ def test_lambda_requests_and_responses_fit_the_spec(recorded):
         "POST /ssh-keys",
         "GET /file-systems",
         "POST /filesystems",
+        "GET /firewall-rulesets",
+        "POST /firewall-rulesets",
     ):
         method, path = route.split(" ")
         assert f"{method} {base}{path}" in seen, route
@@ -218,6 +236,14 @@ def test_vast_requests_and_responses_fit_the_spec(recorded):
     atlas.stop(c.id, provider="vast")
     atlas.start(c.id, provider="vast")
     vast.label(c.id, "renamed")
+    world = vast_world(sb.state)
+    machine = world.instances[int(spot.id)].machine_id
+    world.offline_machines.add(machine)
+    with pytest.raises(ProviderError, match="refused"):  # 200 {"success": false, "msg"}
+        atlas.stop(spot.id, provider="vast")
+    with pytest.raises(ProviderError, match="refused"):
+        atlas.terminate(spot.id, provider="vast")
+    world.offline_machines.discard(machine)
     atlas.terminate(spot.id, provider="vast")
     atlas.terminate(c.id, provider="vast")
     # error answers

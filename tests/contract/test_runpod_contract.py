@@ -140,13 +140,16 @@ def test_pod_logs_stream_fits_the_spec(recorded):
     prov = get_provider("runpod")
 
     async def read_then_terminate():
-        first = asyncio.ensure_future(prov.rest.request("GET", f"/v2/pods/{c.id}/logs"))
+        sse = {"accept": "text/event-stream"}  # as logs.follow asks (the spec's media type)
+        first = asyncio.ensure_future(
+            prov.rest.request("GET", f"/v2/pods/{c.id}/logs", headers=sse)
+        )
         resumed = asyncio.ensure_future(
             prov.rest.request(
                 "GET",
                 f"/v2/pods/{c.id}/logs",
                 params={"source": "container"},
-                headers={"last-event-id": "2026-01-01T00:00:00Z"},
+                headers={**sse, "last-event-id": "2026-01-01T00:00:00Z"},
             )
         )
         await asyncio.sleep(0.05)
@@ -154,6 +157,8 @@ def test_pod_logs_stream_fits_the_spec(recorded):
         return await asyncio.wait_for(asyncio.gather(first, resumed), 10)
 
     response, resumed = atlas._runtime.get_runtime().run(read_then_terminate())
+    asked = [e for e in recorder.exchanges if e.url.path.endswith("/logs")]
+    assert asked and all(e.request_headers["accept"] == "text/event-stream" for e in asked)
     assert response.headers["content-type"].startswith("text/event-stream")
     assert b"id: " in response.content and b"data: " in response.content
     assert b'"source": "system"' not in resumed.content

@@ -154,3 +154,72 @@ def test_fault_knobs(fly_sandbox):
     fly_sandbox.faults("fly", f"GET /v1/apps/{APP}/machines", malformed=True, count=1)
     with pytest.raises(atlas.ProviderError, match="unexpected body|no message|malformed"):
         atlas.computes(provider="fly")
+
+
+def test_a_spawn_with_ports_gives_the_app_public_addresses(fly_sandbox):
+    app = fly_world(fly_sandbox.state).apps[APP]
+    assert "shared_ip" not in app.extra  # the Machines API allocates none
+    c = spawn(ports=["8000/http"])
+    assert c.public_ip == app.extra["shared_ip"]
+    assert [ip["type"] for ip in app.extra["ips"]] == ["v6"]
+    assert c.url(8000) == f"https://{APP}.fly.dev"
+    spawn(ports=["9000/tcp"])  # the app has them now: nothing more is allocated
+    assert [ip["type"] for ip in app.extra["ips"]] == ["v6"]
+    spawn()  # no ports, no services: no addresses needed
+    other = fly_world(fly_sandbox.state).apps["atlas-demo-web"]
+    spawn(provider_opts={"app": "atlas-demo-web"})
+    assert "shared_ip" not in other.extra
+
+
+def test_when_fly_gives_no_address_nothing_is_created(fly_sandbox):
+    fly_sandbox.faults("fly_api", "POST /graphql", status=403, count=1)
+    with pytest.raises(atlas.ProviderError, match="could not give app .* a public address"):
+        spawn(ports=["8000/http"])  # the error says: fly ips allocate-v4 --shared -a ...
+    assert fly_world(fly_sandbox.state).apps[APP].machines == {}
+
+
+def test_machine_health_and_addresses_are_fields(fly_sandbox):
+    c = spawn(
+        ports=["8000/http"],
+        provider_opts={
+            "app": APP,
+            "checks": {"alive": {"type": "http", "port": 8000, "path": "/", "interval": "10s"}},
+        },
+    )
+    assert c.private_ip == c.raw["private_ip"] and c.private_ip.startswith("fdaa:")
+    assert c.host_status == "ok"
+    assert [(k["name"], k["status"]) for k in c.checks] == [("alive", "critical")]
+    running = atlas.wait_until_running(c, timeout=10, progress=False)
+    assert [(k["name"], k["status"]) for k in running.checks] == [("alive", "passing")]
+
+
+@pytest.mark.parametrize(
+    ("compute_id", "error"),
+    [
+        ("../apps/abc", ValidationError),
+        ("Bad_App/0123abcd", ValidationError),
+        (f"{APP}/..%2Fx", NotFoundError),
+        (f"{APP}/abc?x=1", NotFoundError),
+    ],
+)
+def test_ids_are_checked_before_they_reach_a_url(fly_sandbox, compute_id, error):
+    seen = []
+    atlas.telemetry.attach("fly-ids", ["atlas.http.request"], lambda e, m, md: seen.append(md))
+    try:
+        with pytest.raises(error):
+            atlas.compute(compute_id, provider="fly")
+    finally:
+        atlas.telemetry.detach("fly-ids")
+    assert seen == []  # refused before any request
+
+
+def test_waiting_for_stopped_names_the_instance(fly_sandbox):
+    c = spawn()
+    mid = c.id.split("/")[1]
+    url = f"{fly_sandbox.urls['fly_machines']}/apps/{APP}/machines/{mid}/wait"
+    headers = {"authorization": fly_machines.fly_authorization(fly_sandbox.api_keys["fly"])}
+    bare = httpx.get(url, params={"state": "stopped", "timeout": 1}, headers=headers)
+    assert bare.status_code == 400 and "instance_id" in bare.json()["error"]
+    atlas.stop(c.id, provider="fly")
+    stopped = fly_machines.wait(c.id, "stopped", timeout=10)  # the client sends it
+    assert stopped.provider_status == "stopped"

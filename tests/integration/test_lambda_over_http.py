@@ -11,6 +11,7 @@ from atlas_nb.errors import (
     CapacityError,
     ConflictError,
     ProviderError,
+    QuotaExceededError,
     UnauthorizedError,
     ValidationError,
 )
@@ -231,3 +232,90 @@ def test_inputs_lambda_cannot_honour_are_refused(lambda_sandbox, kw, error, mess
     with pytest.raises(error, match=message):
         spawn(**kw)
     assert lambda_world(lambda_sandbox.state).instances == {}
+
+
+def test_a_plain_vm_launches_without_an_image(lambda_sandbox, http_log):
+    c = atlas.spawn(provider="lambda", gpu="h100")
+    world = lambda_world(lambda_sandbox.state)
+    assert c.image is None and list(world.instances) == [c.id]
+    assert launches(http_log) == [200]
+    running = c.wait_until_running(timeout=10, progress=False)
+    assert running.is_running and running.public_ip
+    c.terminate()
+
+
+def test_the_instance_addresses_are_fields(lambda_sandbox):
+    c = spawn().wait_until_running(timeout=10, progress=False)
+    assert c.private_ip == c.raw["private_ip"] and c.private_ip.startswith("10.")
+    assert c.hostname == c.raw["hostname"]
+    assert c.jupyter_url == c.raw["jupyter_url"] and c.jupyter_url.startswith("https://")
+    c.terminate()
+
+
+def test_quota_exceeded_is_its_own_error_and_is_not_retried(lambda_sandbox, http_log):
+    lambda_world(lambda_sandbox.state).instance_quota = 0
+    with pytest.raises(QuotaExceededError) as info:
+        spawn()
+    assert isinstance(info.value, CapacityError)
+    assert info.value.code == "global/quota-exceeded" and info.value.status == 400
+    assert "Contact Support" in str(info.value) and "another provider" in str(info.value)
+    assert launches(http_log) == [400]  # asked once: a quota does not pass with time
+    assert lambda_world(lambda_sandbox.state).instances == {}
+
+
+def test_published_ports_are_opened_in_the_firewall(lambda_sandbox):
+    world = lambda_world(lambda_sandbox.state)
+    c = spawn(ports=["8000/http", "2222/tcp"]).wait_until_running(timeout=10, progress=False)
+    inst = world.instances[c.id]
+    assert {22, 8000, 2222} <= world.open_ports(inst)
+    assert c.url(8000) == f"http://{c.public_ip}:8000"
+    (ruleset,) = world.firewall_rulesets.values()
+    assert ruleset["region"] == c.region
+    again = spawn(ports=["2222/tcp", "8000/http"], regions=[c.region])
+    assert len(world.firewall_rulesets) == 1  # the same ports reuse the same ruleset
+    assert world.instances[again.id].firewall_rulesets == [{"id": ruleset["id"]}]
+    plain = spawn()  # no ports: Lambda's global rules (SSH only)
+    assert world.open_ports(world.instances[plain.id]) == {22}
+    for x in (c, again, plain):
+        x.terminate()
+
+
+def test_own_firewall_rulesets_are_used_as_given(lambda_sandbox):
+    world = lambda_world(lambda_sandbox.state)
+    c = spawn(ports=["8000/http"])
+    (ruleset,) = world.firewall_rulesets
+    mine = spawn(
+        ports=["8000/http"],
+        regions=[c.region],
+        provider_opts={"firewall_rulesets": [ruleset]},
+    )
+    assert world.instances[mine.id].firewall_rulesets == [{"id": ruleset}]
+    with pytest.raises(atlas.NotFoundError, match="Firewall ruleset 'nope' does not exist"):
+        spawn(provider_opts={"firewall_rulesets": ["nope"]})
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({"Team": "ml"}, "tag key 'Team' is not valid"),
+        ({"a" * 56: "x"}, "is not valid"),
+        ({"team": "x" * 129}, "longer than 128"),
+        ({"x": "y"}, "is not valid"),  # at least two characters
+    ],
+)
+def test_user_tags_are_checked_before_launching(lambda_sandbox, http_log, tags, message):
+    with pytest.raises(ValidationError, match=message) as info:
+        spawn(provider_opts={"tags": tags})
+    assert info.value.field == "provider_opts"
+    assert launches(http_log) == []
+
+
+def test_the_same_ports_in_two_regions_get_a_ruleset_each(lambda_sandbox):
+    world = lambda_world(lambda_sandbox.state)
+    first, second = world.regions_with_capacity("gpu_1x_h100_sxm5")[:2]
+    a = spawn(ports=["8000/http"], regions=[first])
+    b = spawn(ports=["8000/http"], regions=[second])
+    rulesets = {r["region"]: r["id"] for r in world.firewall_rulesets.values()}
+    assert set(rulesets) == {first, second}
+    assert world.instances[a.id].firewall_rulesets == [{"id": rulesets[first]}]
+    assert world.instances[b.id].firewall_rulesets == [{"id": rulesets[second]}]

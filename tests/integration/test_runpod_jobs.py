@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -182,3 +183,45 @@ def test_webhook_is_delivered_to_a_loopback_receiver(ep):
     finally:
         server.shutdown()
     assert received[0]["id"] == job.id and received[0]["status"] == "COMPLETED"
+
+
+def test_a_rate_limited_stream_waits_as_asked_and_loses_no_chunk(ep, sandbox, monkeypatch):
+    from atlas_nb.providers.runpod import jobs
+
+    monkeypatch.setattr(jobs, "STREAM_MAX_DELAY_S", 0.05)  # keep the test short
+    atlas.configure(max_retries=0)  # the stream itself must handle the 429s
+    job = run(ep, {"sleep_ms": 120, "chunks": 4})
+    sandbox.faults(
+        "runpod_runtime", f"GET /v2/{ep}/stream/{job.id}", status=429, retry_after=0.05, count=3
+    )
+    assert list(job.stream()) == [{"i": i} for i in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("delay", "got_chunks", "expected"),
+    [
+        (0.02, True, 0.02),
+        (1.0, True, 0.5),
+        (0.5, True, 0.25),
+        (0.02, False, 0.03),
+        (0.9, False, 1.0),
+    ],
+)
+def test_stream_poll_delay_backs_off_when_idle_and_eases_in_when_busy(delay, got_chunks, expected):
+    from atlas_nb.providers.runpod.jobs import next_delay
+
+    assert next_delay(delay, got_chunks) == pytest.approx(expected)
+
+
+def test_a_pacer_spaces_every_caller_of_one_endpoint():
+    from atlas_nb.providers.runpod.jobs import PollPacer
+
+    pacer = PollPacer(per_second=1000.0)
+    start = time.monotonic()
+
+    async def callers():
+        await asyncio.gather(*(pacer.wait() for _ in range(20)))
+
+    asyncio.run(callers())
+    assert pacer.calls == 20
+    assert pacer.next_at >= start + 20 * pacer.interval  # 20 slots, one interval apart

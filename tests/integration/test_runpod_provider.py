@@ -9,6 +9,7 @@ from atlas_nb import telemetry
 from atlas_nb.errors import (
     AtlasTimeoutError,
     CapacityError,
+    InsufficientBalanceError,
     MissingCredentialsError,
     ProviderError,
     RateLimitedError,
@@ -18,7 +19,7 @@ from atlas_nb.errors import (
 )
 from atlas_nb.models import ComputeStatus
 from atlas_nb.providers.registry import get_provider
-from atlas_nb.sandbox._runpod_world import runpod_world
+from atlas_nb.sandbox._runpod_world import CAPACITY_WORDINGS, runpod_world
 from atlas_nb.testing import ProviderConformance
 
 
@@ -319,3 +320,47 @@ def test_billing_frames(sandbox):
     assert volumes["standard_usd"].sum() == pytest.approx(100 * 0.07 / 730 * 3, rel=0.05)
     with pytest.raises(ValidationError, match="bucket"):
         atlas.runpod.billing.pods(bucket="fortnight")
+
+
+@pytest.mark.parametrize("index", range(len(CAPACITY_WORDINGS)))
+def test_capacity_is_read_from_the_catalogue_whatever_the_wording(sandbox, index):
+    world(sandbox).capacity_refusals = index  # RunPod words "no capacity" in several ways
+    with pytest.raises(CapacityError) as info:  # sold out in that data centre
+        atlas.spawn(provider="runpod", gpu="rtx_4090", image="img", regions=["AP-JP-1"])
+    assert info.value.status == 400
+    assert CAPACITY_WORDINGS[index] in str(info.value)
+    assert "catalogue shows no 1 x NVIDIA GeForce RTX 4090 available" in str(info.value)
+    assert "in AP-JP-1" in str(info.value)
+
+
+def test_a_refusal_the_catalogue_does_not_explain_stays_what_runpod_said(sandbox):
+    with pytest.raises(ValidationError) as info:  # RTX 4090s are available: not capacity
+        atlas.spawn(provider="runpod", gpu="rtx_4090", gpu_count=9, image="img", cloud="secure")
+    assert not isinstance(info.value, CapacityError)
+    assert info.value.status == 400 and "at most 8 GPUs" in str(info.value)
+
+
+def test_a_pod_the_balance_cannot_pay_for_is_its_own_error(sandbox):
+    world(sandbox).balance = 0.05
+    with pytest.raises(InsufficientBalanceError) as info:
+        atlas.spawn(provider="runpod", gpu="l4", image="img")
+    assert info.value.status == 402 and not isinstance(info.value, CapacityError)
+    assert "Insufficient balance" in str(info.value) and "Add funds" in str(info.value)
+    assert world(sandbox).pods == {}
+
+
+@pytest.mark.parametrize("index", range(len(CAPACITY_WORDINGS)))
+def test_a_spot_rent_refused_for_capacity_is_a_capacity_error_whatever_the_wording(sandbox, index):
+    world(sandbox).capacity_refusals = index
+    with pytest.raises(CapacityError) as info:
+        atlas.spawn(
+            provider="runpod",
+            gpu="rtx_4090",
+            image="img",
+            spot=True,
+            cloud="secure",
+            regions=["AP-JP-1"],
+            provider_opts={"bid_price": 5.0},
+        )
+    assert CAPACITY_WORDINGS[index] in str(info.value)
+    assert world(sandbox).pods == {}

@@ -1,5 +1,6 @@
 """Vast.ai over real HTTP (loopback sandbox): the conformance suite plus the marketplace."""
 
+import asyncio
 from typing import Any, ClassVar
 
 import pytest
@@ -160,3 +161,89 @@ def test_inputs_vast_cannot_honour_are_refused(vast_sandbox):
         )
     secure = atlas.spawn(provider="vast", gpu="rtx_4090", image="x", cloud="secure")
     assert vast_world(vast_sandbox.state).instances[int(secure.id)].offer["datacenter"] is True
+
+
+def running_instance(sb, **kw):
+    c = atlas.spawn(provider="vast", gpu="rtx_4090", image="x", **kw)
+    sb.state.clock.advance(120)  # past provisioning and loading
+    return c, vast_world(sb.state).instances[int(c.id)]
+
+
+def test_a_200_with_success_false_is_an_error_with_vasts_message(vast_sandbox):
+    c, inst = running_instance(vast_sandbox)
+    world = vast_world(vast_sandbox.state)
+    world.offline_machines.add(inst.machine_id)
+    for action in (
+        lambda: atlas.stop(c.id, provider="vast"),
+        lambda: atlas.start(c.id, provider="vast"),
+        lambda: vast.label(c.id, "renamed"),
+        lambda: atlas.terminate(c.id, provider="vast"),
+    ):
+        with pytest.raises(ProviderError, match="Vast refused to .*is offline") as info:
+            action()
+        assert info.value.status == 200 and info.value.raw["success"] is False
+    got = atlas.compute(c.id, provider="vast")  # nothing changed, and it says why
+    assert got.provider_status == "offline" and "offline" in got.status_message
+    assert got.name != "renamed"
+    world.offline_machines.discard(inst.machine_id)
+    atlas.terminate(c.id, provider="vast")
+    assert int(c.id) not in world.instances
+
+
+def test_a_start_waits_in_scheduling_while_the_gpus_are_rented(vast_sandbox):
+    c, inst = running_instance(vast_sandbox)
+    world = vast_world(vast_sandbox.state)
+    atlas.stop(c.id, provider="vast")
+    vast_sandbox.state.clock.advance(30)
+    world.busy_machines.add(inst.machine_id)
+    started = atlas.start(c.id, provider="vast")
+    assert started.provider_status == "scheduling"
+    assert started.status == atlas.ComputeStatus.PROVISIONING
+    assert "another client rents them" in started.status_message
+    world.busy_machines.discard(inst.machine_id)  # the other client let go: it starts
+    assert started.wait_until_running(timeout=10, progress=False).is_running
+
+
+def test_ssh_and_the_status_message_are_fields(vast_sandbox):
+    c, inst = running_instance(vast_sandbox)
+    got = atlas.compute(c.id, provider="vast")
+    assert (got.ssh_host, got.ssh_port) == (got.raw["ssh_host"], int(got.raw["ssh_port"]))
+    assert got.ssh_host.endswith(".vast.ai") and got.status_message == got.raw["status_msg"]
+
+
+def test_a_country_written_out_still_gives_the_region(vast_sandbox):
+    raw = vast.search_offers(gpu="rtx_4090", raw=True, limit=500)
+    spelt = next(o for o in raw if o["geolocation"].endswith(", United States"))
+    df = vast.search_offers(gpu="rtx_4090", limit=500)
+    assert df.set_index("offer_id").loc[str(spelt["id"]), "region"] == "US"
+    us = vast.search_offers(gpu="rtx_4090", countries=["US"], raw=True, limit=500)
+    assert spelt["id"] in {o["id"] for o in us}
+    c = atlas.spawn(df[df["offer_id"] == str(spelt["id"])].iloc[0], image="x")
+    assert c.region == "US"
+
+
+def test_searches_send_type_and_the_cli_defaults(vast_sandbox):
+    world = vast_world(vast_sandbox.state)
+    atlas.offers(providers="vast", gpu="h100")
+    assert world.last_search["type"] == "on-demand"
+    assert world.last_search["external"] == {"eq": False}
+    assert world.last_search["verified"] == {"eq": True}
+    everything = vast.search_offers(verified=None, raw=True, limit=None)
+    assert "verified" not in world.last_search  # as the vast CLI sends verified=any
+    assert {o["verification"] for o in everything} >= {"verified", "unverified"}
+    assert not any(o["external"] for o in everything)  # external offers stay out
+    assert any(o["external"] for o in world.offers)  # although the market lists some
+
+
+def test_an_offer_rented_twice_at_once_goes_to_one(vast_sandbox):
+    row = atlas.offers(providers="vast", gpu="rtx_4090").iloc[0]
+
+    async def race():
+        return await asyncio.gather(
+            atlas.aio.spawn(row, image="x"), atlas.aio.spawn(row, image="x"), return_exceptions=True
+        )
+
+    results = asyncio.run(race())
+    assert sum(isinstance(r, atlas.Compute) for r in results) == 1
+    lost = [r for r in results if not isinstance(r, atlas.Compute)]
+    assert len(lost) == 1 and isinstance(lost[0], CapacityError)  # 410 or gone from search

@@ -160,3 +160,34 @@ def test_errors_pickle():
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is errors.RateLimitedError and again.retry_after_s == 3
     assert str(again) == str(err)
+
+
+def test_lambda_quota_exceeded_is_a_capacity_error_that_says_contact_support():
+    body = {
+        "error": {
+            "code": "global/quota-exceeded",
+            "message": "Quota exceeded.",
+            "suggestion": "Contact Support to increase your quota.",
+        }
+    }
+    err = error_from_response("lambda", 400, body)
+    assert type(err) is errors.QuotaExceededError
+    assert isinstance(err, errors.CapacityError)
+    assert not isinstance(err, errors.RateLimitedError)
+    assert err.kind == "provider"
+    assert "Contact Support" in str(err) and "another provider" in str(err)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "Payment Required", "status": 402, "detail": "insufficient balance"},
+        {"error": "Your account balance is too low"},
+        None,
+    ],
+)
+def test_http_402_is_insufficient_balance(body):
+    err = error_from_response("runpod", 402, body)
+    assert type(err) is errors.InsufficientBalanceError
+    assert isinstance(err, errors.ProviderError)
+    assert not isinstance(err, errors.CapacityError)

@@ -184,7 +184,12 @@ async def test_wait_reaches_state_or_times_out():
         mid = (await create(client)).json()["id"]
         ok = await client.get(f"{M}/{mid}/wait", params={"state": "started", "timeout": 30})
         assert ok.status_code == 200 and ok.json() == {"ok": True}
-        late = await client.get(f"{M}/{mid}/wait", params={"state": "stopped", "timeout": 1})
+        instance = (await client.get(f"{M}/{mid}")).json()["instance_id"]
+        bare = await client.get(f"{M}/{mid}/wait", params={"state": "stopped", "timeout": 1})
+        assert bare.status_code == 400 and "instance_id is required" in bare.json()["error"]
+        late = await client.get(
+            f"{M}/{mid}/wait", params={"state": "stopped", "timeout": 1, "instance_id": instance}
+        )
         assert late.status_code == 408 and "did not reach stopped" in late.json()["error"]
         bad = await client.get(f"{M}/{mid}/wait", params={"state": "asleep"})
         assert bad.status_code == 400
@@ -218,9 +223,13 @@ def test_wait_is_cancellable_with_the_request():
         async with httpx.AsyncClient(
             transport=transport, base_url="http://t", headers=headers
         ) as c:
-            mid = (await create(c)).json()["id"]
+            made = (await create(c)).json()
+            mid, instance = made["id"], made["instance_id"]
             waiter = asyncio.create_task(
-                c.get(f"{M}/{mid}/wait", params={"state": "stopped", "timeout": 60})
+                c.get(
+                    f"{M}/{mid}/wait",
+                    params={"state": "stopped", "timeout": 60, "instance_id": instance},
+                )
             )
             await asyncio.sleep(0.05)
             assert (await c.get(f"{M}/{mid}")).status_code == 200

@@ -38,7 +38,6 @@ def test_ports_rejected(value):
         ({"gpu": "h100", "image": "x", "env": {"1BAD": "x"}}, "env"),
         ({"gpu": "h100", "image": "x", "idle_ttl": "soon"}, "idle_ttl"),
         ({"gpu": "h100", "image": "x", "colour": "red"}, "colour"),
-        ({"gpu": "h100"}, "ComputeRequest"),
     ],
 )
 def test_request_validation_names_the_field(fields, field):
@@ -46,6 +45,15 @@ def test_request_validation_names_the_field(fields, field):
         ComputeRequest(**fields)
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_an_image_is_optional_in_the_request_and_required_by_providers_that_run_one():
+    request = ComputeRequest(gpu="h100")  # Lambda launches a plain VM from this
+    assert request.image is None
+    with pytest.raises(ValidationError, match="RunPod needs a container image") as info:
+        request.require_image("RunPod")
+    assert info.value.field == "image"
+    ComputeRequest(gpu="h100", template="tpl").require_image("RunPod")
 
 
 def test_request_allowed_values_in_message():

@@ -13,7 +13,7 @@ import pytest
 
 import atlas_nb as atlas
 from atlas_nb.sandbox._runpod_graphql import GraphQLError, parse
-from atlas_nb.sandbox._runpod_world import RATE_WINDOWS, runpod_world
+from atlas_nb.sandbox._runpod_world import CAPACITY_WORDINGS, RATE_WINDOWS, runpod_world
 
 GPU = "NVIDIA GeForce RTX 4090"
 
@@ -402,3 +402,50 @@ async def test_runtime_runsync_stream_cancel_retry_purge_health(sb):
     async with client(sb, key="rpa_wrong", base="/runpod-runtime/v2") as c:
         r = await c.get(f"/{ep}/health")
     assert r.status_code == 401 and r.json() == {"error": "Unauthorized"}
+
+
+async def test_runtime_status_and_stream_refuse_post(sb):
+    ep = sb.runpod_endpoint_id
+    async with client(sb, base="/runpod-runtime/v2") as c:
+        job = (await c.post(f"/{ep}/run", json={"input": {"sleep_ms": 10}})).json()
+        for route in ("status", "stream"):
+            assert (await c.get(f"/{ep}/{route}/{job['id']}")).status_code == 200
+            refused = await c.post(f"/{ep}/{route}/{job['id']}")
+            assert refused.status_code == 405, route
+
+
+async def test_runtime_limits_status_and_stream_per_endpoint(sb, monkeypatch):
+    from atlas_nb.sandbox import runpod_runtime
+
+    monkeypatch.setitem(runpod_runtime.RATE_LIMITS, "stream", (3, 3600.0))
+    ep = sb.runpod_endpoint_id
+    async with client(sb, base="/runpod-runtime/v2") as c:
+        job = (await c.post(f"/{ep}/run", json={"input": {"sleep_ms": 10}})).json()
+        answers = [await c.get(f"/{ep}/stream/{job['id']}") for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert int(answers[-1].headers["retry-after"]) >= 1
+        assert (await c.get(f"/{ep}/status/{job['id']}")).status_code == 200  # its own budget
+    counter = sb.state.providers["runpod_runtime_rates"]
+    assert counter.peak["stream"] == 4 and counter.refused["stream"] == 1
+
+
+async def test_pod_logs_are_event_streams_only(sb):
+    async with client(sb) as c:
+        pod = (await c.post("/v2/pods", json=pod_body())).json()
+        refused = await c.get(f"/v2/pods/{pod['id']}/logs", headers={"accept": "application/json"})
+        assert refused.status_code == 406 and "text/event-stream" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("index", range(len(CAPACITY_WORDINGS)))
+async def test_capacity_refusals_are_worded_in_several_ways(sb, index):
+    runpod_world(sb.state).capacity_refusals = index
+    async with client(sb) as c:
+        r = await c.post("/v2/pods", json=pod_body(dataCenterIds=["AP-JP-1"]))
+    assert r.status_code == 400 and r.json()["detail"] == CAPACITY_WORDINGS[index]
+
+
+async def test_a_pod_the_balance_cannot_pay_for_is_402(sb):
+    runpod_world(sb.state).balance = 0.05
+    async with client(sb) as c:
+        r = await c.post("/v2/pods", json=pod_body())
+    assert r.status_code == 402 and "Insufficient balance" in r.json()["detail"]

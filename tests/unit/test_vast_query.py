@@ -5,7 +5,13 @@ import pytest
 from atlas_nb.errors import ValidationError
 from atlas_nb.providers.vast_query import build_query, country, vast_gpu_names
 
-BASE = {"verified": {"eq": True}, "rentable": {"eq": True}, "rented": {"eq": False}}
+BASE = {
+    "verified": {"eq": True},
+    "external": {"eq": False},
+    "rentable": {"eq": True},
+    "rented": {"eq": False},
+    "type": "on-demand",
+}
 
 
 def without_base(q):
@@ -111,13 +117,21 @@ def without_base(q):
 )
 def test_build_query(kw, expected):
     q = build_query(**kw)
-    assert {k: q[k] for k in BASE} == BASE
-    assert without_base(q) == expected
+    base = {**BASE, "type": kw.get("type", "on-demand")}
+    assert {k: q[k] for k in base} == base
+    assert without_base(q) == {k: v for k, v in expected.items() if k != "type"}
 
 
 def test_verified_choices():
     assert build_query(verified=False)["verified"] == {"eq": False}
-    assert build_query(verified=None)["verified"] == {"in": [True, False]}
+    assert "verified" not in build_query(verified=None)  # as the vast CLI sends verified=any
+
+
+@pytest.mark.parametrize("kind", ["on-demand", "bid", "reserved"])
+def test_type_and_the_cli_defaults_are_always_sent(kind):
+    q = build_query(type=kind)
+    assert q["type"] == kind
+    assert q["external"] == {"eq": False}
 
 
 @pytest.mark.parametrize(
@@ -165,7 +179,16 @@ def test_vast_gpu_names(gpu, names, ram):
 
 @pytest.mark.parametrize(
     ("geo", "cc"),
-    [("Texas, US", "US"), ("Ile-de-France, FR", "FR"), ("Sweden", None), ("", None), (None, None)],
+    [
+        ("Texas, US", "US"),
+        ("Ile-de-France, FR", "FR"),
+        ("California, United States", "US"),
+        ("Ontario, Canada", "CA"),
+        ("Sweden", "SE"),
+        ("Atlantis", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_country(geo, cc):
     assert country(geo) == cc

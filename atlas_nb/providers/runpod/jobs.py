@@ -3,21 +3,30 @@
 Submitting (``/run``, ``/runsync``) is never retried blindly. :meth:`JobsApi.stream` polls
 ``/stream/{id}`` with backoff, yields every chunk once and in order, ends after a terminal
 status, and raises ``JobFailedError`` when the job failed, was cancelled or timed out.
+
+Polling stays under RunPod's limit of 2000 ``/stream`` requests per 10 s per endpoint however
+many streams run: each stream polls every 20 ms while chunks flow and backs off to 1 s when
+idle (halving its delay after a batch, never snapping back to 20 ms), all streams of one
+endpoint share a :class:`PollPacer` of :data:`STREAM_POLLS_PER_S`, and a 429 waits for its
+``Retry-After``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ..._runtime import get_runtime
 from ...errors import (
     AtlasError,
     AtlasTimeoutError,
     JobFailedError,
     ProviderError,
+    RateLimitedError,
     TransportError,
     ValidationError,
 )
@@ -33,6 +42,50 @@ RUNSYNC_MAX_S = 300.0
 RUNSYNC_DEFAULT_S = 90.0
 #: consecutive unreadable /stream answers tolerated before giving up
 STREAM_MAX_BAD = 6
+#: a stream's poll delay: fastest while chunks flow, slowest when idle
+STREAM_MIN_DELAY_S = 0.02
+STREAM_MAX_DELAY_S = 1.0
+#: /stream polls per second shared by every stream of one endpoint (RunPod allows 200/s:
+#: 2000 per 10 s; this leaves room for /status, /run and other clients of the same key)
+STREAM_POLLS_PER_S = 150.0
+
+
+class PollPacer:
+    """Spaces calls at least ``1 / per_second`` apart, however many tasks share it.
+
+    >>> import asyncio
+    >>> pacer = PollPacer(per_second=1000.0)
+    >>> async def three():
+    ...     for _ in range(3):
+    ...         await pacer.wait()
+    >>> asyncio.run(three())
+    >>> pacer.calls
+    3
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self.next_at = 0.0
+        self.calls = 0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        at = max(now, self.next_at)
+        self.next_at = at + self.interval
+        self.calls += 1
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+def next_delay(delay: float, got_chunks: bool) -> float:
+    """A stream's next poll delay: halve it after chunks, grow it by half when idle.
+
+    >>> round(next_delay(1.0, True), 3), round(next_delay(0.02, False), 3), next_delay(0.9, False)
+    (0.5, 0.03, 1.0)
+    """
+    if got_chunks:
+        return max(STREAM_MIN_DELAY_S, delay / 2)
+    return min(delay * 1.5, STREAM_MAX_DELAY_S)
 
 
 def endpoint_path(endpoint: str, *parts: str) -> str:
@@ -124,11 +177,20 @@ class JobsApi:
         ``final_job(body)`` builds the Job given to ``JobFailedError``.
         """
         path = endpoint_path(endpoint, "stream", job_id)
-        delay = 0.02
+        pacers: dict[tuple[str, str], PollPacer] = get_runtime().service(
+            "runpod-stream-pacers", dict
+        )
+        pacer = pacers.setdefault((self.runtime.base_url, endpoint), PollPacer(STREAM_POLLS_PER_S))
+        delay = STREAM_MIN_DELAY_S
         bad = 0
         while True:
+            await pacer.wait()
             try:
                 body = await self.runtime.json("GET", path)
+            except RateLimitedError as exc:  # RunPod said slow down: wait as long as it asks
+                delay = STREAM_MAX_DELAY_S
+                await asyncio.sleep(max(exc.retry_after_s or 0.0, STREAM_MAX_DELAY_S))
+                continue
             except (TransportError, AtlasTimeoutError) as exc:
                 body, reason = None, str(exc)
             else:
@@ -165,7 +227,7 @@ class JobsApi:
                         raw=final,
                     )
                 return
-            delay = 0.02 if chunks else min(delay * 1.5, 1.0)
+            delay = next_delay(delay, bool(chunks))
             await asyncio.sleep(delay)
 
 

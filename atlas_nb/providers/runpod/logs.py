@@ -179,7 +179,9 @@ async def follow(
     failures, delay, connected_once = 0, 0.1, False
     skipped = 0
     while True:
-        headers = {"last-event-id": last_id} if last_id else None
+        headers = {"accept": "text/event-stream"}  # what the spec declares for this route
+        if last_id:
+            headers["last-event-id"] = last_id
         params: dict[str, Any] = {"source": source}
         if last_id is None:
             params["tail"] = tail

@@ -3,6 +3,12 @@
 Creates are never retried blindly (``idempotent=False``): a 429 or 5xx on spawn raises with a
 hint instead. With ``cloud="any"`` a create refused with 400 (no capacity on that cloud) is
 tried once on the other cloud, which is safe because a 400 created nothing.
+
+Whether a refused create means "no capacity" is decided from what is certain, never from the
+wording of the answer (the v2 spec only promises "400 with a human-readable detail"): after a
+400 for a GPU pod the catalogue is asked about that GPU, count, cloud and data centres; when
+it shows no availability the error is a :class:`CapacityError` (anything else stays as
+RunPod sent it). A 402 is :class:`~atlas_nb.errors.InsufficientBalanceError`.
 """
 
 from __future__ import annotations
@@ -12,7 +18,13 @@ from typing import Any
 from urllib.parse import quote
 
 from ...auth import auth_material
-from ...errors import AtlasError, CapacityError, ProviderError, ValidationError
+from ...errors import (
+    AtlasError,
+    CapacityError,
+    InsufficientBalanceError,
+    ProviderError,
+    ValidationError,
+)
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
 from . import graphql as gql
@@ -77,14 +89,67 @@ class PodsApi:
                 pod = await self.rest.json(
                     "POST", "/v2/pods", json=body, idempotent=False, what="spawn"
                 )
+            except InsufficientBalanceError as exc:
+                exc.hint = exc.hint or (
+                    "Add funds at https://www.runpod.io/console/user/billing (nothing was "
+                    "created), then spawn again."
+                )
+                raise
             except AtlasError as exc:
                 if exc.status == 400 and i + 1 < len(clouds):
                     last = exc  # refused (nothing was created): try the next cloud
                     continue
+                if exc.status == 400 and gpu_id is not None and not isinstance(exc, CapacityError):
+                    wanted = data_centers if data_centers is not None else request.regions
+                    sold_out = await self._sold_out(gpu_id, clouds, request.gpu_count, wanted)
+                    if sold_out:
+                        raise CapacityError(
+                            f"{exc.message} (the catalogue shows no {request.gpu_count} x "
+                            f"{gpu_id} available {sold_out})",
+                            provider=PROVIDER,
+                            status=exc.status,
+                            request_id=exc.request_id,
+                            raw=exc.raw,
+                        ) from None
                 raise
             return dict(pod), handle
         assert last is not None  # pragma: no cover - the loop returns or raises
         raise last  # pragma: no cover
+
+    async def _sold_out(
+        self, gpu_id: str, clouds: list[str | None], count: int, data_centers: list[str] | None
+    ) -> str | None:
+        """Where the catalogue shows ``count`` x ``gpu_id`` unavailable on every cloud tried
+        (``"on SECURE cloud"``), or None when it shows some (or cannot be read)."""
+        where = []
+        for cloud in clouds:
+            params = {"include": "AVAILABILITY", "product": "POD", "count": count}
+            if cloud is not None:
+                params["cloud"] = cloud
+            try:
+                row = await self.rest.json(
+                    "GET", f"/v2/catalog/gpus/{quote(gpu_id, safe='')}", params=params
+                )
+            except AtlasError:
+                return None  # not certain: keep RunPod's own answer
+            if not isinstance(row, Mapping):
+                return None
+            most = (row.get("maxCount") or {}).get(str(cloud or "secure").lower())
+            if isinstance(most, int) and 0 < most < count:
+                return None  # too many GPUs for one pod: RunPod's own answer says so
+            levels = [str(row.get("availability") or "").upper()]
+            if data_centers:
+                by_dc = {
+                    dc.get("id"): str(dc.get("availability") or "").upper()
+                    for dc in row.get("dataCenters") or []
+                    if isinstance(dc, Mapping)
+                }
+                levels = [by_dc.get(dc, "NONE") for dc in data_centers]
+            if any(level not in ("NONE", "") for level in levels) or levels == [""]:
+                return None
+            place = f" in {', '.join(data_centers)}" if data_centers else ""
+            where.append(f"on {cloud or 'any'} cloud{place}")
+        return "; ".join(where) or None
 
     async def _create_spot(
         self,
@@ -107,9 +172,26 @@ class PodsApi:
             bid_per_gpu=float(bid),
             data_center=data_centers[0] if data_centers else None,
         )
-        data = await self.graphql.execute(
-            gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
-        )
+        try:
+            data = await self.graphql.execute(
+                gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
+            )
+        except AtlasError as exc:
+            if isinstance(exc, CapacityError) or exc.status != 200:
+                raise
+            # a GraphQL refusal (HTTP 200 + errors): capacity only if the catalogue says so
+            wanted = data_centers if data_centers is not None else request.regions[:1]
+            sold_out = await self._sold_out(gpu_id, clouds, request.gpu_count, wanted)
+            if not sold_out:
+                raise
+            raise CapacityError(
+                f"{exc.message} (the catalogue shows no {request.gpu_count} x {gpu_id} "
+                f"available {sold_out})",
+                provider=PROVIDER,
+                status=exc.status,
+                code=exc.code,
+                raw=exc.raw,
+            ) from None
         rented = data.get("podRentInterruptable") or {}
         if not rented.get("id"):
             raise CapacityError(

@@ -13,15 +13,13 @@ header on all three; never in a URL.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pandas as pd
 
-from ...errors import AtlasError, CapacityError, NotFoundError
+from ...errors import NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
 from ..base import OfferQuery, OfferRow, Provider
@@ -34,21 +32,6 @@ from .pods import PodsApi
 from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
 
 RUNTIME_TIMEOUT_S = 120.0
-_CAPACITY = re.compile(r"no longer any instances|no capacity|not offered on", re.IGNORECASE)
-
-
-def rest_error(api: HttpApi, response: httpx.Response, body: Any) -> AtlasError:
-    """v2 problem+json → AtlasError; a 400 that says there is no capacity → CapacityError."""
-    err = api._default_error(response, body)
-    if response.status_code == 400 and err.message and _CAPACITY.search(err.message):
-        return CapacityError(
-            err.message,
-            provider=err.provider,
-            status=err.status,
-            request_id=err.request_id,
-            raw=err.raw,
-        )
-    return err
 
 
 class RunPodProvider(Provider):
@@ -76,9 +59,8 @@ class RunPodProvider(Provider):
     # -- clients (built on first use, so a missing key fails only when needed) ----------------
     @functools.cached_property
     def rest(self) -> HttpApi:
-        api = self.http_api("rest", "runpod_rest", auth_headers=self.bearer_headers)
-        api.error_mapper = functools.partial(rest_error, api)
-        return api
+        # capacity is told from the catalogue after a 400, never from its wording (see .pods)
+        return self.http_api("rest", "runpod_rest", auth_headers=self.bearer_headers)
 
     @functools.cached_property
     def runtime(self) -> HttpApi:
@@ -110,6 +92,7 @@ class RunPodProvider(Provider):
     # -- pods --------------------------------------------------------------------------------
     async def spawn(self, request: ComputeRequest) -> Compute:
         """Create a pod (``request.offer_id`` launches exactly that offer)."""
+        request.require_image("RunPod")
         pod, handle = await self.pods.create(request)
         return self._compute(pod, handle)
 
