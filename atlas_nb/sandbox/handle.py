@@ -103,6 +103,27 @@ class Sandbox:
             raise ValueError(f"unknown provider {provider!r}; use one of {sorted(FAULT_PROVIDERS)}")
         self.state.faults.add(name, route, **knobs)
 
+    def fail_launches(
+        self,
+        provider: str,
+        kind: str = "capacity",
+        *,
+        count: int | None = 1,
+        error_rate: float = 0.0,
+    ) -> None:
+        """Make the next ``count`` creates on ``provider`` fail as that cloud fails them:
+        ``kind`` is ``"capacity"`` (RunPod 400, Lambda insufficient-capacity, Vast 410),
+        ``"offer_gone"`` (Vast 410: rented meanwhile), ``"quota"`` (Lambda) or ``"stuck"`` (the
+        pod never leaves provisioning). ``count=None`` with ``error_rate=p``: each create fails
+        with probability p (seeded). A fault knob like the others (``clear_faults`` ends it).
+
+            sb.fail_launches("vast", "offer_gone", count=2)
+        """
+        from ._offer_faults import launch_knobs
+
+        route, knobs = launch_knobs(FAULT_PROVIDERS.get(provider, provider), kind)
+        self.faults(provider, route, count=count, error_rate=error_rate, **knobs)
+
     def fly_cli(self, *, reset: bool = False, **knobs: Any) -> dict[str, Any]:
         """Set how the fake ``fly`` CLI behaves (read on every run), e.g.
         ``sb.fly_cli(tokens="hang")`` or ``sb.fly_cli(deploy="fail", exit_code=2)``. Knobs:
