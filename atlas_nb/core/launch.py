@@ -88,6 +88,7 @@ INTERRUPTED = "interrupted"
 CAPACITY_OUTCOMES = frozenset({CAPACITY, QUOTA, OFFER_GONE, STUCK})
 
 _AVAILABILITY_RANK = {"high": 0, "medium": 1, "low": 2, "unknown": 3}
+_VRAM_TOLERANCE = 0.02
 _QUOTA_CODES = frozenset({"global/quota-exceeded"})
 _OFFER_GONE_CODES = frozenset({"no_such_ask"})
 #: how long an abandoned compute may take to disappear before it is reported as not verified
@@ -121,9 +122,10 @@ _PENDING_CLEANUPS: set[asyncio.Task[str]] = set()
 def rank_offers(
     offers: pd.DataFrame, *, count: int = 1, spot: bool = False, min_vram_gb: float | None = None
 ) -> pd.DataFrame:
-    """The offers to try, in order: exactly ``count`` GPUs, at least ``min_vram_gb`` per GPU,
-    priced (the spot price with ``spot=True``), not sold out; cheapest first, ties broken by
-    availability (high first), then by the frame's order.
+    """The offers to try, in order: exactly ``count`` GPUs, at least ``min_vram_gb`` per GPU
+    (within 2 %: clouds list an 80 GB card as 79.6 when they count GiB), priced (the spot
+    price with ``spot=True``), not sold out; cheapest first, ties broken by availability
+    (high first), then by the frame's order.
 
     >>> df = pd.DataFrame({"provider": ["a", "b", "c", "d"], "gpu_count": [1, 1, 1, 2],
     ...     "vram_gb": [80.0, 80.0, 80.0, 80.0], "price_per_hr": [2.0, 2.0, 1.0, 0.5],
@@ -138,7 +140,8 @@ def rank_offers(
     keep = df["_price"].notna() & (df["gpu_count"].fillna(1).astype(int) == count)
     keep &= df["availability"].fillna("unknown").astype(str) != "none"
     if min_vram_gb is not None:
-        keep &= pd.to_numeric(df["vram_gb"], errors="coerce").fillna(-1.0) >= min_vram_gb
+        vram = pd.to_numeric(df["vram_gb"], errors="coerce").fillna(-1.0)
+        keep &= vram >= min_vram_gb * (1 - _VRAM_TOLERANCE)
     df = df[keep].copy()
     df["_rank"] = df["availability"].fillna("unknown").astype(str).map(_AVAILABILITY_RANK)
     df["_order"] = range(len(df))
