@@ -217,8 +217,8 @@ def relax_advice(
     if SKIPPED in outcomes:
         skipped = sorted(set(attempts.loc[attempts["outcome"] == SKIPPED, "provider"].dropna()))
         steps.append(f"fix the skipped providers ({', '.join(skipped)}; see the reason column)")
-    steps.append("or try another GPU type or count")
-    if len(steps) > 1 and not steps[-1].startswith("or "):
+    steps.append("try another GPU type or count")
+    if len(steps) > 1:
         steps[-1] = "or " + steps[-1]
     return "Relax the request: " + ", ".join(steps) + "."
 

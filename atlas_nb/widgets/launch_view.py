@@ -32,7 +32,12 @@ _FAILED_COLOUR = "#c62828"
 
 
 def _present(value: Any) -> bool:
-    return value is not None and value == value and str(value) not in ("", "<NA>")
+    """Not None, NaN, NA or empty (rows come from DataFrames)."""
+    import pandas as pd
+
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return False
+    return str(value) != ""
 
 
 def describe_offer(row: Mapping[str, Any]) -> str:
