@@ -124,7 +124,7 @@ class LaunchView(NullReporter):
         if display:
             from IPython.display import display as show
 
-            show(self.widget)
+            show(self)
 
     def _progress_html(self, text: str, colour: str = "#1565c0") -> str:
         return (
@@ -158,6 +158,12 @@ class LaunchView(NullReporter):
 
     def __repr__(self) -> str:
         return self.text_repr()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget view, with a deterministic text form (saved notebooks compare it)."""
+        data: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        data["text/plain"] = self.text_repr()
+        return data
 
 
 def launch_reporter(title: str, *, enabled: bool | None = None) -> NullReporter:

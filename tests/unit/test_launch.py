@@ -319,6 +319,13 @@ def test_the_notebook_view_updates_its_traits_live():
     assert [r.count("<li") for r in rows] == [1, 2]
 
 
+def test_the_notebook_view_displays_as_the_widget_with_a_plain_text_form():
+    view = LaunchView("launch 1 x h100", display=False)
+    bundle = view._repr_mimebundle_()
+    assert bundle["text/plain"] == "LaunchView('launch 1 x h100', state=running, attempts=0)"
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget.model_id
+
+
 def test_the_notebook_view_shows_a_failure():
     view = LaunchView("launch 1 x h100", display=False)
     view.attempt_finished(ROW_FAIL)
