@@ -52,6 +52,7 @@ from ..errors import (
 )
 from ..frames import frame, mark
 from ..models import Compute, ComputeStatus
+from ..naming import default_name
 from ..providers.base import Provider
 from ..providers.registry import get_provider, provider_names
 
@@ -192,6 +193,7 @@ def relax_advice(
     min_vram_gb: float | None = None,
     max_attempts: int | None = None,
     untried: int = 0,
+    no_key: Sequence[str] = (),
 ) -> str:
     """What to relax after every attempt failed, most useful first (one sentence).
 
@@ -210,6 +212,8 @@ def relax_advice(
         steps.append(f"allow more regions (now {', '.join(regions)})")
     if providers:
         steps.append(f"add providers (now {', '.join(providers)})")
+    elif no_key:
+        steps.append(f"add a key for {', '.join(no_key)} (atlas.configure(api_keys=...))")
     if spot:
         steps.append("try spot=False")
     if min_vram_gb is not None:
@@ -270,6 +274,7 @@ class _Launch:
         self.current: dict[str, Any] | None = None
         self.live: tuple[Provider, str] | None = None
         self.untried = 0
+        self.no_key: list[str] = []
 
     def frame(self) -> pd.DataFrame:
         return attempts_frame(self.rows)
@@ -285,13 +290,15 @@ class _Launch:
                 count=o["count"],
                 max_price_per_hr=o["max_price_per_hr"],
                 spot=o["spot"],
-                providers=o["providers"],
+                providers=list(o["targets"].values()) or None,
                 regions=o["regions"],
             )
         explicit = o["providers"] is not None
         for name, why in (df.attrs.get("skipped_reasons") or {}).items():
             if explicit:
                 self._skipped_row(name, why)
+            elif why == "no credentials":
+                self.no_key.append(name)
         for name, why in (df.attrs.get("errors") or {}).items():
             self._skipped_row(name, f"offers failed: {why}")
         return rank_offers(df, count=o["count"], spot=o["spot"], min_vram_gb=o["min_vram_gb"])
@@ -341,9 +348,13 @@ class _Launch:
         started = time.monotonic()
         self.reporter.attempt_started(row)
         provider = str(offer["provider"])
+        args = spawn_args_for(self.o["spawn_args"], provider)
+        ours = args.get("name") is None  # a fresh name per attempt finds what a failure left
+        if ours:
+            args["name"] = default_name(managed=self.o["track"])
+        prov: Provider | None = None
         try:
-            prov = get_provider(provider)
-            args = spawn_args_for(self.o["spawn_args"], provider)
+            prov = get_provider(self.o["targets"].get(provider, provider))
             created = await spawn(
                 pd.Series(offer),
                 provider=prov,
@@ -356,6 +367,10 @@ class _Launch:
             outcome, skip = classify(exc)
             if skip:
                 self.skip.add(provider)
+            if outcome == ERROR and ours and prov is not None:
+                # the create may have happened before the failure (a lost response, a failed
+                # read-back): whatever carries this attempt's name is ours to remove
+                await self._sweep(prov, args["name"], row)
             self._finish(row, started, outcome, _reason(exc))
             return None
         row["compute_id"] = created.id
@@ -395,6 +410,27 @@ class _Launch:
         task.add_done_callback(_PENDING_CLEANUPS.discard)
         self.cleanups.append((row, task))
 
+    async def _sweep(self, prov: Provider, name: str, row: dict[str, Any]) -> None:
+        try:
+            found = await prov.list_computes(name=name)
+        except AtlasError as exc:
+            row["cleanup"] = f"not checked: {_reason(exc)}"
+            log.error(
+                "launch could not check whether %s created %r before failing: %s; look with "
+                "atlas.computes(provider=%r, name=%r)",
+                prov.name,
+                name,
+                exc,
+                prov.name,
+                name,
+            )
+            return
+        for leftover in found:
+            if leftover.status is not ComputeStatus.TERMINATED:
+                row["compute_id"] = leftover.id
+                self.live = (prov, leftover.id)
+                self._abandon(row)
+
     def interrupted(self, reason: str) -> None:
         """The launch was stopped (Ctrl-C, timeout): abandon the attempt under way."""
         row = self.current
@@ -430,6 +466,7 @@ class _Launch:
             min_vram_gb=o["min_vram_gb"],
             max_attempts=o["max_attempts"],
             untried=self.untried,
+            no_key=self.no_key,
         )
         what = f"{o['count']} x {o['gpu']}"
         if tried == 0:
@@ -542,6 +579,14 @@ def _interruption(exc: BaseException) -> str:
     return f"stopped by {type(exc).__name__}: {_reason(exc)}"
 
 
+def _targets(value: Any) -> dict[str, Any]:
+    """Provider name -> what the caller passed (a name or a Provider class)."""
+    if value is None:
+        return {}
+    items = [value] if isinstance(value, (str, type)) else list(value)
+    return {i if isinstance(i, str) else getattr(i, "name", str(i)): i for i in items}
+
+
 def _names(value: Any) -> list[str] | None:
     if value is None:
         return None
@@ -600,6 +645,7 @@ async def launch(
         "count": count,
         "image": image,
         "providers": _names(providers),
+        "targets": _targets(providers),
         "max_price_per_hr": max_price_per_hr,
         "spot": spot,
         "regions": region_list,

@@ -234,3 +234,29 @@ def test_terminal_shows_a_line_per_attempt(clouds, capsys):
     assert "-> capacity" in lines[0] and "-> launched" in lines[1]
     assert lines[2].startswith(f"launch 1 x rtx_4090: launched {c.id} on runpod after 2")
     c.terminate()
+
+
+@pytest.mark.parametrize(
+    "route, knobs",
+    [
+        ("PUT /api/v0/asks/", {"drop": True}),  # created, then the response was lost
+        ("GET /api/v0/instances/", {"status": 500}),  # created, then the read-back failed
+    ],
+    ids=["response lost", "read-back failed"],
+)
+def test_a_create_that_failed_after_creating_is_found_and_removed(clouds, route, knobs):
+    atlas.configure(max_retries=0)
+    clouds.faults("vast", route, count=1, **knobs)
+    c = atlas.launch("h100", providers=["vast"], image=IMAGE, track=False, progress=False)
+    a = c.launch_attempts
+    assert a["outcome"].tolist() == ["error", "launched"]
+    leftover = a["compute_id"].iloc[0]
+    assert isinstance(leftover, str) and a["cleanup"].iloc[0] == "terminated"
+    assert left_behind(clouds, keep=c.id) == set()
+    c.terminate()
+
+
+def test_a_name_given_by_the_caller_is_kept(clouds):
+    c = atlas.launch("h100", providers=["vast"], image=IMAGE, name="my-h100", progress=False)
+    assert c.name == "my-h100"
+    atlas.untrack(c.id, terminate=True)

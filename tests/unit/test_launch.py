@@ -170,6 +170,12 @@ ADVICE_CASES = [
         "Relax the request: fix the skipped providers (runpod; see the reason column), "
         "or try another GPU type or count.",
     ),
+    (
+        {"no_key": ["lambda", "vast"]},
+        [("capacity", "runpod")],
+        "Relax the request: add a key for lambda, vast (atlas.configure(api_keys=...)), "
+        "or try another GPU type or count.",
+    ),
 ]
 
 
@@ -240,6 +246,16 @@ def test_launch_on_the_mock_returns_a_running_compute_with_its_attempts():
     assert c.launch_attempts["outcome"].tolist() == ["launched"]
     assert atlas.compute(c.id, provider="mock").launch_attempts is None  # only launch sets it
     atlas.untrack(c.id, terminate=True)
+
+
+def test_launch_takes_provider_classes():
+    from atlas_nb.providers.mock import MockProvider
+
+    c = atlas.launch(
+        "l4", providers=[MockProvider], image="python:3.11", track=False, progress=False
+    )
+    assert c.provider == "mock" and c.launch_attempts["provider"].tolist() == ["mock"]
+    c.terminate()
 
 
 # -- views -------------------------------------------------------------------------------------
