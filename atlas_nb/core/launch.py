@@ -272,6 +272,7 @@ class _Launch:
         self.skip: set[str] = set()
         self.cleanups: list[tuple[dict[str, Any], asyncio.Task[str]]] = []
         self.current: dict[str, Any] | None = None
+        self.current_started = 0.0
         self.live: tuple[Provider, str] | None = None
         self.untried = 0
         self.no_key: list[str] = []
@@ -344,8 +345,8 @@ class _Launch:
             "price_per_hr": offer.get("spot_price_per_hr" if self.o["spot"] else "price_per_hr"),
         }
         self.rows.append(row)
-        self.current = row
-        started = time.monotonic()
+        self.current, self.current_started = row, time.monotonic()
+        started = self.current_started
         self.reporter.attempt_started(row)
         provider = str(offer["provider"])
         args = spawn_args_for(self.o["spawn_args"], provider)
@@ -374,18 +375,18 @@ class _Launch:
             self._finish(row, started, outcome, _reason(exc))
             return None
         row["compute_id"] = created.id
-        self.live = (prov, created.id)
+        self.live = (prov, created.id)  # what an interruption must terminate
         try:
             running = await wait_until_running(
                 created, timeout=self.o["provision_timeout_s"], progress=False
             )
         except AtlasTimeoutError:
-            self._abandon(row)
+            self._abandon(row, prov, created.id)
             wait = self.o["provision_timeout_s"]
             self._finish(row, started, STUCK, f"not running after provision_timeout={wait:g} s")
             return None
         except AtlasError as exc:
-            self._abandon(row)
+            self._abandon(row, prov, created.id)
             self._finish(row, started, FAILED, _reason(exc))
             return None
         self.live = None
@@ -398,12 +399,11 @@ class _Launch:
         self.reporter.attempt_finished(row)
 
     # -- cleanup -------------------------------------------------------------------------------
-    def _abandon(self, row: dict[str, Any]) -> None:
-        """Terminate the live compute of this attempt (in the background, checked later)."""
-        if self.live is None:
-            return
-        prov, compute_id = self.live
-        self.live = None
+    def _abandon(self, row: dict[str, Any], prov: Provider, compute_id: str) -> None:
+        """Terminate this attempt's compute (in the background; :meth:`settle` checks it)."""
+        if self.live == (prov, compute_id):
+            self.live = None
+        row["compute_id"] = compute_id
         row["cleanup"] = "terminating"
         task = asyncio.get_running_loop().create_task(terminate_and_verify(prov, compute_id))
         _PENDING_CLEANUPS.add(task)
@@ -427,22 +427,16 @@ class _Launch:
             return
         for leftover in found:
             if leftover.status is not ComputeStatus.TERMINATED:
-                row["compute_id"] = leftover.id
-                self.live = (prov, leftover.id)
-                self._abandon(row)
+                self._abandon(row, prov, leftover.id)
 
     def interrupted(self, reason: str) -> None:
         """The launch was stopped (Ctrl-C, timeout): abandon the attempt under way."""
         row = self.current
-        if row is not None:
-            self._abandon(row)
-            row.update(
-                outcome=INTERRUPTED,
-                reason=reason,
-                seconds=row.get("seconds") or 0.0,
-            )
-            self.current = None
-            self.reporter.attempt_finished(row)
+        if row is None:
+            return
+        if self.live is not None:
+            self._abandon(row, *self.live)
+        self._finish(row, self.current_started, INTERRUPTED, reason)
 
     async def settle(self) -> None:
         """Wait for every cleanup and record how it ended."""
