@@ -376,6 +376,7 @@ class _Launch:
             return None
         row["compute_id"] = created.id
         self.live = (prov, created.id)  # what an interruption must terminate
+        self.reporter.attempt_waiting(row, self.o["provision_timeout_s"])
         try:
             running = await wait_until_running(
                 created, timeout=self.o["provision_timeout_s"], progress=False

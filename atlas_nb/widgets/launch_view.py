@@ -1,7 +1,8 @@
 """What ``atlas.launch`` shows while it tries offers: a live list in a notebook, lines elsewhere.
 
-Every reporter has the same three calls: ``attempt_started(row)``, ``attempt_finished(row)``
-and ``finished(summary, ok=...)``, where a row is one attempt of
+Every reporter has the same calls: ``attempt_started(row)``, ``attempt_waiting(row,
+provision_timeout_s)`` (created, waiting for it to run), ``attempt_finished(row)`` and
+``finished(summary, ok=...)``, where a row is one attempt of
 :data:`~atlas_nb.core.launch.ATTEMPT_COLUMNS`. In a terminal each finished attempt is a line:
 
     >>> import io
@@ -77,6 +78,9 @@ class NullReporter:
     def attempt_started(self, row: Mapping[str, Any]) -> None:
         pass
 
+    def attempt_waiting(self, row: Mapping[str, Any], provision_timeout_s: float) -> None:
+        pass
+
     def attempt_finished(self, row: Mapping[str, Any]) -> None:
         pass
 
@@ -135,6 +139,12 @@ class LaunchView(NullReporter):
     def attempt_started(self, row: Mapping[str, Any]) -> None:
         number = int(row["attempt"]) if _present(row.get("attempt")) else len(self.lines) + 1
         self.progress.value = self._progress_html(f"trying #{number}: {describe_offer(row)}...")
+
+    def attempt_waiting(self, row: Mapping[str, Any], provision_timeout_s: float) -> None:
+        self.progress.value = self._progress_html(
+            f"#{row.get('attempt')}: {describe_offer(row)}: created {row.get('compute_id')}, "
+            f"waiting for it to run (at most {provision_timeout_s:g} s)..."
+        )
 
     def attempt_finished(self, row: Mapping[str, Any]) -> None:
         line = format_attempt(row)

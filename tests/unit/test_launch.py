@@ -319,6 +319,8 @@ def test_the_notebook_view_updates_its_traits_live():
     progress, table = recorded(view.progress), recorded(view.table)
     view.attempt_started(ROW_FAIL)
     assert "trying #1: vast 1 x h100 SE $1.567/h..." in view.progress.value
+    view.attempt_waiting({**ROW_FAIL, "compute_id": "8000014"}, 1200)
+    assert "created 8000014, waiting for it to run (at most 1200 s)" in view.progress.value
     view.attempt_finished(ROW_FAIL)
     view.attempt_started(ROW_OK)
     view.attempt_finished(ROW_OK)
@@ -330,7 +332,7 @@ def test_the_notebook_view_updates_its_traits_live():
     assert repr(view) == "LaunchView('launch 1 x h100', state=done, attempts=2)"
     # each change went to the front end as a trait update
     sent = [m["state"]["value"] for m in progress.messages if "value" in m.get("state", {})]
-    assert len(sent) == 3 and "launched 123" in sent[-1]
+    assert len(sent) == 4 and "launched 123" in sent[-1]
     rows = [m["state"]["value"] for m in table.messages if "value" in m.get("state", {})]
     assert [r.count("<li") for r in rows] == [1, 2]
 
