@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -273,6 +273,7 @@ class _Launch:
         self.cleanups: list[tuple[dict[str, Any], asyncio.Task[str]]] = []
         self.current: dict[str, Any] | None = None
         self.current_started = 0.0
+        self.creating: tuple[Provider, asyncio.Future[Compute]] | None = None
         self.live: tuple[Provider, str] | None = None
         self.untried = 0
         self.no_key: list[str] = []
@@ -356,15 +357,22 @@ class _Launch:
         prov: Provider | None = None
         try:
             prov = get_provider(self.o["targets"].get(provider, provider))
-            created = await spawn(
-                pd.Series(offer),
-                provider=prov,
-                image=self.o["image"],
-                spot=self.o["spot"],
-                track=self.o["track"],
-                **args,
+            creating = asyncio.ensure_future(
+                spawn(
+                    pd.Series(offer),
+                    provider=prov,
+                    image=self.o["image"],
+                    spot=self.o["spot"],
+                    track=self.o["track"],
+                    **args,
+                )
             )
+            # shielded: an interruption lets the create finish, then removes what it made
+            self.creating = (prov, creating)
+            created = await asyncio.shield(creating)
+            self.creating = None
         except AtlasError as exc:
+            self.creating = None
             outcome, skip = classify(exc)
             if skip:
                 self.skip.add(provider)
@@ -405,11 +413,26 @@ class _Launch:
         if self.live == (prov, compute_id):
             self.live = None
         row["compute_id"] = compute_id
+        self._track_cleanup(row, terminate_and_verify(prov, compute_id))
+
+    def _track_cleanup(self, row: dict[str, Any], cleanup: Coroutine[Any, Any, str]) -> None:
         row["cleanup"] = "terminating"
-        task = asyncio.get_running_loop().create_task(terminate_and_verify(prov, compute_id))
+        task = asyncio.get_running_loop().create_task(cleanup)
         _PENDING_CLEANUPS.add(task)
         task.add_done_callback(_PENDING_CLEANUPS.discard)
         self.cleanups.append((row, task))
+
+    @staticmethod
+    async def _remove_once_created(
+        row: dict[str, Any], prov: Provider, creating: asyncio.Future[Compute]
+    ) -> str:
+        """An interrupted create: wait for it to end, then remove what it made."""
+        try:
+            created = await creating
+        except Exception:  # the create failed: it left nothing (a name sweep is not needed)
+            return "nothing created"
+        row["compute_id"] = created.id
+        return await terminate_and_verify(prov, created.id)
 
     async def _sweep(self, prov: Provider, name: str, row: dict[str, Any]) -> None:
         try:
@@ -437,6 +460,9 @@ class _Launch:
             return
         if self.live is not None:
             self._abandon(row, *self.live)
+        elif self.creating is not None:
+            prov, creating = self.creating
+            self._track_cleanup(row, self._remove_once_created(row, prov, creating))
         self._finish(row, self.current_started, INTERRUPTED, reason)
 
     async def settle(self) -> None:

@@ -6,7 +6,8 @@ Two fault knobs of :meth:`Sandbox.faults <atlas_nb.sandbox.handle.Sandbox.faults
   sends them): ``"capacity"`` (RunPod's 400 "no longer any instances available", Lambda's
   ``instance-operations/launch/insufficient-capacity``, Vast's 410 ``no_such_ask``),
   ``"offer_gone"`` (Vast: the offer was rented by someone else meanwhile; elsewhere the same as
-  ``"capacity"``) and ``"quota"`` (Lambda's ``global/quota-exceeded``);
+  ``"capacity"``) and ``"quota"`` (Lambda's ``global/quota-exceeded``). The world agrees: the
+  Vast offer is rented from then on, the Lambda region sold out of that type;
 * ``stuck=True`` lets the create succeed, then keeps the new pod provisioning for good.
 
 With ``count=N`` a knob affects the next N creates; with ``error_rate=p`` each create is
@@ -109,10 +110,48 @@ async def serve(
         await app(scope, receive, send)
         return
     if rule.refuse:
-        status, body = refusal(provider, rule.refuse, relative_path(scope))
+        path = relative_path(scope)
+        sell_out(state, provider, rule.refuse, path, await _body(receive))
+        status, body = refusal(provider, rule.refuse, path)
         await json_response(body, status)(scope, receive, send)
         return
     await _create_then_freeze(state, provider, app, scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def sell_out(state: SandboxState, provider: str, kind: str, path: str, body: bytes) -> None:
+    """Make the world agree with a refusal: a Vast offer was rented by someone else (it leaves
+    the search results); a Lambda region has no more of that type (it leaves
+    ``regions_with_capacity_available``). A RunPod refusal or a quota changes nothing."""
+    if provider == "vast":
+        from .vast import vast_world
+
+        found = re.search(r"/asks/(\d+)", path)
+        offer = vast_world(state).offer(int(found.group(1))) if found else None
+        if offer is not None:
+            offer["rented"], offer["rentable"] = True, False
+    elif provider == "lambda" and kind != "quota":
+        from .lambda_cloud import lambda_world
+
+        try:
+            launch = json.loads(body or b"{}")
+        except ValueError:
+            return
+        if isinstance(launch, dict):
+            regions = lambda_world(state).capacity.get(str(launch.get("instance_type_name")))
+            if regions is not None and launch.get("region_name") in regions:
+                regions[launch["region_name"]] = 0
 
 
 async def _create_then_freeze(

@@ -180,11 +180,11 @@ def test_the_launched_compute_is_tracked_with_the_limits_given(clouds):
 def test_the_launch_timeout_cleans_up_and_says_so(clouds):
     clouds.fail_launches("vast", "stuck", count=None)
     with pytest.raises(atlas.CapacityError) as caught:
-        atlas.launch("h100", providers=["vast"], image=IMAGE, timeout=2, progress=False)
+        atlas.launch("h100", providers=["vast"], image=IMAGE, timeout=6, progress=False)
     err = caught.value
-    assert "no offer came up within timeout=2 s" in str(err)
-    last = err.attempts.iloc[-1]
-    assert last["outcome"] == "interrupted" and "timeout (2 s)" in last["reason"]
+    assert "no offer came up within timeout=6 s" in str(err)
+    last = err.attempts.iloc[-1]  # stuck for good: only the launch timeout ends this attempt
+    assert last["outcome"] == "interrupted" and "timeout (6 s)" in last["reason"]
     assert last["cleanup"] == "terminated"
     assert left_behind(clouds) == set()
 
@@ -204,7 +204,33 @@ def test_ctrl_c_mid_launch_leaves_no_pod(clouds):
         atlas.launch("h100", providers=["vast"], image=IMAGE, provision_timeout="10m")
     presser.join()
     eventually(lambda: left_behind(clouds) == set(), timeout=30)
-    assert atlas.tracked().empty
+    eventually(lambda: atlas.tracked().empty, timeout=30)
+
+
+def test_an_interrupted_create_finishes_and_is_removed(clouds):
+    # the create is slow; the caller gives up while it is in flight
+    clouds.faults("runpod", "POST /v2/pods", latency=1.0, count=1)
+    world = runpod_world(clouds.state)
+
+    async def main():
+        task = asyncio.ensure_future(
+            atlas.aio.launch("rtx_4090", providers=["runpod"], image=IMAGE, progress=False)
+        )
+        while not _create_seen(clouds):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    eventually(lambda: world.pods, timeout=30)  # the create went through after all...
+    eventually(lambda: left_behind(clouds) == set(), timeout=30)  # ...and was removed
+    eventually(lambda: atlas.tracked().empty, timeout=30)  # and is no longer tracked
+
+
+def _create_seen(sb) -> bool:
+    """The slow create has reached the sandbox (its one-shot fault rule was taken)."""
+    return sb.state.faults.peek("runpod", "POST", "/v2/pods") is None
 
 
 def test_aio_launch_cancelled_leaves_no_pod(clouds):
@@ -260,3 +286,17 @@ def test_a_name_given_by_the_caller_is_kept(clouds):
     c = atlas.launch("h100", providers=["vast"], image=IMAGE, name="my-h100", progress=False)
     assert c.name == "my-h100"
     atlas.untrack(c.id, terminate=True)
+
+
+def test_the_world_agrees_with_a_refusal(clouds):
+    vast_before = atlas.offers("h100", providers=["vast"])["offer_id"].tolist()
+    lambda_before = atlas.offers("gh200", providers=["lambda"])["region"].tolist()
+    clouds.fail_launches("vast", "offer_gone", count=1)
+    clouds.fail_launches("lambda", "capacity", count=1)
+    for gpu, provider in (("h100", "vast"), ("gh200", "lambda")):
+        c = atlas.launch(gpu, providers=[provider], image=IMAGE, track=False, progress=False)
+        c.terminate()
+    # the Vast offer was rented by someone else; the Lambda region sold out of GH200s
+    assert vast_before[0] not in atlas.offers("h100", providers=["vast"])["offer_id"].tolist()
+    lambda_after = atlas.offers("gh200", providers=["lambda"])["region"].tolist()
+    assert lambda_before[0] not in lambda_after and len(lambda_after) == len(lambda_before) - 1
