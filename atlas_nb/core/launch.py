@@ -594,6 +594,14 @@ def _check_spawn_args(spawn_args: Mapping[str, Any], gpu: str, count: int, **giv
     build_request(None, gpu=gpu, gpu_count=count, offer_id="-", **given, **fields)
 
 
+def _positive(seconds: float, field: str) -> float:
+    if seconds <= 0:
+        raise ValidationError(
+            f"{field}={seconds:g} s: it must be longer than 0", field=field, hint='e.g. "15m".'
+        )
+    return seconds
+
+
 def _interruption(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "interrupted (Ctrl-C, cancelled or the launch timeout)"
@@ -658,7 +666,7 @@ async def launch(
 
     gpu = normalize_gpu(gpu)
     _check_options(count, max_attempts, min_vram_gb)
-    total_s = to_seconds(timeout, field="timeout")
+    total_s = _positive(to_seconds(timeout, field="timeout"), "timeout")
     region_list = [regions] if isinstance(regions, str) else list(regions or []) or None
     _check_spawn_args(spawn_args, gpu, count, image=image, spot=spot or None)
     options: dict[str, Any] = {
@@ -673,7 +681,9 @@ async def launch(
         "min_vram_gb": min_vram_gb,
         "max_attempts": max_attempts,
         "track": track,
-        "provision_timeout_s": to_seconds(provision_timeout, field="provision_timeout"),
+        "provision_timeout_s": _positive(
+            to_seconds(provision_timeout, field="provision_timeout"), "provision_timeout"
+        ),
         "spawn_args": spawn_args,
     }
     from ..widgets.launch_view import launch_reporter

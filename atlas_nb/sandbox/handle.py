@@ -93,7 +93,8 @@ class Sandbox:
     def faults(self, provider: str, route: str | None = None, **knobs: Any) -> None:
         """Inject faults: ``latency`` s, ``status`` (+``retry_after``), ``error_rate``,
         ``burst`` (next N requests fail), ``drop``, ``malformed``, ``slow_stream`` s, ``hang``,
-        ``count`` (expire after N requests). ``route`` is ``"METHOD /path"`` relative to the
+        ``count`` (expire after N requests), ``refuse`` and ``stuck`` (launch faults: see
+        :meth:`fail_launches`). ``route`` is ``"METHOD /path"`` relative to the
         provider's base URL. Decisions are deterministic for a given seed.
 
             sb.faults("runpod", "GET /v2/pods", status=429, retry_after=1, count=1)

@@ -216,6 +216,8 @@ BAD_INPUT = [
     ({"min_vram_gb": -1}, "min_vram_gb=-1"),
     ({"timeout": "soon"}, "timeout='soon' is not a duration"),
     ({"provision_timeout": "x"}, "provision_timeout='x'"),
+    ({"timeout": 0}, "timeout=0 s: it must be longer than 0"),
+    ({"provision_timeout": "0s"}, "provision_timeout=0 s"),
     ({"idle_ttl": "forever"}, "idle_ttl='forever'"),
     ({"ports": ["http"]}, "port"),
     ({"provider": "vast"}, "unexpected keyword(s) ['provider']"),
@@ -246,6 +248,19 @@ def test_launch_on_the_mock_returns_a_running_compute_with_its_attempts():
     assert c.launch_attempts["outcome"].tolist() == ["launched"]
     assert atlas.compute(c.id, provider="mock").launch_attempts is None  # only launch sets it
     atlas.untrack(c.id, terminate=True)
+
+
+def test_aio_launch_is_awaitable_from_another_loop():
+    import asyncio
+
+    async def main():
+        c = await atlas.aio.launch(
+            "l4", providers="mock", image="python:3.11", track=False, progress=False
+        )
+        await atlas.aio.terminate(c.id, provider="mock")
+        return c.launch_attempts["outcome"].tolist()
+
+    assert asyncio.run(main()) == ["launched"]
 
 
 def test_launch_takes_provider_classes():
