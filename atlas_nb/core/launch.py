@@ -616,13 +616,6 @@ def _targets(value: Any) -> dict[str, Any]:
     return {i if isinstance(i, str) else getattr(i, "name", str(i)): i for i in items}
 
 
-def _names(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, (str, type)) else list(value)
-    return [i if isinstance(i, str) else getattr(i, "name", str(i)) for i in items]
-
-
 @on_runtime
 async def launch(
     gpu: str,
@@ -673,7 +666,7 @@ async def launch(
         "gpu": gpu,
         "count": count,
         "image": image,
-        "providers": _names(providers),
+        "providers": None if providers is None else list(_targets(providers)),
         "targets": _targets(providers),
         "max_price_per_hr": max_price_per_hr,
         "spot": spot,
