@@ -299,8 +299,8 @@ class _Launch:
         for name, why in (df.attrs.get("skipped_reasons") or {}).items():
             if explicit:
                 self._skipped_row(name, why)
-            elif why == "no credentials":
-                self.no_key.append(name)
+        if not explicit:
+            self.no_key = _sellers_without_key()
         for name, why in (df.attrs.get("errors") or {}).items():
             self._skipped_row(name, f"offers failed: {why}")
         return rank_offers(df, count=o["count"], spot=o["spot"], min_vram_gb=o["min_vram_gb"])
@@ -592,6 +592,21 @@ def _check_spawn_args(spawn_args: Mapping[str, Any], gpu: str, count: int, **giv
     if fields.get("ports") is not None:
         fields["ports"] = list(fields["ports"])
     build_request(None, gpu=gpu, gpu_count=count, offer_id="-", **given, **fields)
+
+
+def _sellers_without_key() -> list[str]:
+    """Built-in providers that sell GPUs (have offers) but have no key configured."""
+    from ..config import settings
+    from ..providers.registry import resolve_provider_class
+
+    cfg = settings()
+    return [
+        name
+        for name in provider_names()
+        if name != "mock"
+        and "offers" in resolve_provider_class(name).capabilities()
+        and cfg.api_key(name) is None
+    ]
 
 
 def _positive(seconds: float, field: str) -> float:

@@ -300,3 +300,10 @@ def test_the_world_agrees_with_a_refusal(clouds):
     assert vast_before[0] not in atlas.offers("h100", providers=["vast"])["offer_id"].tolist()
     lambda_after = atlas.offers("gh200", providers=["lambda"])["region"].tolist()
     assert lambda_before[0] not in lambda_after and len(lambda_after) == len(lambda_before) - 1
+
+
+def test_the_advice_names_clouds_without_a_key(clouds):
+    atlas.configure(api_keys={"runpod": None, "lambda": None})
+    with pytest.raises(atlas.CapacityError) as caught:
+        atlas.launch("h100", image=IMAGE, max_price_per_hr=0.01, progress=False)
+    assert "add a key for lambda, runpod (atlas.configure(api_keys=...))" in str(caught.value)
