@@ -424,3 +424,15 @@ def test_launch_knobs_refuse_what_they_do_not_know():
         launch_knobs("vast", "meteor")
     with pytest.raises(ValueError, match="launch faults exist for"):
         launch_knobs("fly", "capacity")
+
+
+def test_a_named_provider_without_a_key_is_a_skipped_row():
+    c = atlas.launch(
+        "l4", providers=["runpod", "mock"], image="python:3.11", track=False, progress=False
+    )
+    rows = c.launch_attempts[["provider", "outcome", "reason"]].to_dict("records")
+    assert rows == [
+        {"provider": "runpod", "outcome": "skipped", "reason": "no credentials"},
+        {"provider": "mock", "outcome": "launched", "reason": rows[1]["reason"]},
+    ]
+    c.terminate()
