@@ -7,6 +7,7 @@ no permission, unsupported) skips that provider for the rest of the launch. Ever
 created something and was abandoned is terminated and checked gone, on Ctrl-C and ``timeout``
 too. ``compute.launch_attempts`` is the DataFrame of the attempts (:data:`ATTEMPT_COLUMNS`);
 when they all fail, :class:`~atlas_nb.errors.CapacityError` carries it as ``err.attempts``.
+Each finished attempt also emits the telemetry event ``atlas.launch.attempt``.
 
 The decisions are plain functions (:func:`rank_offers`, :func:`classify`, :func:`relax_advice`):
 
@@ -37,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import telemetry
 from .._durations import Duration, optional_seconds, to_seconds
 from .._runtime import on_runtime
 from ..errors import (
@@ -406,6 +408,11 @@ class _Launch:
         row.update(outcome=outcome, reason=reason, seconds=round(time.monotonic() - started, 3))
         self.current = None
         self.reporter.attempt_finished(row)
+        telemetry.emit(
+            "atlas.launch.attempt",
+            {"seconds": row["seconds"], "price_per_hr": row.get("price_per_hr")},
+            {k: row.get(k) for k in ("attempt", "provider", "offer_id", "outcome", "compute_id")},
+        )
 
     # -- cleanup -------------------------------------------------------------------------------
     def _abandon(self, row: dict[str, Any], prov: Provider, compute_id: str) -> None:

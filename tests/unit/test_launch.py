@@ -436,3 +436,24 @@ def test_a_named_provider_without_a_key_is_a_skipped_row():
         {"provider": "mock", "outcome": "launched", "reason": rows[1]["reason"]},
     ]
     c.terminate()
+
+
+def test_each_attempt_is_a_telemetry_event():
+    seen = []
+    atlas.telemetry.attach(
+        "launch-test", ["atlas.launch.*"], lambda e, m, md: seen.append((e, m, md))
+    )
+    try:
+        c = atlas.launch("l4", providers="mock", image="python:3.11", track=False, progress=False)
+    finally:
+        atlas.telemetry.detach("launch-test")
+    [(event, measurements, metadata)] = seen
+    assert event == "atlas.launch.attempt" and measurements["seconds"] >= 0
+    assert metadata == {
+        "attempt": 1,
+        "provider": "mock",
+        "offer_id": metadata["offer_id"],
+        "outcome": "launched",
+        "compute_id": c.id,
+    }
+    c.terminate()
