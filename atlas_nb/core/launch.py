@@ -94,6 +94,8 @@ _AVAILABILITY_RANK = {"high": 0, "medium": 1, "low": 2, "unknown": 3}
 _VRAM_TOLERANCE = 0.02
 _QUOTA_CODES = frozenset({"global/quota-exceeded"})
 _OFFER_GONE_CODES = frozenset({"no_such_ask"})
+#: pods that failed while booting before launch stops (a broken image fails on every cloud)
+MAX_BOOT_FAILURES = 2
 #: how long an abandoned compute may take to disappear before it is reported as not verified
 VERIFY_GONE_S = 120.0
 
@@ -206,6 +208,8 @@ def relax_advice(
     """
     outcomes = set(attempts["outcome"].dropna()) if "outcome" in attempts else set()
     steps: list[str] = []
+    if FAILED in outcomes:
+        steps.append("check the image and its command (pods failed while booting: see reason)")
     if max_attempts is not None and untried > 0:
         steps.append(f"raise max_attempts (now {max_attempts}; {untried} more offers matched)")
     if max_price_per_hr is not None:
@@ -331,6 +335,8 @@ class _Launch:
             launched = await self.attempt(tried, offer)
             if launched is not None:
                 return launched
+            if sum(r.get("outcome") == FAILED for r in self.rows) >= MAX_BOOT_FAILURES:
+                break  # the image (or its command) is the likely cause: stop paying for boots
         raise self.exhausted()
 
     async def attempt(self, n: int, offer: dict[str, Any]) -> Compute | None:
@@ -540,7 +546,13 @@ async def terminate_and_verify(
     from .compute import terminate
 
     try:
-        await terminate(compute_id, provider=prov)
+        try:
+            await terminate(compute_id, provider=prov)
+        except NotFoundError:  # gone already (a failed pod the provider removed)
+            from ..orchestrator import api as orchestrator
+
+            orchestrator.forget(compute_id)
+            return "terminated"
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:

@@ -307,3 +307,15 @@ def test_the_advice_names_clouds_without_a_key(clouds):
     with pytest.raises(atlas.CapacityError) as caught:
         atlas.launch("h100", image=IMAGE, max_price_per_hr=0.01, progress=False)
     assert "add a key for lambda, runpod (atlas.configure(api_keys=...))" in str(caught.value)
+
+
+def test_pods_that_fail_while_booting_are_removed_and_the_image_is_blamed(clouds):
+    # the sandbox's RunPod sends a pod whose image crashes to ERROR
+    with pytest.raises(atlas.CapacityError) as caught:
+        atlas.launch("rtx_4090", providers=["runpod"], image="acme/crashloop:1", progress=False)
+    a = caught.value.attempts
+    assert a["outcome"].tolist() == ["failed", "failed"]
+    assert a["cleanup"].tolist() == ["terminated", "terminated"]
+    assert "check the image and its command" in str(caught.value)
+    assert left_behind(clouds) == set()
+    eventually(lambda: atlas.tracked().empty)

@@ -32,6 +32,8 @@ from atlas_nb.errors import (
     UnsupportedError,
     ValidationError,
 )
+from atlas_nb.models import ComputeStatus
+from atlas_nb.providers.mock import MockProvider
 from atlas_nb.sandbox._offer_faults import launch_knobs, refusal
 from atlas_nb.widgets.launch_view import LaunchLines, LaunchView, format_attempt
 from tests.unit.test_widgets import recorded
@@ -169,6 +171,12 @@ ADVICE_CASES = [
         [("skipped", "runpod"), ("stuck", "vast")],
         "Relax the request: fix the skipped providers (runpod; see the reason column), "
         "or try another GPU type or count.",
+    ),
+    (
+        {"max_price_per_hr": 1},
+        [("failed", "vast"), ("failed", "runpod")],
+        "Relax the request: check the image and its command (pods failed while booting: see "
+        "reason), raise max_price_per_hr (now 1), or try another GPU type or count.",
     ),
     (
         {"no_key": ["lambda", "vast"]},
@@ -457,3 +465,32 @@ def test_each_attempt_is_a_telemetry_event():
         "compute_id": c.id,
     }
     c.terminate()
+
+
+class CrashingMock(MockProvider):
+    """A cloud whose pods all fail while booting (as a broken image does everywhere)."""
+
+    name = "crashmock"
+
+    async def offers(self, query):  # cheaper than the mock, so it is tried first
+        return [
+            {**row, "price_per_hr": row["price_per_hr"] / 2} for row in await super().offers(query)
+        ]
+
+    async def get(self, compute_id):
+        found = await super().get(compute_id)
+        if found.status is ComputeStatus.RUNNING:
+            return found.model_copy(update={"status": ComputeStatus.FAILED})
+        return found
+
+
+def test_launch_stops_after_two_pods_failed_while_booting():
+    # two failed boots: the image is the likely cause, so the mock's offers are not tried
+    with pytest.raises(CapacityError) as caught:
+        atlas.launch("l4", providers=[CrashingMock, "mock"], image="python:3.11", progress=False)
+    a = caught.value.attempts
+    assert a["provider"].tolist() == ["crashmock", "crashmock"]
+    assert a["outcome"].tolist() == ["failed", "failed"]
+    assert a["cleanup"].tolist() == ["terminated", "terminated"]
+    assert "check the image and its command" in str(caught.value)
+    assert atlas.computes(provider="mock").empty
