@@ -61,7 +61,12 @@ from ..providers.registry import get_provider, provider_names
 log = logging.getLogger("atlas_nb.launch")
 
 #: ``compute.launch_attempts`` / ``CapacityError.attempts``: one row per attempt, plus one per
-#: provider skipped before any attempt (``attempt`` is then NA)
+#: provider skipped before any attempt (``attempt`` is then NA). ``outcome`` is one of
+#: launched, capacity, quota, offer_gone, stuck (not running within provision_timeout), failed
+#: (the pod failed while booting), error (another provider error), skipped (the provider is
+#: left out: key, permission, unsupported input) or interrupted (Ctrl-C, timeout); ``reason``
+#: is the provider's words; ``cleanup`` says how an abandoned compute ended ("terminated" once
+#: verified gone)
 ATTEMPT_COLUMNS: dict[str, str] = {
     "attempt": "Int64",
     "provider": "string",
