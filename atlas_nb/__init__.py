@@ -72,6 +72,7 @@ stop = syncify(aio.stop)
 restart = syncify(aio.restart)
 terminate = syncify(aio.terminate)
 wait_until_running = syncify(aio.wait_until_running)
+launch = syncify(aio.launch)
 logs = aio.logs
 
 # -- catalogue -------------------------------------------------------------------------------
@@ -203,6 +204,7 @@ __all__ = [
     "gpu_types",
     "gpus",
     "job",
+    "launch",
     "logs",
     "offers",
     "plot_offers",

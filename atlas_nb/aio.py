@@ -30,6 +30,7 @@ from .core.compute import (
 )
 from .core.jobs import cancel_job, job, retry_job, run_job, stream_job
 from .core.jobs import wait_for as wait_job
+from .core.launch import launch
 from .orchestrator.api import events, reap, terminate_all_tracked, touch, track, tracked, untrack
 
 
@@ -91,6 +92,7 @@ __all__ = [
     "events",
     "gpu_types",
     "job",
+    "launch",
     "logs",
     "offers",
     "plot_offers",

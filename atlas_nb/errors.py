@@ -175,11 +175,18 @@ class ProviderError(AtlasError):
 
 
 class CapacityError(ProviderError):
-    """The provider has no capacity for the request right now (a ``provider`` kind)."""
+    """The provider has no capacity for the request right now (a ``provider`` kind).
+
+    From ``atlas.launch``, ``attempts`` is the DataFrame of the offers it tried (else None).
+    """
 
     default_hint = (
         "Try another region, GPU type or provider (atlas.offers(...) shows what is free)."
     )
+
+    def __init__(self, message: str | None = None, *, attempts: Any = None, **kw: Any) -> None:
+        self.attempts = attempts
+        super().__init__(message, **kw)
 
 
 class QuotaExceededError(CapacityError):

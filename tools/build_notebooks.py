@@ -72,6 +72,23 @@ NOTEBOOKS["01_quickstart"] = [
     "## Terminate",
     "# NBVAL_CHECK_OUTPUT\nlogs.close()\npod.terminate()\nprint(pod.id in set(atlas.tracked()['id']), "
     "pod.id in set(atlas.computes()['id']))",
+    "## Launch anywhere, with failover\n\n`atlas.launch()` does the offers-then-spawn loop for "
+    "you: it tries the offers cheapest first and, when one is gone (RunPod out of capacity, a "
+    "Vast offer rented meanwhile, a Lambda region sold out or over quota, a pod stuck "
+    "provisioning), moves on to the next; a provider whose key is refused is skipped. "
+    "Abandoned attempts are terminated and checked gone, also on Ctrl-C. The attempts show "
+    "live below the cell. In the sandbox we make the two cheapest H100 offers go away first.",
+    "if sb:  # the sandbox refuses the next two Vast rentals, as when someone else was faster\n"
+    "    sb.fail_launches('vast', 'offer_gone', count=2)\n"
+    "gpu_pod = atlas.launch('h100', max_price_per_hr=3.0, image='python:3.11', idle_ttl='30m')\n"
+    "gpu_pod.launch_attempts[['attempt', 'provider', 'region', 'price_per_hr', 'outcome', "
+    "'seconds']]",
+    "# NBVAL_CHECK_OUTPUT\nprint(gpu_pod.status.value, gpu_pod.launch_attempts['outcome'].tolist())"
+    "\ngpu_pod.terminate()",
+    "md:When nothing comes up, `CapacityError` carries the attempts (`err.attempts`) and says what "
+    "to relax:",
+    "# NBVAL_CHECK_OUTPUT\ntry:\n    atlas.launch('h100', max_price_per_hr=0.5, image='python:3.11', "
+    "progress=False)\nexcept atlas.CapacityError as err:\n    print(err.hint)",
     "if sb:\n    sb.stop()",
 ]
 

@@ -237,6 +237,7 @@ class Compute(Model):
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     _provider: Provider | None = PrivateAttr(default=None)
+    _launch_attempts: Any = PrivateAttr(default=None)
 
     def bind(self, provider: Provider) -> Compute:
         """Attach the provider instance that made this (used by the methods); the id is
@@ -249,6 +250,11 @@ class Compute(Model):
 
     def _prov(self) -> Any:
         return self._provider if self._provider is not None else self.provider
+
+    @property
+    def launch_attempts(self) -> Any:
+        """From ``atlas.launch``: the DataFrame of the offers tried to get this (else None)."""
+        return self._launch_attempts
 
     @property
     def is_running(self) -> bool:

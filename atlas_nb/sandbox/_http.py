@@ -89,6 +89,11 @@ class FaultMiddleware:
         if rule.hang:
             await _wait_for_disconnect(receive)
             return
+        if rule.refuse or rule.stuck:  # launch faults: an offer refused, a pod stuck booting
+            from ._offer_faults import serve
+
+            await serve(rule, self.state, self.provider, self.app, scope, receive, send)
+            return
         status = None
         if rule.burst > 0:
             rule.burst -= 1

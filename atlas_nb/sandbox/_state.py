@@ -73,6 +73,8 @@ class FaultRule:
     slow_stream: float | None = None
     hang: bool = False
     count: int | None = None
+    refuse: str | None = None  # a create refused as the cloud does (see _offer_faults)
+    stuck: bool = False  # a create succeeds but the pod never leaves provisioning
     hits: int = 0
     bursting: bool = False  # a burst was set (so ``status`` only applies during it)
 
@@ -100,6 +102,8 @@ FAULT_KNOBS = (
     "slow_stream",
     "hang",
     "count",
+    "refuse",
+    "stuck",
 )
 
 

@@ -93,7 +93,8 @@ class Sandbox:
     def faults(self, provider: str, route: str | None = None, **knobs: Any) -> None:
         """Inject faults: ``latency`` s, ``status`` (+``retry_after``), ``error_rate``,
         ``burst`` (next N requests fail), ``drop``, ``malformed``, ``slow_stream`` s, ``hang``,
-        ``count`` (expire after N requests). ``route`` is ``"METHOD /path"`` relative to the
+        ``count`` (expire after N requests), ``refuse`` and ``stuck`` (launch faults: see
+        :meth:`fail_launches`). ``route`` is ``"METHOD /path"`` relative to the
         provider's base URL. Decisions are deterministic for a given seed.
 
             sb.faults("runpod", "GET /v2/pods", status=429, retry_after=1, count=1)
@@ -102,6 +103,27 @@ class Sandbox:
         if name is None:
             raise ValueError(f"unknown provider {provider!r}; use one of {sorted(FAULT_PROVIDERS)}")
         self.state.faults.add(name, route, **knobs)
+
+    def fail_launches(
+        self,
+        provider: str,
+        kind: str = "capacity",
+        *,
+        count: int | None = 1,
+        error_rate: float = 0.0,
+    ) -> None:
+        """Make the next ``count`` creates on ``provider`` fail as that cloud fails them:
+        ``kind`` is ``"capacity"`` (RunPod 400, Lambda insufficient-capacity, Vast 410),
+        ``"offer_gone"`` (Vast 410: rented meanwhile), ``"quota"`` (Lambda) or ``"stuck"`` (the
+        pod never leaves provisioning). ``count=None`` with ``error_rate=p``: each create fails
+        with probability p (seeded). A fault knob like the others (``clear_faults`` ends it).
+
+            sb.fail_launches("vast", "offer_gone", count=2)
+        """
+        from ._offer_faults import launch_knobs
+
+        route, knobs = launch_knobs(FAULT_PROVIDERS.get(provider, provider), kind)
+        self.faults(provider, route, count=count, error_rate=error_rate, **knobs)
 
     def fly_cli(self, *, reset: bool = False, **knobs: Any) -> dict[str, Any]:
         """Set how the fake ``fly`` CLI behaves (read on every run), e.g.
