@@ -133,8 +133,20 @@ async def _body(receive: Receive) -> bytes:
 def sell_out(state: SandboxState, provider: str, kind: str, path: str, body: bytes) -> None:
     """Make the world agree with a refusal: a Vast offer was rented by someone else (it leaves
     the search results); a Lambda region has no more of that type (it leaves
-    ``regions_with_capacity_available``). A RunPod refusal or a quota changes nothing."""
-    if provider == "vast":
+    ``regions_with_capacity_available``); a RunPod GPU type shows no stock in the catalogue
+    (RunPod's client decides capacity from that). A quota changes nothing."""
+    if provider == "runpod":
+        from ._runpod_world import runpod_world
+
+        try:
+            create = json.loads(body or b"{}")
+        except ValueError:
+            return
+        gpu = create.get("gpu") if isinstance(create, dict) else None
+        if isinstance(gpu, dict) and gpu.get("id"):
+            cloud = str(create.get("cloud") or "SECURE").upper()
+            runpod_world(state).sold_out.add((str(gpu["id"]), cloud))
+    elif provider == "vast":
         from .vast import vast_world
 
         found = re.search(r"/asks/(\d+)", path)

@@ -195,10 +195,16 @@ class RunPodWorld:
     balance: float | None = None
     #: how many creates were refused for capacity (picks the next of CAPACITY_WORDINGS)
     capacity_refusals: int = 0
+    #: (GPU type id, cloud) sold out in this world (a launch fault says so; the catalogue agrees)
+    sold_out: set[tuple[str, str]] = field(default_factory=set)
     _rate: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- ids and time -----------------------------------------------------------------------
+    def stock(self, gpu: Any, cloud: str) -> str:
+        """The stock level of ``gpu`` on ``cloud`` (SECURE/COMMUNITY) in this world."""
+        return "NONE" if (gpu.id, cloud) in self.sold_out else str(gpu.stock[cloud])
+
     def now(self) -> float:
         return self.state.clock.now()
 
@@ -286,7 +292,7 @@ class RunPodWorld:
                     400, f"{gpu.id} allows at most {gpu.max_count[tier]} GPUs per pod on {cloud}"
                 )
             dcs = [dc for dc in (wanted or gpu.data_centers) if dc in gpu.data_centers]
-            if gpu.stock[cloud] == "NONE" or not dcs:
+            if self.stock(gpu, cloud) == "NONE" or not dcs:
                 wording = CAPACITY_WORDINGS[self.capacity_refusals % len(CAPACITY_WORDINGS)]
                 self.capacity_refusals += 1
                 raise PlacementError(400, wording)

@@ -646,7 +646,12 @@ _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 
 
 def _gpu_availability(
-    g: FakeGpu, products: list[str], cloud: str, count: int, countries: list[str]
+    world: RunPodWorld,
+    g: FakeGpu,
+    products: list[str],
+    cloud: str,
+    count: int,
+    countries: list[str],
 ) -> tuple[str, list[str]]:
     """(overall level, data centers offering it) for the product contexts asked."""
     levels = []
@@ -654,7 +659,7 @@ def _gpu_availability(
         if product == "SERVERLESS":
             levels.append("HIGH" if g.pool else "NONE")
         elif g.max_count[cloud.lower()] >= count:
-            levels.append(g.stock[cloud])
+            levels.append(world.stock(g, cloud))
         else:
             levels.append("NONE")
     level = max(levels, key=_LEVELS.index) if levels else "NONE"
@@ -701,11 +706,13 @@ def _catalog_args(request: Request) -> tuple[list[str], list[str], str, int, lis
     return include, products, (clouds[0] if clouds else "SECURE"), count or 1, countries
 
 
-def _render_gpu(g: FakeGpu, args: tuple[list[str], list[str], str, int, list[str]]) -> Any:
+def _render_gpu(
+    world: RunPodWorld, g: FakeGpu, args: tuple[list[str], list[str], str, int, list[str]]
+) -> Any:
     include, products, cloud, count, countries = args
     row = _gpu_row(g)
     if include:
-        level, dcs = _gpu_availability(g, products, cloud, count, countries)
+        level, dcs = _gpu_availability(world, g, products, cloud, count, countries)
         row["availability"] = level
         if dcs:
             row["dataCenters"] = [
@@ -722,7 +729,7 @@ async def list_gpus(request: Request, world: RunPodWorld) -> Any:
     for g in GPUS.values():
         if args[4] and not any(DATA_CENTERS[dc].country in args[4] for dc in g.data_centers):
             continue
-        rows.append(_render_gpu(g, args))
+        rows.append(_render_gpu(world, g, args))
     return {"gpus": rows}
 
 
@@ -730,7 +737,7 @@ async def get_gpu(request: Request, world: RunPodWorld) -> Any:
     g = GPUS.get(unquote(request.path_params["id"]))
     if g is None:
         raise Problem(404, "GPU type not found")
-    return _render_gpu(g, _catalog_args(request))
+    return _render_gpu(world, g, _catalog_args(request))
 
 
 async def list_cpus(request: Request, world: RunPodWorld) -> Any:
@@ -789,7 +796,9 @@ async def list_datacenters(request: Request, world: RunPodWorld) -> Any:
                     {
                         "id": g.id,
                         "name": g.name,
-                        "availability": max(g.stock.values(), key=_LEVELS.index),
+                        "availability": max(
+                            (world.stock(g, c) for c in g.stock), key=_LEVELS.index
+                        ),
                     }
                     for g in gpus
                 ]
