@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 from .._runtime import on_runtime, syncify
 from ..auth import auth_material
 from ..errors import (
+    AtlasError,
     AtlasTimeoutError,
     NotFoundError,
     ProviderError,
@@ -44,6 +45,7 @@ from ..errors import (
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
 from .base import Provider, redact_env
+from .created import created_id, read_back, submit_create
 
 CONFIG_PASSTHROUGH = (
     "metadata",
@@ -454,10 +456,18 @@ class FlyMachinesProvider(Provider):
             body["region"] = region
         if opts.get("skip_launch"):
             body["skip_launch"] = True
-        data = await self.api.json(
-            "POST", f"/apps/{app}/machines", json=body, idempotent=False, what="spawn"
+        data = await submit_create(
+            self.name,
+            request.name,
+            self.api.json(
+                "POST", f"/apps/{app}/machines", json=body, idempotent=False, what="spawn"
+            ),
         )
-        compute = self._compute(app, data)
+        mid = created_id(data, "id", provider=self.name, name=request.name)
+        try:
+            compute = self._compute(app, data)
+        except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
+            compute = await read_back(self.name, f"{app}/{mid}", request.name, self.get)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
 

@@ -60,6 +60,7 @@ from ..models._base import Model
 from ..transport.http import HttpApi
 from ..widgets.progress import progress_bar
 from .base import OfferQuery, OfferRow, Provider
+from .created import created_id, read_back, submit_create
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
 _VRAM = re.compile(r"\((\d+(?:\.\d+)?)\s*GB")
@@ -419,7 +420,7 @@ class LambdaProvider(Provider):
         env, handle = auth_material(request.auth)
         body = self._launch_body(request, opts, type_name, region, key_name, {**request.env, **env})
         try:
-            data = await self._launch(body)
+            data = await submit_create(self.name, request.name, self._launch(body))
         except CapacityError as exc:
             free = (await self.instance_types()).get(type_name, {})
             regions = [r["name"] for r in free.get("regions_with_capacity_available") or []]
@@ -430,7 +431,8 @@ class LambdaProvider(Provider):
                 code=exc.code,
                 raw=exc.raw,
             ) from None
-        compute = await self.get(data["instance_ids"][0])
+        iid = created_id(data, "instance_ids", 0, provider=self.name, name=request.name)
+        compute = await read_back(self.name, iid, request.name, self.get)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     def _refuse_what_lambda_lacks(self, request: ComputeRequest) -> None:

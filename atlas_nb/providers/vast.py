@@ -46,6 +46,7 @@ from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..transport.http import HttpApi
 from .base import OfferQuery, OfferRow, Provider, redact_env
+from .created import created_id, read_back, submit_create
 from .vast_query import MB_PER_GB, OfferType, build_query, country
 
 OPTS = (
@@ -491,8 +492,12 @@ class VastProvider(Provider):
             bid = opts.get("bid_price")
             body["price"] = float(bid if bid is not None else offer.get("min_bid") or 0.0)
         try:
-            created = await self.api.json(
-                "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+            created = await submit_create(
+                self.name,
+                request.name,
+                self.api.json(
+                    "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+                ),
             )
         except NotFoundError as exc:
             raise CapacityError(
@@ -504,14 +509,8 @@ class VastProvider(Provider):
                 hint="Spawn again (atlas_nb picks the next cheapest), or take another row of "
                 "atlas.offers(providers='vast').",
             ) from None
-        iid = created.get("new_contract") if isinstance(created, Mapping) else None
-        if iid is None:
-            raise ProviderError(
-                "Vast did not return the new instance id (new_contract)",
-                provider=self.name,
-                raw=created,
-            )
-        compute = await self.get(str(iid))
+        iid = created_id(created, "new_contract", provider=self.name, name=request.name)
+        compute = await read_back(self.name, iid, request.name, self.get)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def _pick_offer(

@@ -15,6 +15,7 @@ from ...auth import auth_material
 from ...errors import AtlasError, CapacityError, ProviderError, ValidationError
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
+from ..created import created_id, read_back, submit_create
 from . import graphql as gql
 from .translate import (
     PROVIDER,
@@ -74,14 +75,17 @@ class PodsApi:
                 request, env=env, gpu_id=gpu_id, cloud=cloud, data_centers=data_centers
             )
             try:
-                pod = await self.rest.json(
-                    "POST", "/v2/pods", json=body, idempotent=False, what="spawn"
+                pod = await submit_create(
+                    PROVIDER,
+                    request.name,
+                    self.rest.json("POST", "/v2/pods", json=body, idempotent=False, what="spawn"),
                 )
             except AtlasError as exc:
                 if exc.status == 400 and i + 1 < len(clouds):
                     last = exc  # refused (nothing was created): try the next cloud
                     continue
                 raise
+            created_id(pod, "id", provider=PROVIDER, name=request.name)
             return dict(pod), handle
         assert last is not None  # pragma: no cover - the loop returns or raises
         raise last  # pragma: no cover
@@ -107,17 +111,21 @@ class PodsApi:
             bid_per_gpu=float(bid),
             data_center=data_centers[0] if data_centers else None,
         )
-        data = await self.graphql.execute(
-            gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
+        data = await submit_create(
+            PROVIDER,
+            request.name,
+            self.graphql.execute(gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"),
         )
+        if not isinstance(data, Mapping) or "podRentInterruptable" not in data:
+            created_id(data, "podRentInterruptable", "id", provider=PROVIDER, name=request.name)
         rented = data.get("podRentInterruptable") or {}
-        if not rented.get("id"):
+        if not isinstance(rented, Mapping) or not rented.get("id"):
             raise CapacityError(
                 f"RunPod rented no spot {gpu_id} (bid ${float(bid):.2f}/GPU/hr)",
                 provider=PROVIDER,
                 raw=data,
             )
-        return await self.get(str(rented["id"]))
+        return await read_back(PROVIDER, str(rented["id"]), request.name, self.get)
 
     async def minimum_bid(self, gpu_id: str, cloud: str | None, count: int) -> float:
         """The current minimum spot bid per GPU-hour (``CapacityError`` when none)."""

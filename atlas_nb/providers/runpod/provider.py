@@ -25,13 +25,21 @@ from ...errors import AtlasError, CapacityError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
 from ..base import OfferQuery, OfferRow, Provider
+from ..created import read_back
 from . import billing as billing_mod
 from . import catalog, logs
 from .graphql import GraphQLClient
 from .jobs import JobsApi, runsync_wait_s
 from .management import RESOURCES
 from .pods import PodsApi
-from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
+from .translate import (
+    PROVIDER,
+    compute_fields,
+    job_fields,
+    run_body,
+    status_filter,
+    update_pod_body,
+)
 
 RUNTIME_TIMEOUT_S = 120.0
 _CAPACITY = re.compile(r"no longer any instances|no capacity|not offered on", re.IGNORECASE)
@@ -111,7 +119,11 @@ class RunPodProvider(Provider):
     async def spawn(self, request: ComputeRequest) -> Compute:
         """Create a pod (``request.offer_id`` launches exactly that offer)."""
         pod, handle = await self.pods.create(request)
-        return self._compute(pod, handle)
+        try:
+            return self._compute(pod, handle)
+        except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
+            compute = await read_back(PROVIDER, str(pod["id"]), request.name, self.get)
+            return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def get(self, compute_id: str) -> Compute:
         return self._compute(await self.pods.get(compute_id))
