@@ -199,6 +199,7 @@ async def spawn_tracked(
     }
     check_limits(**limits)  # before anything bills
     provider_ref(provider)
+    sup.store.ensure()  # an unusable tracked dir is refused before anything bills
     from ..core.compute import create_or_undo
 
     def placeholder(compute_id: str) -> TrackedRecord:
@@ -289,6 +290,8 @@ async def track(
         "provision_timeout": optional_seconds(provision_timeout, field="provision_timeout"),
     }
     check_limits(**limits)
+    sup = _running()
+    sup.store.ensure()
     if isinstance(compute, str):
         prov = get_provider(provider)
         compute = await prov.get(compute)
@@ -300,7 +303,7 @@ async def track(
         if rate is None:
             raise _unpriced(compute.id, prov.name, compute.gpu)
     record = _record(compute, prov, **limits, cost_per_hr=rate)
-    _running().add(record, prov)
+    sup.add(record, prov)
     return Tracked(compute, record.idle_ttl_s, record.max_runtime_s, record.max_cost_usd)
 
 

@@ -208,6 +208,10 @@ class TrackStore:
             "computes keep running meanwhile: check atlas.computes().",
         )
 
+    def ensure(self) -> None:
+        """Create the directory if needed; ``TrackedStoreError`` when it cannot be used."""
+        self._ensure()
+
     def _ensure(self) -> None:
         if self._check_dir():
             return

@@ -73,6 +73,10 @@ class FaultRule:
     slow_stream: float | None = None
     hang: bool = False
     count: int | None = None
+    #: apply ``status`` / ``hang`` after the fake API handled the request (it took effect)
+    after: bool = False
+    #: answer with this body instead of the real one (after the request took effect)
+    body: str | None = None
     hits: int = 0
     bursting: bool = False  # a burst was set (so ``status`` only applies during it)
 
@@ -100,6 +104,8 @@ FAULT_KNOBS = (
     "slow_stream",
     "hang",
     "count",
+    "after",
+    "body",
 )
 
 
