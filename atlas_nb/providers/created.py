@@ -38,12 +38,14 @@ READ_BACK_PAUSE_S = 0.5
 
 
 def outcome_unknown(exc: BaseException) -> bool:
-    """Whether a failed create may still have created something (timeout, drop, 5xx)."""
+    """Whether a failed create may still have created something: a timeout, a dropped
+    connection, a 5xx, or a 2xx answer that could not be understood."""
     if isinstance(exc, (AtlasTimeoutError, TransportError)):
         return True
-    if isinstance(exc, CapacityError):
+    if isinstance(exc, CapacityError) or not isinstance(exc, AtlasError):
         return False
-    return isinstance(exc, AtlasError) and exc.status is not None and exc.status >= 500
+    status = exc.status
+    return exc.kind == "provider" and (status is None or status >= 500 or 200 <= status < 300)
 
 
 async def submit_create(provider: str, name: str | None, call: Awaitable[T]) -> T:

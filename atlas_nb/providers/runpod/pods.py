@@ -125,7 +125,12 @@ class PodsApi:
                 provider=PROVIDER,
                 raw=data,
             )
-        return await read_back(PROVIDER, str(rented["id"]), request.name, self.get)
+        return await read_back(PROVIDER, str(rented["id"]), request.name, self._get_created)
+
+    async def _get_created(self, pod_id: str) -> dict[str, Any]:
+        pod = await self.get(pod_id)
+        created_id(pod, "id", provider=PROVIDER, name=None)  # a pod, not some other answer
+        return pod
 
     async def minimum_bid(self, gpu_id: str, cloud: str | None, count: int) -> float:
         """The current minimum spot bid per GPU-hour (``CapacityError`` when none)."""
