@@ -157,3 +157,32 @@ def test_a_list_that_fails_too_leaves_a_may_exist_error_with_the_name(sb):
     sb.clear_faults()
     assert info.value.name == name
     assert_nothing_lost("runpod", name, error=info.value)
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["slow read-back", "failing read-back"])
+@pytest.mark.parametrize("case", list(READ_BACK))
+def test_ctrl_c_during_the_read_back_of_a_tracked_spawn_terminates_the_pod(sb, case, fails):
+    import os
+    import signal
+    import threading
+
+    from tests.helpers.waiting import eventually
+
+    knobs: dict[str, Any] = {"status": 500, "count": 100} if fails else {"count": 1}
+    sb.faults(*READ_BACK[case], latency=1.0, **knobs)
+    name = default_name()
+    created = threading.Event()
+
+    def interrupt_once_created() -> None:
+        eventually(lambda: name in live(case).values(), timeout=20)
+        created.set()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the read-back is under way
+
+    thread = threading.Thread(target=interrupt_once_created, daemon=True)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        spawn(case, name=name, idle_ttl="1h")
+    thread.join()
+    assert created.is_set()
+    sb.clear_faults()
+    eventually(lambda: live(case) == {} and atlas.tracked().empty, timeout=30)
