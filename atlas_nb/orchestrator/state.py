@@ -177,6 +177,10 @@ class TrackStore:
         self.quarantined: list[tuple[Path, str]] = []
         self._unreadable: set[Path] = set()  # corrupt but could not be moved: reported once
 
+    def file_of(self, compute_id: str) -> Path:
+        """The file that holds a compute's record."""
+        return self._file(compute_id)
+
     def _file(self, compute_id: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in compute_id)
         return self.path / f"{safe}.json"

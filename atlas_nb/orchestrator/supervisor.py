@@ -237,9 +237,20 @@ class Supervisor:
                 self._store_error("", "load", exc)
             return
         self._store_broken = None
+        by_file = {self.store.file_of(cid): rec for cid, rec in self.records.items()}
         for file, reason in self.store.quarantined:
-            self.publish(file.stem, "store_error", action="quarantine", error=reason)
+            mine = by_file.get(file)
+            self.publish(
+                mine.id if mine else file.stem,
+                "store_error",
+                action="quarantine",
+                error=reason,
+                restored=mine is not None,
+            )
             log.warning("tracked record %s is corrupt and was set aside: %s", file, reason)
+            if mine is not None:  # this process still knows it: write the good copy back
+                self._save(mine)
+                on_disk[mine.id] = mine
         self.store.quarantined.clear()
         for cid, rec in on_disk.items():
             if cid in self._gone:

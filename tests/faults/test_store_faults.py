@@ -254,3 +254,21 @@ def test_a_store_that_cannot_be_listed_does_not_stop_the_supervisor():
 
     get_runtime().run(break_the_dir())
     eventually(lambda: phase(pod.id) == "terminated")
+
+
+def test_a_record_corrupted_mid_run_is_restored_from_memory_and_still_enforced():
+    pod = running_pod(idle_ttl="1h")
+    path = tracked_dir() / f"{pod.id}.json"
+    with atlas.events(pod.id) as sub:
+        path.write_text('{"id": ')  # corrupted under the running supervisor
+        assert pod.id in set(atlas.tracked()["id"])  # quarantined, restored, still listed
+        assert json.loads(path.read_text())["id"] == pod.id
+        atlas.track(pod, idle_ttl=0.5)  # and the limit then tightened from this kernel
+        seen = []
+        for event in sub:
+            seen.append(event)
+            if event.kind == "terminated":
+                break
+    quarantined = [e for e in seen if e.kind == "store_error" and e.data["action"] == "quarantine"]
+    assert phase(pod.id) == "terminated"
+    assert len(quarantined) == 1 and quarantined[0].data["restored"] is True
