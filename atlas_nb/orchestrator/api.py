@@ -383,6 +383,7 @@ def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
 async def tracked() -> pd.DataFrame:
     """Tracked computes with spend so far and time left before the next limit."""
     sup = _running()
+    sup.store.check()  # an unusable tracked dir is an error here, not an empty table
     sup.sync_from_store()
     now = time.time()
     rows = [_tracked_row(r, now) for r in sup.guarded()]
@@ -434,6 +435,7 @@ async def enforce(*, wait_s: float = 60.0) -> list[str]:
     background (and are reported as ``terminate_failed`` events).
     """
     sup = _running()
+    sup.store.check()
     sup.sync_from_store()
     fired = sup.enforce_deadlines(time.time())
     tasks = [sup._terminations[c] for c in fired if c in sup._terminations]

@@ -212,6 +212,10 @@ class TrackStore:
             "computes keep running meanwhile: check atlas.computes().",
         )
 
+    def check(self) -> None:
+        """``TrackedStoreError`` when the directory exists but cannot be used (never creates)."""
+        self._check_dir()
+
     def ensure(self) -> None:
         """Create the directory if needed; ``TrackedStoreError`` when it cannot be used."""
         self._ensure()

@@ -272,3 +272,16 @@ def test_a_record_corrupted_mid_run_is_restored_from_memory_and_still_enforced()
     quarantined = [e for e in seen if e.kind == "store_error" and e.data["action"] == "quarantine"]
     assert phase(pod.id) == "terminated"
     assert len(quarantined) == 1 and quarantined[0].data["restored"] is True
+
+
+def test_an_unusable_tracked_dir_is_a_clear_error_in_tracked_and_the_cli(capsys):
+    from atlas_nb.cli import main
+
+    atlas.settings().data_dir.mkdir(parents=True, exist_ok=True)
+    tracked_dir().write_text("not a directory")
+    with pytest.raises(TrackedStoreError, match="not a directory"):
+        atlas.tracked()
+    assert main(["reap", "--providers", "mock"]) != 0
+    captured = capsys.readouterr()
+    assert "not a directory" in captured.err + captured.out
+    assert "Traceback" not in captured.err
