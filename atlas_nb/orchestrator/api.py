@@ -27,6 +27,7 @@ from ..frames import frame, mark
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
+from ..providers.created import on_created
 from ..providers.registry import ProviderLike, get_provider
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
@@ -209,11 +210,16 @@ async def spawn_tracked(
     async def terminate_interrupted(prov: Provider, compute_id: str) -> None:
         sup.condemn(placeholder(compute_id), prov, "interrupted")
 
+    def record_early(compute_id: str) -> None:  # before the read-back: a crash loses nothing
+        sup.add(placeholder(compute_id), provider)
+
     try:
-        compute = await create_or_undo(provider, request, undo=terminate_interrupted)
+        with on_created(record_early):
+            compute = await create_or_undo(provider, request, undo=terminate_interrupted)
     except ComputeMayExistError as exc:
         if exc.compute_id:  # guard it: the supervisor terminates it at its limits
-            sup.add(placeholder(exc.compute_id), provider)
+            if exc.compute_id not in sup.records:
+                sup.add(placeholder(exc.compute_id), provider)
             exc.message = f"{exc.message}; it is tracked, so its limits are enforced"
             exc.args = (exc._render(),)
         raise
@@ -226,6 +232,7 @@ async def spawn_tracked(
         sup.add(_record(compute, provider, **limits, cost_per_hr=rate), provider)
     except BaseException:
         await provider.terminate(compute.id)
+        sup.forget(compute.id)
         raise
     return compute
 

@@ -19,7 +19,10 @@ unique name always, so the caller (and a tracked spawn) can find the compute aga
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..errors import (
@@ -31,6 +34,33 @@ from ..errors import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("atlas_nb.providers")
+
+#: called with the new compute's id as soon as the provider returned it (before reading back)
+_on_created: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "atlas_nb_on_created", default=None
+)
+
+
+@contextlib.contextmanager
+def on_created(callback: Callable[[str], None]) -> Iterator[None]:
+    """Within this block, creates report each new compute id to ``callback`` before they
+    read it back (a tracked spawn records it there, so a crash mid-read-back loses nothing)."""
+    token = _on_created.set(callback)
+    try:
+        yield
+    finally:
+        _on_created.reset(token)
+
+
+def announce(compute_id: str) -> None:
+    callback = _on_created.get()
+    if callback is not None:
+        try:
+            callback(compute_id)
+        except Exception as exc:  # recording failed: the read-back still goes ahead
+            log.warning("could not record the new compute %s: %s", compute_id, exc)
+
 
 #: read-back attempts (and the pause between them) before the compute is reported as may-exist
 READ_BACK_ATTEMPTS = 3
@@ -93,6 +123,7 @@ async def read_back(
 ) -> T:
     """``get(compute_id)`` right after a create, retried a little (a fresh compute may not be
     readable yet); failing that, ``ComputeMayExistError`` carrying the id."""
+    announce(compute_id)
     last: BaseException | None = None
     for attempt in range(READ_BACK_ATTEMPTS):
         if attempt:

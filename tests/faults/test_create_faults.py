@@ -186,3 +186,31 @@ def test_ctrl_c_during_the_read_back_of_a_tracked_spawn_terminates_the_pod(sb, c
     assert created.is_set()
     sb.clear_faults()
     eventually(lambda: live(case) == {} and atlas.tracked().empty, timeout=30)
+
+
+@pytest.mark.parametrize("case", list(READ_BACK))
+def test_a_tracked_spawn_is_on_disk_before_its_read_back(sb, case):
+    import json
+    import threading
+
+    from tests.helpers.waiting import eventually
+
+    sb.faults(*READ_BACK[case], latency=1.5, count=1)
+    tracked = atlas.settings().data_dir / "tracked"
+    result: list[atlas.Compute] = []
+    name = default_name()
+    thread = threading.Thread(
+        target=lambda: result.append(spawn(case, name=name, idle_ttl="1h")), daemon=True
+    )
+    thread.start()
+
+    def recorded() -> list[dict]:
+        files = tracked.glob("*.json") if tracked.is_dir() else []
+        return [json.loads(f.read_text()) for f in files]
+
+    early = eventually(recorded, timeout=20)
+    assert not result  # the read-back is still under way
+    thread.join(30)
+    assert [r["id"] for r in early] == [result[0].id]
+    assert set(atlas.tracked()["id"]) == {result[0].id}
+    atlas.untrack(result[0].id, terminate=True)
