@@ -26,8 +26,8 @@ import fcntl
 import json
 import math
 import os
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -296,7 +296,7 @@ class TrackStore:
         self._ensure()
         payload = json.dumps(record.to_dict(), separators=(",", ":")).encode()
         # the temp name must not match "*.json", or load() could read a half-written file
-        tmp = Path(tempfile.mktemp(dir=self.path, prefix=".tmp-", suffix=".partial"))
+        tmp = self.path / f".tmp-{os.getpid()}-{secrets.token_hex(8)}.partial"
         try:
             self.ops.write_durably(tmp, payload)
             self.ops.replace(tmp, self._file(record.id))

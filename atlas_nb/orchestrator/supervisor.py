@@ -184,8 +184,7 @@ class Supervisor:
         for key, value in changes.items():
             setattr(rec, key, value)
         try:
-            if self.store.update(rec.id, **changes) is None and rec.id not in self._unsaved:
-                return  # untracked elsewhere meanwhile: the next sync drops it
+            self.store.update(rec.id, **changes)  # None when untracked elsewhere: sync drops it
         except Exception as exc:
             if rec.id not in self._unsaved:
                 self._store_error(rec.id, "update", exc)
