@@ -285,3 +285,47 @@ def test_an_unusable_tracked_dir_is_a_clear_error_in_tracked_and_the_cli(capsys)
     captured = capsys.readouterr()
     assert "not a directory" in captured.err + captured.out
     assert "Traceback" not in captured.err
+
+
+def _random_json(rng, depth=0):
+    kinds = ["null", "bool", "int", "float", "str"] + (["list", "dict"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.randint(-(10**12), 10**12)
+    if kind == "float":
+        return rng.choice([rng.uniform(-1e9, 1e9), float("inf"), float("nan"), 0.0])
+    if kind == "str":
+        return rng.choice(["", "mock", "2024-01-01T00:00:00", "2024-01-01T00:00:00+00:00", "x"])
+    if kind == "list":
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    keys = [f.name for f in __import__("dataclasses").fields(TrackedRecord)] + ["future_field"]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 12))}
+
+
+def test_any_json_either_loads_as_a_valid_record_or_raises_tracked_store_error():
+    import math
+    import random
+
+    rng = random.Random(12)
+    loaded = 0
+    for _ in range(3000):
+        value = _random_json(rng)
+        if isinstance(value, dict) and rng.random() < 0.7:
+            value = {"id": "p", "provider": "mock", **value}
+        try:
+            rec = TrackedRecord.from_dict(value)
+        except TrackedStoreError:
+            continue
+        loaded += 1
+        for key in ("started_at", "last_activity", "spend_at", "spend_usd"):
+            assert math.isfinite(getattr(rec, key))
+        for key in ("idle_ttl_s", "max_runtime_s", "max_cost_usd", "provision_timeout_s"):
+            value = getattr(rec, key)
+            assert value is None or (math.isfinite(value) and value > 0)
+        assert isinstance(rec.id, str) and rec.id and isinstance(rec.released, bool)
+        json.dumps(rec.to_dict())  # and it can be written back
+    assert loaded > 20  # the table reached valid records too, not only refusals
