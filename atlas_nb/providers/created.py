@@ -74,8 +74,13 @@ def outcome_unknown(exc: BaseException) -> bool:
         return True
     if isinstance(exc, CapacityError) or not isinstance(exc, AtlasError):
         return False
+    if exc.kind != "provider":
+        return False
     status = exc.status
-    return exc.kind == "provider" and (status is None or status >= 500 or 200 <= status < 300)
+    if status is not None and status >= 500:
+        return True
+    # a 2xx (or no status) it could not understand; an explicit error code is a refusal
+    return (status is None or 200 <= status < 300) and exc.code is None
 
 
 async def submit_create(provider: str, name: str | None, call: Awaitable[T]) -> T:

@@ -214,3 +214,26 @@ def test_a_tracked_spawn_is_on_disk_before_its_read_back(sb, case):
     assert [r["id"] for r in early] == [result[0].id]
     assert set(atlas.tracked()["id"]) == {result[0].id}
     atlas.untrack(result[0].id, terminate=True)
+
+
+@pytest.mark.parametrize(
+    ("error", "unknown"),
+    [
+        ("AtlasTimeoutError('no answer')", True),
+        ("TransportError('connection dropped')", True),
+        ("ProviderError('bad gateway', status=502)", True),
+        ("ProviderError('not JSON', status=200)", True),
+        ("ProviderError('no data envelope')", True),
+        ("ProviderError('refused', status=200, code='invalid_args')", False),
+        ("CapacityError('sold out', status=500)", False),
+        ("RateLimitedError('slow down', status=429)", False),
+        ("ValidationError('bad gpu', status=400)", False),
+        ("NotFoundError('no such offer', status=404)", False),
+        ("ValueError('not an AtlasError')", False),
+    ],
+)
+def test_which_create_failures_may_have_created_something(error, unknown):
+    from atlas_nb import errors
+    from atlas_nb.providers.created import outcome_unknown
+
+    assert outcome_unknown(eval(error, vars(errors) | {"ValueError": ValueError})) is unknown
