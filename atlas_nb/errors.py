@@ -196,10 +196,12 @@ class ComputeMayExistError(ProviderError):
         *,
         compute_id: str | None = None,
         name: str | None = None,
+        auth: Any = None,
         **kw: Any,
     ) -> None:
         self.compute_id = compute_id
         self.name = name
+        self.auth = auth  # the pod's AuthHandle (auth="bearer"/"signed_url"): its token
         super().__init__(message, **kw)
 
     def _default_hint(self) -> str:

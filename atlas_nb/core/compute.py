@@ -224,7 +224,7 @@ async def _create_reconciled(prov: Provider, req: ComputeRequest) -> Compute:
         log.warning(
             "the create of %s on %s was uncertain; found it as %s", req.name, prov.name, found.id
         )
-        return found
+        return found.model_copy(update={"auth": exc.auth}) if exc.auth else found
 
 
 async def _find_by_name(prov: Provider, name: str) -> Compute | None:

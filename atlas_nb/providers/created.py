@@ -83,8 +83,11 @@ def outcome_unknown(exc: BaseException) -> bool:
     return (status is None or 200 <= status < 300) and exc.code is None
 
 
-async def submit_create(provider: str, name: str | None, call: Awaitable[T]) -> T:
-    """Await the create call; an unknown outcome raises ``ComputeMayExistError(name=...)``."""
+async def submit_create(
+    provider: str, name: str | None, call: Awaitable[T], *, auth: Any = None
+) -> T:
+    """Await the create call; an unknown outcome raises ``ComputeMayExistError(name=...)``
+    (carrying ``auth``, the pod's token handle, so a compute found later is still usable)."""
     try:
         return await call
     except AtlasError as exc:
@@ -94,13 +97,16 @@ async def submit_create(provider: str, name: str | None, call: Awaitable[T]) -> 
             f"the create of {name or 'the compute'} may have succeeded: {exc.message or exc}",
             provider=provider,
             name=name,
+            auth=auth,
             status=exc.status,
             request_id=exc.request_id,
             raw=exc.raw,
         ) from exc
 
 
-def created_id(body: Any, *path: str | int, provider: str, name: str | None) -> str:
+def created_id(
+    body: Any, *path: str | int, provider: str, name: str | None, auth: Any = None
+) -> str:
     """The new compute's id at ``path`` in the create's answer (``ComputeMayExistError`` when
     the provider answered 2xx without one: it accepted the create)."""
     value: Any = body
@@ -115,6 +121,7 @@ def created_id(body: Any, *path: str | int, provider: str, name: str | None) -> 
             f"(got {str(body)[:200]!r})",
             provider=provider,
             name=name,
+            auth=auth,
             raw=body,
         )
     return str(value)
@@ -125,6 +132,8 @@ async def read_back(
     compute_id: str,
     name: str | None,
     get: Callable[[str], Awaitable[T]],
+    *,
+    auth: Any = None,
 ) -> T:
     """``get(compute_id)`` right after a create, retried a little (a fresh compute may not be
     readable yet); failing that, ``ComputeMayExistError`` carrying the id."""
@@ -144,5 +153,6 @@ async def read_back(
         provider=provider,
         compute_id=compute_id,
         name=name,
+        auth=auth,
         raw=getattr(last, "raw", None),
     ) from last

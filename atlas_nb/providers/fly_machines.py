@@ -462,12 +462,15 @@ class FlyMachinesProvider(Provider):
             self.api.json(
                 "POST", f"/apps/{app}/machines", json=body, idempotent=False, what="spawn"
             ),
+            auth=handle,
         )
-        mid = created_id(data, "id", provider=self.name, name=request.name)
+        mid = created_id(data, "id", provider=self.name, name=request.name, auth=handle)
         try:
             compute = self._compute(app, data)
         except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
-            compute = await read_back(self.name, f"{app}/{mid}", request.name, self.get)
+            compute = await read_back(
+                self.name, f"{app}/{mid}", request.name, self.get, auth=handle
+            )
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
 

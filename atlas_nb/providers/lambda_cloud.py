@@ -420,7 +420,7 @@ class LambdaProvider(Provider):
         env, handle = auth_material(request.auth)
         body = self._launch_body(request, opts, type_name, region, key_name, {**request.env, **env})
         try:
-            data = await submit_create(self.name, request.name, self._launch(body))
+            data = await submit_create(self.name, request.name, self._launch(body), auth=handle)
         except CapacityError as exc:
             free = (await self.instance_types()).get(type_name, {})
             regions = [r["name"] for r in free.get("regions_with_capacity_available") or []]
@@ -431,8 +431,10 @@ class LambdaProvider(Provider):
                 code=exc.code,
                 raw=exc.raw,
             ) from None
-        iid = created_id(data, "instance_ids", 0, provider=self.name, name=request.name)
-        compute = await read_back(self.name, iid, request.name, self.get)
+        iid = created_id(
+            data, "instance_ids", 0, provider=self.name, name=request.name, auth=handle
+        )
+        compute = await read_back(self.name, iid, request.name, self.get, auth=handle)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     def _refuse_what_lambda_lacks(self, request: ComputeRequest) -> None:

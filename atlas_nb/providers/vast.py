@@ -498,6 +498,7 @@ class VastProvider(Provider):
                 self.api.json(
                     "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
                 ),
+                auth=handle,
             )
         except NotFoundError as exc:
             raise CapacityError(
@@ -509,8 +510,10 @@ class VastProvider(Provider):
                 hint="Spawn again (atlas_nb picks the next cheapest), or take another row of "
                 "atlas.offers(providers='vast').",
             ) from None
-        iid = created_id(created, "new_contract", provider=self.name, name=request.name)
-        compute = await read_back(self.name, iid, request.name, self.get)
+        iid = created_id(
+            created, "new_contract", provider=self.name, name=request.name, auth=handle
+        )
+        compute = await read_back(self.name, iid, request.name, self.get, auth=handle)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def _pick_offer(

@@ -237,3 +237,13 @@ def test_a_tracked_spawn_is_on_disk_before_its_read_back(sb, case):
 )
 def test_which_create_failures_may_have_created_something(error, unknown):
     assert outcome_unknown(error) is unknown
+
+
+@pytest.mark.parametrize("case", list(CREATE))
+def test_a_reconciled_bearer_pod_still_comes_with_its_token(sb, case):
+    sb.faults(*CREATE[case], after=True, status=502, count=1)
+    name = default_name()
+    compute = spawn(case, name=name, auth="bearer")
+    assert_nothing_lost(case, name, compute=compute)
+    token = compute.auth.token.get_secret_value()
+    assert atlas.auth.verify_token(token, compute.auth.hash)

@@ -12,7 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 from ...auth import auth_material
-from ...errors import AtlasError, CapacityError, ProviderError, ValidationError
+from ...errors import (
+    AtlasError,
+    CapacityError,
+    ComputeMayExistError,
+    ProviderError,
+    ValidationError,
+)
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
 from ..created import created_id, read_back, submit_create
@@ -67,7 +73,11 @@ class PodsApi:
         if spot:
             if gpu_id is None:
                 raise ValidationError("spot pods need a GPU", field="spot", provider=PROVIDER)
-            pod = await self._create_spot(request, env, gpu_id, clouds, data_centers)
+            try:
+                pod = await self._create_spot(request, env, gpu_id, clouds, data_centers)
+            except ComputeMayExistError as exc:
+                exc.auth = exc.auth or handle  # the token of a pod that may exist
+                raise
             return pod, handle
         last: AtlasError | None = None
         for i, cloud in enumerate(clouds):
@@ -79,13 +89,14 @@ class PodsApi:
                     PROVIDER,
                     request.name,
                     self.rest.json("POST", "/v2/pods", json=body, idempotent=False, what="spawn"),
+                    auth=handle,
                 )
             except AtlasError as exc:
                 if exc.status == 400 and i + 1 < len(clouds):
                     last = exc  # refused (nothing was created): try the next cloud
                     continue
                 raise
-            created_id(pod, "id", provider=PROVIDER, name=request.name)
+            created_id(pod, "id", provider=PROVIDER, name=request.name, auth=handle)
             return dict(pod), handle
         assert last is not None  # pragma: no cover - the loop returns or raises
         raise last  # pragma: no cover

@@ -122,7 +122,7 @@ class RunPodProvider(Provider):
         try:
             return self._compute(pod, handle)
         except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
-            compute = await read_back(PROVIDER, str(pod["id"]), request.name, self.get)
+            compute = await read_back(PROVIDER, str(pod["id"]), request.name, self.get, auth=handle)
             return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def get(self, compute_id: str) -> Compute:
