@@ -231,8 +231,11 @@ async def spawn_tracked(
                 raise _unpriced(compute.id, provider.name, compute.gpu)
         sup.add(_record(compute, provider, **limits, cost_per_hr=rate), provider)
     except BaseException:
-        await provider.terminate(compute.id)
-        sup.forget(compute.id)
+        try:
+            await provider.terminate(compute.id)
+            sup.forget(compute.id)
+        except BaseException:  # the supervisor terminates it, retrying until it is gone
+            sup.condemn(placeholder(compute.id), provider, "not trackable")
         raise
     return compute
 

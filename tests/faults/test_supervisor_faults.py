@@ -248,3 +248,25 @@ def test_one_installation_never_reaps_anothers_pods():
             status="running",
         )
         assert action == "keep"
+
+
+class UnpricedStubbornProvider(UnpricedProvider):
+    """Unpriced, and its terminate fails at first."""
+
+    name = "unpricedstubborn"
+    failures: ClassVar[int] = 1
+
+    async def terminate(self, compute_id):
+        if UnpricedStubbornProvider.failures > 0:
+            UnpricedStubbornProvider.failures -= 1
+            raise TransportError("connection reset", provider=self.name)
+        await super().terminate(compute_id)
+
+
+def test_a_refused_spawn_whose_undo_fails_is_terminated_by_the_supervisor():
+    UnpricedStubbornProvider.failures = 2
+    with pytest.raises(ValidationError, match="max_cost_usd cannot be enforced"):
+        atlas.spawn(provider=UnpricedStubbornProvider, image="x", max_cost_usd=5.0)
+    (pod,) = MockProvider._store.computes.values()
+    eventually(lambda: pod.phase == "terminated")
+    eventually(lambda: atlas.tracked().empty)
