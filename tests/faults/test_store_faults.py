@@ -329,3 +329,32 @@ def test_any_json_either_loads_as_a_valid_record_or_raises_tracked_store_error()
         assert isinstance(rec.id, str) and rec.id and isinstance(rec.released, bool)
         json.dumps(rec.to_dict())  # and it can be written back
     assert loaded > 20  # the table reached valid records too, not only refusals
+
+
+def test_providers_resolve_by_registered_name_or_entry_point(tmp_path, monkeypatch):
+    from atlas_nb.providers import registry
+
+    (tmp_path / "ep_provider_mod.py").write_text(
+        "from atlas_nb.providers.mock import MockProvider\n"
+        "class EntryPointProvider(MockProvider):\n    name = 'viaentry'\n"
+    )
+    dist = tmp_path / "ep_provider-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-provider\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[atlas_nb.providers]\nviaentry = ep_provider_mod:EntryPointProvider\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_registered", {})
+    cls = registry.resolve_provider_class("viaentry")
+    assert cls.__name__ == "EntryPointProvider" and registry.registered_name(cls) == "viaentry"
+
+    class Registered(MockProvider):
+        name = "registered1"
+
+    with pytest.raises(ValidationError, match="unknown provider"):
+        registry.resolve_provider_class("registered1")
+    atlas.register_provider(Registered)
+    assert registry.resolve_provider_class("registered1") is Registered
+    with pytest.raises(ValidationError, match="cannot register"):
+        atlas.register_provider(Registered, name="mock")  # a built-in name is never taken
