@@ -339,7 +339,12 @@ class TrackStore:
         return self._read_one(self._file(compute_id)) if self._check_dir() else None
 
     def put(self, record: TrackedRecord) -> None:
+        """Write a record; a later touch already on disk (from any process) is kept."""
         with self._locked(record.id):
+            with contextlib.suppress(TrackedStoreError):  # a corrupt old file is overwritten
+                old = self.get(record.id)
+                if old is not None and old.last_activity > record.last_activity:
+                    record.last_activity = old.last_activity
             self._write_one(record)
 
     def update(self, compute_id: str, **changes: Any) -> TrackedRecord | None:

@@ -358,3 +358,13 @@ def test_providers_resolve_by_registered_name_or_entry_point(tmp_path, monkeypat
     assert registry.resolve_provider_class("registered1") is Registered
     with pytest.raises(ValidationError, match="cannot register"):
         atlas.register_provider(Registered, name="mock")  # a built-in name is never taken
+
+
+def test_a_retried_write_keeps_a_touch_made_meanwhile_by_another_process(tmp_path):
+    store = TrackStore(tmp_path / "tracked")
+    mine = TrackedRecord(id="p1", provider="mock", started_at=1.0, last_activity=10.0)
+    store.put(mine)
+    store.merge_activity("p1", 50.0)  # another kernel touched it
+    mine.status = "running"
+    store.put(mine)  # this kernel's delayed write (e.g. retried after ENOSPC)
+    assert store.get("p1").last_activity == 50.0 and store.get("p1").status == "running"
