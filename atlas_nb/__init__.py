@@ -23,6 +23,7 @@ from .errors import (
     AtlasError,
     AtlasTimeoutError,
     CapacityError,
+    ComputeMayExistError,
     ConflictError,
     DeployError,
     DeployInvalidDirError,
@@ -35,6 +36,7 @@ from .errors import (
     RateLimitedError,
     SignatureError,
     TokenPersistError,
+    TrackedStoreError,
     TransportError,
     UnauthorizedError,
     UnsupportedError,
@@ -56,7 +58,7 @@ from .models import (
 )
 from .orchestrator.api import Tracked
 from .providers import Provider
-from .providers.registry import ProviderLike, resolve_provider_class
+from .providers.registry import ProviderLike, register_provider, resolve_provider_class
 
 __version__ = "0.1.0"
 
@@ -158,6 +160,7 @@ __all__ = [
     "AuthHandle",
     "CapacityError",
     "Compute",
+    "ComputeMayExistError",
     "ComputeRequest",
     "ComputeStatus",
     "ConflictError",
@@ -185,6 +188,7 @@ __all__ = [
     "SignatureError",
     "TokenPersistError",
     "Tracked",
+    "TrackedStoreError",
     "TransportError",
     "UnauthorizedError",
     "UnsupportedError",
@@ -209,6 +213,7 @@ __all__ = [
     "offers",
     "plot_offers",
     "reap",
+    "register_provider",
     "restart",
     "retry_job",
     "run_job",

@@ -48,6 +48,9 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 
 
+OWNER_PATTERN = r"^[a-z0-9]{4,32}$"
+
+
 class Settings(BaseModel):
     """The resolved settings. Secrets are ``SecretStr`` and masked in the repr."""
 
@@ -94,7 +97,9 @@ class Settings(BaseModel):
     reaper_enabled: bool = True
     name_prefix: str = "atlas-"
     reap_grace_s: float = 600.0
-    owner: str | None = None
+    #: this installation's owner tag (lowercase letters and digits, so no owner is another's
+    #: prefix); None: a random one kept in data_dir
+    owner: str | None = Field(default=None, pattern=OWNER_PATTERN)
 
     # widgets
     log_buffer_lines: int = 5_000

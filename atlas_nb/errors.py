@@ -204,6 +204,40 @@ class InsufficientBalanceError(ProviderError):
     default_hint = "Add credit to the account (or lower the request), then try again."
 
 
+class TrackedStoreError(ValidationError):
+    """The tracked-computes store (``<data_dir>/tracked``) cannot be used or holds a bad record."""
+
+
+class ComputeMayExistError(ProviderError):
+    """The provider accepted a create, but atlas_nb could not confirm the compute: it may exist
+    and bill. ``compute_id`` is its id when the provider returned one, ``name`` its unique name."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        compute_id: str | None = None,
+        name: str | None = None,
+        auth: Any = None,
+        **kw: Any,
+    ) -> None:
+        self.compute_id = compute_id
+        self.name = name
+        self.auth = auth  # the pod's AuthHandle (auth="bearer"/"signed_url"): its token
+        super().__init__(message, **kw)
+
+    def _default_hint(self) -> str:
+        if self.compute_id:
+            return (
+                f"It may be running: check atlas.compute({self.compute_id!r}, "
+                f"provider={self.provider!r}) and terminate it if you do not want it."
+            )
+        return (
+            f"It may be running: look for it with atlas.computes(provider={self.provider!r}, "
+            f"name={self.name!r}) and terminate it if you do not want it."
+        )
+
+
 class TransportError(AtlasError):
     kind = "transport"
     default_hint = "Check the network connection and the provider's base URL."

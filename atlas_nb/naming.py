@@ -21,10 +21,10 @@ import secrets
 import string
 from pathlib import Path
 
-from .config import settings
+from .config import OWNER_PATTERN, settings
 
 _ALPHABET = string.ascii_lowercase + string.digits
-_OWNER = re.compile(r"^[a-z0-9]{4,16}$")
+_OWNER = re.compile(OWNER_PATTERN)
 
 
 def _random(n: int) -> str:
@@ -43,7 +43,7 @@ def owner_tag(data_dir: Path | None = None) -> str:
             return text
     except OSError:
         pass
-    tag = _random(6)
+    tag = _random(10)  # 36**10 tags: two installations do not share one
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

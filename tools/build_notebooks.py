@@ -185,7 +185,15 @@ NOTEBOOKS["04_transient_pods"] = [
     "orchestrator: an idle TTL (reset by `touch`), a hard deadline and a cost cap — whichever "
     "comes first terminates the pod. The state is on disk, so a new kernel or "
     "`atlas-nb reap` keeps enforcing it. Runs on the sandbox, or on RunPod with "
-    "`RUNPOD_API_KEY` set.",
+    "`RUNPOD_API_KEY` set.\n\n**What is guarded, by whom, when not.** The idle TTL counts "
+    "from when the pod is first seen running (a pod still pulling its image is not idle); "
+    "`provision_timeout` (default 20 min) ends one that never gets there; the deadline and the "
+    "cost cap count from creation, as billing does. The supervisor in this kernel (or "
+    "`atlas-nb reap` from a shell) enforces them; store, lock and provider failures are "
+    "retried and reported as `store_error` / `terminate_failed` events, never dropped. Nothing "
+    "is guarded while no kernel and no `atlas-nb reap` runs for this data dir — cron "
+    "`atlas-nb reap` for unattended pods. A create that may have succeeded raises "
+    "`ComputeMayExistError` with the pod's id or name (see the README).",
     SETUP.format(speed=50),
     "import time\natlas.configure(heartbeat_s=1)  # poll status every second (default: a minute)",
     "## Track a pod, then let it go\n\n`track()` guards a compute you already have; "

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import pandas as pd
@@ -24,7 +24,13 @@ import pandas as pd
 from .._durations import Duration, optional_seconds
 from .._runtime import on_runtime
 from ..config import settings
-from ..errors import AtlasTimeoutError, MissingCredentialsError, ProviderError, ValidationError
+from ..errors import (
+    AtlasTimeoutError,
+    ComputeMayExistError,
+    MissingCredentialsError,
+    ProviderError,
+    ValidationError,
+)
 from ..frames import computes_frame
 from ..gpus import family_members, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
@@ -128,6 +134,7 @@ async def spawn(
     idle_ttl: Duration | None = None,
     max_runtime: Duration | None = None,
     max_cost_usd: float | None = None,
+    provision_timeout: Duration | None = "20m",
     provider_opts: Mapping[str, Any] | None = None,
 ) -> Compute:
     """Spawn a compute and return it (usually still provisioning).
@@ -135,7 +142,9 @@ async def spawn(
     ``request`` may be a :class:`ComputeRequest` or a row of :func:`offers` (then exactly that
     offer is launched). ``track=True`` (or any of ``idle_ttl``, ``max_runtime``,
     ``max_cost_usd``) hands it to the orchestrator, which terminates it when idle, past its
-    deadline or over its cost cap. ``auth="bearer"`` returns a token in ``compute.auth``.
+    deadline or over its cost cap (the idle timer starts once it runs; ``provision_timeout``
+    bounds how long it may take to get there). ``auth="bearer"`` returns a token in
+    ``compute.auth``.
 
         >>> import atlas_nb as atlas
         >>> c = atlas.spawn(provider="mock", gpu="h100", image="python:3.11", auth="bearer")
@@ -170,33 +179,85 @@ async def spawn(
     if guarded:
         from ..orchestrator import api as orchestrator
 
-        return await orchestrator.spawn_tracked(prov, req)
+        return await orchestrator.spawn_tracked(
+            prov,
+            req,
+            provision_timeout=optional_seconds(provision_timeout, field="provision_timeout"),
+        )
     return await create_or_undo(prov, req)
 
 
-async def create_or_undo(prov: Provider, req: ComputeRequest) -> Compute:
+Undo = Callable[[Provider, str], Coroutine[Any, Any, None]]
+
+
+async def create_or_undo(
+    prov: Provider, req: ComputeRequest, *, undo: Undo | None = None
+) -> Compute:
     """``prov.spawn(req)``, finished even if the caller is interrupted (Ctrl-C): a compute the
-    provider created after all is then terminated, so an interrupted spawn never leaves a
-    pod billing unnoticed."""
-    task = asyncio.ensure_future(prov.spawn(req))
+    provider created after all is then handed to ``undo`` (default: terminate it), so an
+    interrupted spawn never leaves a pod billing unnoticed.
+
+    A create whose outcome is unknown (timeout, 5xx, an id-less answer) is reconciled by
+    listing the unique name: the compute is returned when it exists, else
+    ``ComputeMayExistError`` (with the name) is raised.
+    """
+    task = asyncio.ensure_future(_create_reconciled(prov, req))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        task.add_done_callback(functools.partial(_undo_interrupted_spawn, prov))
+        task.add_done_callback(functools.partial(_undo_interrupted_spawn, prov, undo))
         raise
 
 
-def _undo_interrupted_spawn(prov: Provider, task: asyncio.Future[Compute]) -> None:
-    if task.cancelled() or task.exception() is not None:
+async def _create_reconciled(prov: Provider, req: ComputeRequest) -> Compute:
+    try:
+        return await prov.spawn(req)
+    except ComputeMayExistError as exc:
+        if exc.compute_id or not req.name:
+            raise
+        found = await _find_by_name(prov, req.name)
+        if found is None:
+            exc.message = (
+                f"{exc.message}; no compute named {req.name} is listed yet, but it may appear"
+            )
+            exc.args = (exc._render(),)
+            raise
+        log.warning(
+            "the create of %s on %s was uncertain; found it as %s", req.name, prov.name, found.id
+        )
+        return found.model_copy(update={"auth": exc.auth}) if exc.auth else found
+
+
+async def _find_by_name(prov: Provider, name: str) -> Compute | None:
+    try:
+        listed = await prov.list_computes(name=name)
+    except Exception as exc:  # cannot tell: the caller raises "may exist"
+        log.warning("could not list %s computes named %s: %s", prov.name, name, exc)
+        return None
+    live = [c for c in listed if c.name == name and c.status not in FINAL_COMPUTE_STATUSES]
+    return live[0] if live else None
+
+
+def _undo_interrupted_spawn(
+    prov: Provider, undo: Undo | None, task: asyncio.Future[Compute]
+) -> None:
+    if task.cancelled():
         return
-    created = task.result()
+    exc = task.exception()
+    if exc is None:
+        compute_id, name = task.result().id, task.result().name
+    elif isinstance(exc, ComputeMayExistError) and exc.compute_id:
+        compute_id, name = exc.compute_id, exc.name
+    else:
+        if isinstance(exc, ComputeMayExistError):
+            log.error(
+                "an interrupted spawn may have created %s on %s: %s", exc.name, prov.name, exc
+            )
+        return
     log.warning(
-        "spawn of %s was interrupted after %s created %s; terminating it",
-        created.name,
-        prov.name,
-        created.id,
+        "spawn of %s was interrupted after %s created %s; undoing it", name, prov.name, compute_id
     )
-    asyncio.get_running_loop().create_task(_terminate_quietly(prov, created.id))
+    asyncio.get_running_loop().create_task((undo or _terminate_quietly)(prov, compute_id))
 
 
 async def _terminate_quietly(prov: Provider, compute_id: str) -> None:

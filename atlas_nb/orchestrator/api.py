@@ -10,6 +10,8 @@ True
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,17 +22,20 @@ import pandas as pd
 from .._durations import Duration, optional_seconds
 from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
 from ..config import settings
-from ..errors import MissingCredentialsError, NotFoundError, ValidationError
+from ..errors import ComputeMayExistError, MissingCredentialsError, NotFoundError, ValidationError
 from ..frames import frame, mark
-from ..models import Compute, ComputeRequest
+from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
+from ..providers.created import on_created
 from ..providers.registry import ProviderLike, get_provider
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
 from .reaper import reap_providers
-from .state import TrackedRecord, TrackStore
+from .state import DEFAULT_PROVISION_TIMEOUT_S, TrackedRecord, TrackStore
 from .supervisor import Supervisor, provider_ref
+
+log = logging.getLogger("atlas_nb.orchestrator")
 
 TRACKED_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -73,14 +78,20 @@ def _running() -> Supervisor:
     return sup
 
 
-def _record(
-    compute: Compute,
-    provider: Provider,
+def check_limits(
     *,
     idle_ttl: float | None,
     max_runtime: float | None,
     max_cost_usd: float | None,
-) -> TrackedRecord:
+    provision_timeout: float | None = None,
+) -> None:
+    """Every limit must be able to fire: finite and positive (``ValidationError`` naming it).
+
+    >>> check_limits(idle_ttl=float("inf"), max_runtime=None, max_cost_usd=None)
+    Traceback (most recent call last):
+    ...
+    atlas_nb.errors.ValidationError: validation: idle_ttl=inf must be a finite, positive number...
+    """
     if idle_ttl is None and max_runtime is None and max_cost_usd is None:
         raise ValidationError(
             "a tracked compute needs at least one limit",
@@ -91,13 +102,61 @@ def _record(
         ("idle_ttl", idle_ttl),
         ("max_runtime", max_runtime),
         ("max_cost_usd", max_cost_usd),
+        ("provision_timeout", provision_timeout),
     ):
-        if value is not None and value <= 0:
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value <= 0:
             raise ValidationError(
-                f"{field}={value!r} must be positive",
+                f"{field}={value!r} must be a finite, positive number",
                 field=field,
                 hint="Use None for no such limit.",
             )
+
+
+async def hourly_rate(compute: Compute, provider: Provider) -> float | None:
+    """The compute's $/hr, else its GPU's catalogue price times its GPU count (None if unknown)."""
+    if compute.cost_per_hr is not None:
+        return compute.cost_per_hr
+    if not compute.gpu:
+        return None
+    try:
+        types = await provider.gpu_types()
+    except Exception as exc:  # no catalogue: the caller refuses the cap
+        log.warning("no %s catalogue to price %s: %s", provider.name, compute.id, exc)
+        return None
+    for t in types:
+        if compute.gpu in (t.gpu, t.native_id) and t.price_per_hr is not None:
+            return t.price_per_hr * max(1, compute.gpu_count)
+    return None
+
+
+def _unpriced(compute_id: str, provider: str, gpu: str | None) -> ValidationError:
+    return ValidationError(
+        f"max_cost_usd cannot be enforced on {compute_id}: {provider} reports no $/hr for it "
+        f"and its GPU ({gpu or 'none'}) has no catalogue price",
+        field="max_cost_usd",
+        hint="Use max_runtime= (a deadline) instead of a cost cap for this compute.",
+    )
+
+
+def _record(
+    compute: Compute,
+    provider: Provider,
+    *,
+    idle_ttl: float | None,
+    max_runtime: float | None,
+    max_cost_usd: float | None,
+    provision_timeout: float | None = DEFAULT_PROVISION_TIMEOUT_S,
+    cost_per_hr: float | None = None,
+) -> TrackedRecord:
+    check_limits(
+        idle_ttl=idle_ttl,
+        max_runtime=max_runtime,
+        max_cost_usd=max_cost_usd,
+        provision_timeout=provision_timeout,
+    )
     now = time.time()
     started = compute.created_at.timestamp() if compute.created_at else now
     return TrackedRecord(
@@ -111,35 +170,72 @@ def _record(
         max_cost_usd=max_cost_usd,
         started_at=min(started, now),
         last_activity=now,
-        cost_per_hr=compute.cost_per_hr,
+        cost_per_hr=compute.cost_per_hr if cost_per_hr is None else cost_per_hr,
         spend_usd=0.0,
         spend_at=min(started, now),
         status=compute.status.value,
+        running_since=now if compute.status == ComputeStatus.RUNNING else None,
+        provision_timeout_s=provision_timeout,
     )
 
 
-async def spawn_tracked(provider: Provider, request: ComputeRequest) -> Compute:
-    """Spawn and track in one step; if tracking cannot be recorded, the compute is terminated."""
+async def spawn_tracked(
+    provider: Provider,
+    request: ComputeRequest,
+    *,
+    provision_timeout: float | None = DEFAULT_PROVISION_TIMEOUT_S,
+) -> Compute:
+    """Spawn and track in one step. A compute that may exist is tracked before the error is
+    raised; one interrupted (Ctrl-C) is tracked and terminated by the supervisor (retried until
+    gone); one whose cost cap cannot be priced is terminated and refused."""
     sup = _running()  # guard first, so nothing spawned is ever unguarded
     idle = request.idle_ttl
     if idle is None and request.max_runtime is None and request.max_cost_usd is None:
         idle = settings().idle_ttl_s
+    limits = {
+        "idle_ttl": idle,
+        "max_runtime": request.max_runtime,
+        "max_cost_usd": request.max_cost_usd,
+        "provision_timeout": provision_timeout,
+    }
+    check_limits(**limits)  # before anything bills
+    provider_ref(provider)
+    sup.store.ensure()  # an unusable tracked dir is refused before anything bills
     from ..core.compute import create_or_undo
 
-    compute = await create_or_undo(provider, request)
+    def placeholder(compute_id: str) -> TrackedRecord:
+        stub = Compute(id=compute_id, provider=provider.name, name=request.name, gpu=request.gpu)
+        return _record(stub, provider, **limits)
+
+    async def terminate_interrupted(prov: Provider, compute_id: str) -> None:
+        sup.condemn(placeholder(compute_id), prov, "interrupted")
+
+    def record_early(compute_id: str) -> None:  # before the read-back: a crash loses nothing
+        sup.add(placeholder(compute_id), provider)
+
     try:
-        sup.add(
-            _record(
-                compute,
-                provider,
-                idle_ttl=idle,
-                max_runtime=request.max_runtime,
-                max_cost_usd=request.max_cost_usd,
-            ),
-            provider,
-        )
+        with on_created(record_early):
+            compute = await create_or_undo(provider, request, undo=terminate_interrupted)
+    except ComputeMayExistError as exc:
+        if exc.compute_id:  # guard it: the supervisor terminates it at its limits
+            if exc.compute_id not in sup.records:
+                sup.add(placeholder(exc.compute_id), provider)
+            exc.message = f"{exc.message}; it is tracked, so its limits are enforced"
+            exc.args = (exc._render(),)
+        raise
+    try:
+        rate = None
+        if request.max_cost_usd is not None:
+            rate = await hourly_rate(compute, provider)
+            if rate is None:
+                raise _unpriced(compute.id, provider.name, compute.gpu)
+        sup.add(_record(compute, provider, **limits, cost_per_hr=rate), provider)
     except BaseException:
-        await provider.terminate(compute.id)
+        try:
+            await provider.terminate(compute.id)
+            sup.forget(compute.id)
+        except BaseException:  # the supervisor terminates it, retrying until it is gone
+            sup.condemn(placeholder(compute.id), provider, "not trackable")
         raise
     return compute
 
@@ -188,25 +284,36 @@ async def track(
     idle_ttl: Duration | None = "30m",
     max_runtime: Duration | None = None,
     max_cost_usd: float | None = None,
+    provision_timeout: Duration | None = "20m",
 ) -> Tracked:
-    """Guard an existing compute: terminate it when idle for ``idle_ttl``, past
-    ``max_runtime`` or once it has cost ``max_cost_usd`` (whichever comes first).
+    """Guard an existing compute: terminate it when idle for ``idle_ttl`` (counted from when it
+    first runs), past ``max_runtime`` or once it has cost ``max_cost_usd`` (both counted from
+    its creation), whichever comes first; one that never runs is terminated after
+    ``provision_timeout``.
 
     The state is kept on disk, so a new kernel or ``atlas-nb reap`` keeps enforcing it.
     """
+    limits: dict[str, Any] = {
+        "idle_ttl": optional_seconds(idle_ttl, field="idle_ttl"),
+        "max_runtime": optional_seconds(max_runtime, field="max_runtime"),
+        "max_cost_usd": max_cost_usd,
+        "provision_timeout": optional_seconds(provision_timeout, field="provision_timeout"),
+    }
+    check_limits(**limits)
+    sup = _running()
+    sup.store.ensure()
     if isinstance(compute, str):
         prov = get_provider(provider)
         compute = await prov.get(compute)
     else:
         prov = compute._provider or get_provider(provider or compute.provider)
-    record = _record(
-        compute,
-        prov,
-        idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
-        max_runtime=optional_seconds(max_runtime, field="max_runtime"),
-        max_cost_usd=max_cost_usd,
-    )
-    _running().add(record, prov)
+    rate = None
+    if max_cost_usd is not None:
+        rate = await hourly_rate(compute, prov)
+        if rate is None:
+            raise _unpriced(compute.id, prov.name, compute.gpu)
+    record = _record(compute, prov, **limits, cost_per_hr=rate)
+    sup.add(record, prov)
     return Tracked(compute, record.idle_ttl_s, record.max_runtime_s, record.max_cost_usd)
 
 
@@ -286,6 +393,7 @@ def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
 async def tracked() -> pd.DataFrame:
     """Tracked computes with spend so far and time left before the next limit."""
     sup = _running()
+    sup.store.check()  # an unusable tracked dir is an error here, not an empty table
     sup.sync_from_store()
     now = time.time()
     rows = [_tracked_row(r, now) for r in sup.guarded()]
@@ -346,6 +454,7 @@ async def enforce(*, wait_s: float = 60.0) -> list[str]:
     background (and are reported as ``terminate_failed`` events).
     """
     sup = _running()
+    sup.store.check()
     sup.sync_from_store()
     fired = sup.enforce_deadlines(time.time())
     tasks = [sup._terminations[c] for c in fired if c in sup._terminations]

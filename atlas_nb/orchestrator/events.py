@@ -1,7 +1,9 @@
 """Orchestrator events: what happened to a tracked compute, for callbacks, iterators and widgets.
 
 Kinds: ``status`` (data: status), ``heartbeat`` (data: ok, status, spend_usd, error?),
-``terminating`` (data: reason), ``terminated``, ``terminate_failed`` (data: error, retry_in_s).
+``terminating`` (data: reason), ``terminated``, ``terminate_failed`` (data: error, retry_in_s),
+``store_error`` (data: action, error; for a quarantined record also ``restored``: whether this
+process wrote its good copy back).
 Each event is also emitted as telemetry ``atlas.compute.event``.
 
     >>> bus = EventBus()

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
 import pandas as pd
 
 from .. import telemetry
+from ..config import OWNER_PATTERN
 from ..errors import MissingCredentialsError, NotFoundError, ValidationError
 from ..models import Compute
 from ..providers.base import Provider
@@ -59,6 +61,12 @@ def decide(
             "the reaper needs a non-empty name prefix",
             field="name_prefix",
             hint="Set name_prefix (default 'atlas-'); an empty prefix would reap everything.",
+        )
+    if not re.fullmatch(OWNER_PATTERN, owner or ""):
+        raise ValidationError(
+            f"the reaper's owner tag {owner!r} is not lowercase letters and digits (4-32)",
+            field="owner",
+            hint="Fix atlas.configure(owner=...); another installation's pods must never match.",
         )
     if status in ("terminated", "terminating"):
         return "keep", "already terminated"

@@ -1,7 +1,10 @@
 """Tracked computes on disk, so a new kernel (or ``atlas-nb reap``) adopts and keeps guarding them.
 
-They live in ``<data_dir>/tracked/`` (directory 0700, one ``<id>.json`` per compute, written
-atomically with mode 0600), so a kernel and a shell can share them.
+They live in ``<data_dir>/tracked/`` (a private 0700 directory that must not be a symlink, one
+``<id>.json`` per compute, mode 0600, fsynced then renamed into place), so a kernel and a shell
+can share them. Every record is validated on load; one that cannot be parsed is moved to
+``tracked/quarantine/`` with the reason, and the others keep being guarded. Fields written by a
+newer atlas_nb are kept on rewrite.
 
     >>> import tempfile, pathlib
     >>> store = TrackStore(pathlib.Path(tempfile.mkdtemp()) / "tracked")
@@ -18,19 +21,24 @@ atomically with mode 0600), so a kernel and a shell can share them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import TrackedStoreError
 
 LOCK_WAIT_S = 0.5
+DEFAULT_PROVISION_TIMEOUT_S = 1200.0
 
 
 @dataclass
@@ -38,7 +46,7 @@ class TrackedRecord:
     """Everything needed to keep guarding one compute, in any process."""
 
     id: str
-    provider: str  # a provider name, or "module:qualname" of a custom Provider class
+    provider: str  # a registered provider name (built-in, entry point or register_provider)
     name: str | None = None
     gpu: str | None = None
     owner: str | None = None
@@ -55,11 +63,104 @@ class TrackedRecord:
     key_fp: str = ""  # fingerprint of the API key it was spawned with ("" = unknown/none)
     released: bool = False  # untracked but kept: the reaper must leave it alone
     extra: dict[str, Any] = field(default_factory=dict)
+    #: when it was first seen running (the idle timer starts then); None while provisioning
+    running_since: float | None = None
+    #: how long it may take to first run before it is terminated (None: no bound)
+    provision_timeout_s: float | None = DEFAULT_PROVISION_TIMEOUT_S
+    #: fields written by a newer atlas_nb: kept as they are on rewrite
+    unknown: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrackedRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: Any) -> TrackedRecord:
+        """A validated record (``TrackedStoreError`` saying which field is wrong otherwise).
+
+        >>> TrackedRecord.from_dict({"id": "p", "provider": "mock", "started_at": "x"})
+        Traceback (most recent call last):
+        ...
+        atlas_nb.errors.TrackedStoreError: validation: started_at='x' is not a time ...
+        """
+        if not isinstance(data, dict):
+            raise _invalid(f"a record must be a JSON object, not {type(data).__name__}")
+        known = {f.name for f in fields(cls)} - {"unknown"}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("id", "provider"):
+            if not isinstance(values.get(key), str) or not values[key]:
+                raise _invalid(f"{key}={values.get(key)!r} must be a non-empty string")
+        for key in ("name", "gpu", "owner", "terminating"):
+            if values.get(key) is not None and not isinstance(values[key], str):
+                raise _invalid(f"{key}={values[key]!r} must be a string or null")
+        for key in ("status", "key_fp"):
+            if key in values and not isinstance(values[key], str):
+                raise _invalid(f"{key}={values[key]!r} must be a string")
+        for key in ("idle_ttl_s", "max_runtime_s", "max_cost_usd", "provision_timeout_s"):
+            if values.get(key) is not None:
+                values[key] = _number(key, values[key], positive=True)
+        if values.get("cost_per_hr") is not None:
+            values["cost_per_hr"] = _number("cost_per_hr", values["cost_per_hr"])
+        if "spend_usd" in values:
+            values["spend_usd"] = _number("spend_usd", values["spend_usd"])
+        for key in ("started_at", "last_activity", "spend_at", "running_since"):
+            if key in values and (key != "running_since" or values[key] is not None):
+                values[key] = _time(key, values[key])
+        if "released" in values and not isinstance(values["released"], bool):
+            raise _invalid(f"released={values['released']!r} must be true or false")
+        if "extra" in values and not isinstance(values["extra"], dict):
+            raise _invalid(f"extra={values['extra']!r} must be an object")
+        rec = cls(**values)
+        rec.unknown = {k: v for k, v in data.items() if k not in known}
+        return rec
+
+    def to_dict(self) -> dict[str, Any]:
+        """What is written to disk: every field, plus the unknown ones it was read with."""
+        data = asdict(self)
+        data.pop("unknown")
+        return {**self.unknown, **data}
+
+
+def _invalid(message: str) -> TrackedStoreError:
+    return TrackedStoreError(message, field="tracked")
+
+
+def _number(key: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _invalid(f"{key}={value!r} must be a finite number")
+    if value < 0 or (positive and value == 0):
+        raise _invalid(f"{key}={value!r} must be {'positive' if positive else 'zero or more'}")
+    return float(value)
+
+
+def _time(key: str, value: Any) -> float:
+    """Unix seconds, or an ISO-8601 time with a timezone (a naive time is refused)."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _invalid(f"{key}={value!r} is not a time (unix seconds or ISO-8601)") from None
+        if parsed.tzinfo is None:
+            raise _invalid(f"{key}={value!r} has no timezone")
+        return parsed.timestamp()
+    return _number(key, value)
+
+
+class FileOps:
+    """The few file operations the store makes (a seam: fault tests pass a failing one)."""
+
+    def write_durably(self, path: Path, payload: bytes) -> None:
+        """Write ``payload`` to a new file and fsync it before it is renamed into place."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def replace(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+    def unlink(self, path: Path) -> None:
+        path.unlink()
 
 
 class TrackStore:
@@ -67,23 +168,74 @@ class TrackStore:
 
     Adding, updating or removing one compute touches only its file (atomic rename), so the
     cost does not grow with the number tracked; loading reads the directory.
+    ``quarantined`` lists ``(file, reason)`` for records moved aside since it was last emptied.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, ops: FileOps | None = None) -> None:
         self.path = path  # a directory
+        self.ops = ops or FileOps()
+        self.quarantined: list[tuple[Path, str]] = []
+        self._unreadable: set[Path] = set()  # corrupt but could not be moved: reported once
+
+    def file_of(self, compute_id: str) -> Path:
+        """The file that holds a compute's record."""
+        return self._file(compute_id)
 
     def _file(self, compute_id: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in compute_id)
         return self.path / f"{safe}.json"
 
+    def _check_dir(self) -> bool:
+        """True when the directory exists (and is usable); raises when it is not usable."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._unusable(f"cannot be read ({exc.strerror})") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise self._unusable("is a symlink (refused: it could point anywhere)")
+        if not stat.S_ISDIR(st.st_mode):
+            raise self._unusable("exists but is not a directory")
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise self._unusable("belongs to another user")
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o700)
+        return True
+
+    def _unusable(self, why: str) -> TrackedStoreError:
+        return TrackedStoreError(
+            f"the tracked-computes directory {self.path} {why}",
+            field="tracked",
+            hint="Move it aside (or point atlas.configure(data_dir=...) elsewhere); tracked "
+            "computes keep running meanwhile: check atlas.computes().",
+        )
+
+    def check(self) -> None:
+        """``TrackedStoreError`` when the directory exists but cannot be used (never creates)."""
+        self._check_dir()
+
+    def ensure(self) -> None:
+        """Create the directory if needed; ``TrackedStoreError`` when it cannot be used."""
+        self._ensure()
+
     def _ensure(self) -> None:
-        if not self.path.is_dir():
+        if self._check_dir():
+            return
+        try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise self._unusable(f"cannot be created ({exc.strerror or exc})") from None
+        self._check_dir()
 
     @contextlib.contextmanager
     def _locked(self, compute_id: str) -> Iterator[None]:
         self._ensure()
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise self._unusable(f"has an unusable .lock ({exc.strerror or exc})") from None
         try:
             # never wait long: this can run on atlas_nb's loop thread (a stopped peer process
             # holding the lock must not freeze every stream)
@@ -94,7 +246,7 @@ class TrackStore:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise ValidationError(
+                        raise TrackedStoreError(
                             f"the tracked-computes store {self.path} is locked by another process",
                             field="tracked",
                             hint="Retry; if it persists, stop the other atlas_nb process.",
@@ -106,47 +258,94 @@ class TrackStore:
             os.close(fd)
 
     def _read_one(self, file: Path) -> TrackedRecord | None:
+        """The record in ``file`` (None if gone); ``TrackedStoreError`` when it is corrupt."""
         try:
-            return TrackedRecord.from_dict(json.loads(file.read_text()))
+            if stat.S_ISLNK(os.lstat(file).st_mode):
+                raise _invalid("the record is a symlink (refused)")
+            text = file.read_text()
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as exc:
-            raise ValidationError(
-                f"the tracked-compute file {file} is corrupt ({exc})",
-                field="tracked",
-                hint="It was left untouched; move it aside to stop tracking that compute (the "
-                "compute keeps running: check atlas.computes()).",
-            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _invalid(f"cannot be read ({exc})") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise _invalid(f"not JSON ({exc})") from None
+        return TrackedRecord.from_dict(data)
+
+    def _quarantine(self, file: Path, reason: str) -> None:
+        """Move a corrupt record aside with the reason; report it once."""
+        if file in self._unreadable:
+            return
+        target_dir = self.path / "quarantine"
+        try:
+            target_dir.mkdir(exist_ok=True, mode=0o700)
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            target = target_dir / f"{file.stem}.{stamp}.{os.getpid()}.json"
+            self.ops.replace(file, target)
+            reason_file = target.with_suffix(".reason.txt")
+            reason_file.write_text(f"{file.name}: {reason}\n")
+        except FileNotFoundError:
+            return  # removed meanwhile: nothing to report
+        except OSError as exc:
+            self._unreadable.add(file)  # left in place; skipped (and not reported) from now on
+            reason = f"{reason}; it could not be moved aside ({exc.strerror or exc})"
+        self.quarantined.append((file, reason))
 
     def _write_one(self, record: TrackedRecord) -> None:
         self._ensure()
-        payload = json.dumps(asdict(record), separators=(",", ":"))
+        payload = json.dumps(record.to_dict(), separators=(",", ":")).encode()
         # the temp name must not match "*.json", or load() could read a half-written file
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".partial")
+        tmp = self.path / f".tmp-{os.getpid()}-{secrets.token_hex(8)}.partial"
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(payload)
-            os.replace(tmp, self._file(record.id))
+            self.ops.write_durably(tmp, payload)
+            self.ops.replace(tmp, self._file(record.id))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            what = errno.errorcode.get(exc.errno or 0, "")
+            raise TrackedStoreError(
+                f"could not save the tracked record of {record.id} in {self.path} "
+                f"({what + ': ' if what else ''}{exc.strerror or exc})",
+                field="tracked",
+                hint="Free disk space or make the directory writable; the compute keeps being "
+                "guarded in this process meanwhile.",
+            ) from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        self._unreadable.discard(self._file(record.id))
 
     def load(self) -> dict[str, TrackedRecord]:
-        if not self.path.is_dir():
+        """Every readable record by id; corrupt ones are quarantined (see ``quarantined``)."""
+        if not self._check_dir():
             return {}
         out = {}
-        for file in self.path.glob("*.json"):
-            rec = self._read_one(file)
+        for file in sorted(self.path.glob("*.json")):
+            if file in self._unreadable:
+                continue
+            try:
+                rec = self._read_one(file)
+            except TrackedStoreError as exc:
+                self._quarantine(file, exc.message or str(exc))
+                continue
             if rec is not None:
                 out[rec.id] = rec
         return out
 
     def get(self, compute_id: str) -> TrackedRecord | None:
-        return self._read_one(self._file(compute_id)) if self.path.is_dir() else None
+        """One record (None if not tracked); ``TrackedStoreError`` when it is corrupt."""
+        return self._read_one(self._file(compute_id)) if self._check_dir() else None
 
     def put(self, record: TrackedRecord) -> None:
-        self._write_one(record)
+        """Write a record; a later touch already on disk (from any process) is kept."""
+        with self._locked(record.id):
+            with contextlib.suppress(TrackedStoreError):  # a corrupt old file is overwritten
+                old = self.get(record.id)
+                if old is not None and old.last_activity > record.last_activity:
+                    record.last_activity = old.last_activity
+            self._write_one(record)
 
     def update(self, compute_id: str, **changes: Any) -> TrackedRecord | None:
         """Apply changes to one record (if still tracked); returns the new record."""
@@ -168,8 +367,9 @@ class TrackStore:
                 self._write_one(rec)
 
     def remove(self, compute_id: str) -> bool:
-        try:
-            self._file(compute_id).unlink()
-            return True
-        except FileNotFoundError:
-            return False
+        with self._locked(compute_id):
+            try:
+                self.ops.unlink(self._file(compute_id))
+                return True
+            except FileNotFoundError:
+                return False

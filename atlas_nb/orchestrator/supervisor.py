@@ -12,22 +12,32 @@ Each compute is guarded with the provider instance (and so the API key) that spa
 compute adopted from disk uses the configured key; when that key is not the one it was
 spawned with, "not found" is not trusted as death (another account cannot see the pod) and
 the failure is reported instead.
+
+Faults never stop the guarding: a store write that fails (lock held, disk full, read-only) is
+reported as ``store_error`` and retried while the record stays guarded in memory; a corrupt
+record is quarantined and reported once; a compute is forgotten only once its death is
+confirmed (a second miss one heartbeat later, or a list after a 404 on terminate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from typing import Any
 
 from ..config import settings
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ValidationError
 from ..models import Compute, ComputeStatus
 from ..providers.base import Provider
-from ..providers.registry import BUILTIN, get_provider, key_fingerprint
+from ..providers.registry import (
+    get_provider,
+    key_fingerprint,
+    register_provider,
+    registered_name,
+    resolve_provider_class,
+)
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
 from .state import TrackedRecord, TrackStore
@@ -36,11 +46,25 @@ log = logging.getLogger("atlas_nb.orchestrator")
 
 
 def provider_ref(provider: Provider | type[Provider]) -> str:
-    """How a provider is written in the tracked file: its name, or module:qualname if custom."""
+    """How a provider is written in the tracked file: its registered name (a custom class not
+    registered yet is registered under its ``name`` in this process)."""
     cls = provider if isinstance(provider, type) else type(provider)
-    if cls.name in BUILTIN and BUILTIN[cls.name].split(":")[1] == cls.__name__:
-        return cls.name
-    return f"{cls.__module__}:{cls.__qualname__}"
+    name = registered_name(cls)
+    if name is not None:
+        return name
+    taken = None
+    with contextlib.suppress(ValidationError):
+        taken = resolve_provider_class(cls.name) if cls.name else None
+    if taken is None and cls.name:
+        register_provider(cls)
+        return cls.name.strip().lower()
+    raise ValidationError(
+        f"the provider class {cls.__qualname__} cannot be tracked under the name {cls.name!r} "
+        "(that name is empty or already taken)",
+        field="provider",
+        hint="Give the class its own name = '...' and atlas.register_provider(cls) it in every "
+        "process that should guard its computes.",
+    )
 
 
 def provider_fingerprint(provider: Provider) -> str:
@@ -49,12 +73,15 @@ def provider_fingerprint(provider: Provider) -> str:
 
 
 def _resolve(ref: str) -> Provider:
+    """The provider a record names: a registered name only (nothing on disk is imported)."""
     if ":" in ref:
-        module, _, qualname = ref.partition(":")
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        return get_provider(obj)
+        raise ValidationError(
+            f"the tracked record names its provider as {ref!r}; code named on disk is never "
+            "imported",
+            field="provider",
+            hint="Register the class with atlas.register_provider(cls) (or the atlas_nb.providers "
+            "entry point) and track the compute again.",
+        )
     return get_provider(ref)
 
 
@@ -63,6 +90,8 @@ class Supervisor:
 
     #: first retry delay and cap (seconds) when a terminate fails
     terminate_backoff_s: tuple[float, float] = (1.0, 60.0)
+    #: first retry delay and cap (seconds) when a store write fails
+    store_backoff_s: tuple[float, float] = (0.5, 30.0)
 
     def __init__(self, store: TrackStore) -> None:
         self.store = store
@@ -76,6 +105,15 @@ class Supervisor:
         self._task: asyncio.Task[None] | None = None
         self._next_heartbeat = 0.0
         self._next_reap = 0.0
+        #: records guarded in memory whose file could not be written yet (retried each tick)
+        self._unsaved: set[str] = set()
+        #: records terminated whose file could not be removed yet (never re-adopted)
+        self._gone: set[str] = set()
+        #: consecutive heartbeats in which a compute was not found
+        self._misses: dict[str, int] = {}
+        self._store_retry_at = 0.0
+        self._store_delay = self.store_backoff_s[0]
+        self._store_broken: str | None = None
         self.rounds = 0
         self.last_error: str | None = None
 
@@ -122,21 +160,113 @@ class Supervisor:
                     await task
         self._task = None
 
+    # -- the store (every write may fail: report, keep guarding, retry) --------------------
+    def _store_error(self, compute_id: str, action: str, exc: BaseException) -> None:
+        error = f"{action}: {exc}"
+        self.last_error = f"store: {error}"
+        log.warning("tracked store: %s", error)
+        self.publish(compute_id, "store_error", action=action, error=str(exc))
+
+    def _save(self, rec: TrackedRecord) -> bool:
+        """Write a record guarded in memory; on failure it is retried on later ticks."""
+        try:
+            self.store.put(rec)
+        except Exception as exc:
+            if rec.id not in self._unsaved:
+                self._store_error(rec.id, "save", exc)
+            self._unsaved.add(rec.id)
+            return False
+        self._unsaved.discard(rec.id)
+        return True
+
+    def _update(self, rec: TrackedRecord, **changes: Any) -> None:
+        """Change a record in memory and on disk (a failed write is retried later)."""
+        for key, value in changes.items():
+            setattr(rec, key, value)
+        try:
+            self.store.update(rec.id, **changes)  # None when untracked elsewhere: sync drops it
+        except Exception as exc:
+            if rec.id not in self._unsaved:
+                self._store_error(rec.id, "update", exc)
+            self._unsaved.add(rec.id)
+
+    def _remove(self, compute_id: str) -> bool:
+        try:
+            found = self.store.remove(compute_id)
+        except Exception as exc:
+            if compute_id not in self._gone:
+                self._store_error(compute_id, "remove", exc)
+            self._gone.add(compute_id)
+            return False
+        self._gone.discard(compute_id)
+        return found
+
+    def _retry_store(self, now: float) -> None:
+        """Retry failed saves and removals, with backoff while the store keeps failing."""
+        if not (self._unsaved or self._gone) or now < self._store_retry_at:
+            return
+        failed = False
+        for cid in list(self._unsaved):
+            rec = self.records.get(cid)
+            if rec is None:
+                self._unsaved.discard(cid)
+            elif not self._save(rec):
+                failed = True
+        for cid in list(self._gone):
+            if not self._remove(cid):
+                failed = True
+        if failed:
+            self._store_retry_at = now + self._store_delay
+            self._store_delay = min(self._store_delay * 2, self.store_backoff_s[1])
+        else:
+            self._store_delay = self.store_backoff_s[0]
+
     # -- store mirroring -------------------------------------------------------------------
     def sync_from_store(self) -> None:
-        """Adopt records added by other processes, drop removed ones, merge touches."""
-        on_disk = self.store.load()
+        """Adopt records added by other processes, drop removed ones, merge touches.
+
+        A store that cannot be read is reported and what is in memory keeps being guarded;
+        corrupt records are quarantined by the store and reported here once each.
+        """
+        try:
+            on_disk = self.store.load()
+        except Exception as exc:
+            if self._store_broken != str(exc):
+                self._store_broken = str(exc)
+                self._store_error("", "load", exc)
+            return
+        self._store_broken = None
+        by_file = {self.store.file_of(cid): rec for cid, rec in self.records.items()}
+        for file, reason in self.store.quarantined:
+            mine = by_file.get(file)
+            self.publish(
+                mine.id if mine else file.stem,
+                "store_error",
+                action="quarantine",
+                error=reason,
+                restored=mine is not None,
+            )
+            log.warning("tracked record %s is corrupt and was set aside: %s", file, reason)
+            if mine is not None:  # this process still knows it: write the good copy back
+                self._save(mine)
+                on_disk[mine.id] = mine
+        self.store.quarantined.clear()
         for cid, rec in on_disk.items():
+            if cid in self._gone:
+                continue
             mine = self.records.get(cid)
             if mine is None:
                 self.records[cid] = rec
             else:
                 mine.last_activity = max(mine.last_activity, rec.last_activity)
                 mine.released = rec.released
+                if mine.running_since is None:
+                    mine.running_since = rec.running_since
         for cid in list(self.records):
-            if cid not in on_disk and cid not in self._terminations:
+            if cid not in on_disk and cid not in self._terminations and cid not in self._unsaved:
                 del self.records[cid]
                 self.providers.pop(cid, None)
+                self._misses.pop(cid, None)
 
     def guarded(self) -> list[TrackedRecord]:
         """Records under guard (not released), oldest first."""
@@ -145,13 +275,25 @@ class Supervisor:
         )
 
     def add(self, record: TrackedRecord, provider: Provider | None = None) -> None:
+        """Guard a record from now on; if it cannot be saved it is guarded in memory (and the
+        write retried), never dropped."""
         if provider is not None:
             self.providers[record.id] = provider
             record.key_fp = provider_fingerprint(provider)
         self.records[record.id] = record
-        self.store.put(record)
+        self._gone.discard(record.id)
+        self._save(record)
         self.publish(record.id, "status", status=record.status)
         self.wake()
+
+    def condemn(self, record: TrackedRecord, provider: Provider, reason: str) -> None:
+        """Track a compute and terminate it now, retrying until it is gone (an interrupted
+        spawn: the pod exists but nobody wanted it)."""
+        self.add(record, provider)
+        if record.id not in self._terminations:
+            self._terminations[record.id] = asyncio.get_running_loop().create_task(
+                self._terminate(record, reason), name=f"atlas-terminate {record.id}"
+            )
 
     def release(self, compute_id: str) -> None:
         """Stop guarding but remember it was ours: the reaper must leave it alone."""
@@ -164,7 +306,9 @@ class Supervisor:
     def forget(self, compute_id: str, *, reason: str | None = None) -> bool:
         found = self.records.pop(compute_id, None) is not None
         self.providers.pop(compute_id, None)
-        found = self.store.remove(compute_id) or found
+        self._unsaved.discard(compute_id)
+        self._misses.pop(compute_id, None)
+        found = self._remove(compute_id) or found
         task = self._terminations.pop(compute_id, None)
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
@@ -177,7 +321,12 @@ class Supervisor:
         rec = self.records.get(compute_id)
         if rec is not None:
             rec.last_activity = now
-        self.store.merge_activity(compute_id, now)
+        try:
+            self.store.merge_activity(compute_id, now)
+        except Exception as exc:  # the touch holds in memory; the write is retried
+            self._store_error(compute_id, "touch", exc)
+            if rec is not None:
+                self._unsaved.add(compute_id)
         self.wake()
 
     def publish(self, compute_id: str, kind: str, **data: Any) -> None:
@@ -205,6 +354,7 @@ class Supervisor:
     async def _tick(self) -> None:
         cfg = settings()
         now = time.time()
+        self._retry_store(now)
         self.enforce_deadlines(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + cfg.heartbeat_s
@@ -215,6 +365,8 @@ class Supervisor:
         wake_at = [self._next_heartbeat]
         if cfg.reaper_enabled:
             wake_at.append(self._next_reap)
+        if self._unsaved or self._gone:
+            wake_at.append(self._store_retry_at)
         for rec in self.guarded():
             if rec.id not in self._terminations:
                 d = next_deadline(rec, now)
@@ -233,7 +385,7 @@ class Supervisor:
         """Start terminating every record whose limit has passed; returns their ids.
 
         Each candidate is re-read from disk first, so a touch or untrack made by another
-        process is honoured.
+        process is honoured; when the disk cannot be read, the limit fires on what is known.
         """
         fired = []
         for rec in self.guarded():
@@ -242,7 +394,13 @@ class Supervisor:
             d = next_deadline(rec, now)
             if d is None or d.at > now:
                 continue
-            on_disk = self.store.get(rec.id)
+            try:
+                on_disk = self.store.get(rec.id)
+            except Exception as exc:  # unreadable: the limit still fires
+                self._store_error(rec.id, "read before terminating", exc)
+                on_disk = rec
+            if on_disk is None and rec.id in self._unsaved:
+                on_disk = rec  # never saved: it is ours alone
             if on_disk is None or on_disk.released:  # untracked elsewhere
                 self.records.pop(rec.id, None)
                 self.providers.pop(rec.id, None)
@@ -258,40 +416,67 @@ class Supervisor:
         return fired
 
     async def _terminate(self, rec: TrackedRecord, reason: str) -> None:
-        rec.terminating = reason
-        if self.store.update(rec.id, terminating=reason) is None:
-            self._terminations.pop(rec.id, None)  # untracked meanwhile: nothing to do
-            return
-        self.publish(rec.id, "terminating", reason=reason)
+        """Terminate until the provider confirms it gone; every failure is retried."""
+        try:
+            rec.terminating = reason
+            try:
+                marked = self.store.update(rec.id, terminating=reason)
+            except Exception as exc:  # the limit matters more than the note on disk
+                self._store_error(rec.id, "mark terminating", exc)
+                marked = rec
+            if marked is None and rec.id not in self._unsaved:
+                self.records.pop(rec.id, None)  # untracked meanwhile: nothing to do
+                return
+            self.publish(rec.id, "terminating", reason=reason)
+            await self._terminate_until_gone(rec)
+            self.records.pop(rec.id, None)
+            self.providers.pop(rec.id, None)
+            self._unsaved.discard(rec.id)
+            self._misses.pop(rec.id, None)
+            self._remove(rec.id)
+            self.publish(rec.id, "terminated", reason=reason)
+        finally:
+            if self._terminations.get(rec.id) is asyncio.current_task():
+                del self._terminations[rec.id]
+
+    async def _terminate_until_gone(self, rec: TrackedRecord) -> None:
         delay, cap = self.terminate_backoff_s
         while True:
             error: str | None = None
             try:
                 prov = self.provider_for(rec)
-                await prov.terminate(rec.id)
-                break
-            except NotFoundError:
-                if self._trusts_not_found(rec, prov):
-                    break
-                error = self._key_mismatch(rec)
+                try:
+                    await prov.terminate(rec.id)
+                    return
+                except NotFoundError:
+                    if not self._trusts_not_found(rec, prov):
+                        error = self._key_mismatch(rec)
+                    elif await self._confirmed_gone(prov, rec.id):
+                        return
+                    else:
+                        error = f"terminate said {rec.id} was not found, but it is still listed"
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
-                error = str(exc)
+                error = str(exc) or type(exc).__name__
             self.publish(rec.id, "terminate_failed", error=error, retry_in_s=delay)
             log.warning("terminating %s failed (%s); retrying in %g s", rec.id, error, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
-        self._terminations.pop(rec.id, None)
-        self.records.pop(rec.id, None)
-        self.providers.pop(rec.id, None)
-        self.store.remove(rec.id)
-        self.publish(rec.id, "terminated", reason=reason)
+
+    async def _confirmed_gone(self, prov: Provider, compute_id: str) -> bool:
+        """A 404 is confirmed by a list: gone when not listed (or listed as terminated)."""
+        for c in await prov.list_computes():
+            if c.id == compute_id:
+                return c.status == ComputeStatus.TERMINATED
+        return True
 
     async def heartbeat(self) -> None:
         """One round: refresh every tracked compute with one list call per provider."""
         self.sync_from_store()
         self.rounds += 1
         groups: dict[int, tuple[Provider, list[TrackedRecord]]] = {}
-        for rec in self.records.values():
+        for rec in list(self.records.values()):
             if rec.id in self._terminations:
                 continue
             try:
@@ -317,16 +502,7 @@ class Supervisor:
                 try:
                     compute = await prov.get(rec.id)
                 except NotFoundError:
-                    if self._trusts_not_found(rec, prov):
-                        self.forget(rec.id, reason=None if rec.released else "gone")
-                    elif not rec.released:
-                        self.publish(
-                            rec.id,
-                            "heartbeat",
-                            ok=False,
-                            error=self._key_mismatch(rec),
-                            status=rec.status,
-                        )
+                    self._missed(rec, prov)
                     continue
                 except Exception as exc:
                     if not rec.released:
@@ -334,31 +510,47 @@ class Supervisor:
                             rec.id, "heartbeat", ok=False, error=str(exc), status=rec.status
                         )
                     continue
+            self._misses.pop(rec.id, None)
             if not rec.released:
                 self._observe(rec, compute, now)
             elif compute.status == ComputeStatus.TERMINATED:
                 self.forget(rec.id)
 
+    def _missed(self, rec: TrackedRecord, prov: Provider) -> None:
+        """Not listed and 404 on get: gone only when it happens twice in a row."""
+        if not self._trusts_not_found(rec, prov):
+            if not rec.released:
+                self.publish(
+                    rec.id, "heartbeat", ok=False, error=self._key_mismatch(rec), status=rec.status
+                )
+            return
+        misses = self._misses.get(rec.id, 0) + 1
+        if misses >= 2:
+            self.forget(rec.id, reason=None if rec.released else "gone")
+            return
+        self._misses[rec.id] = misses
+        if not rec.released:
+            self.publish(
+                rec.id,
+                "heartbeat",
+                ok=False,
+                error=f"{rec.id} was not found; confirming at the next heartbeat",
+                status=rec.status,
+            )
+
     def _observe(self, rec: TrackedRecord, compute: Compute, now: float) -> None:
-        changed = False
+        changes: dict[str, Any] = {}
         rate = compute.cost_per_hr
         if rate is not None and rate != rec.cost_per_hr:
-            rec.spend_usd, rec.spend_at = spend_at(rec, now), now
-            rec.cost_per_hr = rate
-            changed = True
+            changes.update(spend_usd=spend_at(rec, now), spend_at=now, cost_per_hr=rate)
         status = compute.status.value
         if status != rec.status:
-            rec.status = status
-            changed = True
+            changes["status"] = status
             self.publish(rec.id, "status", status=status)
-        if changed:
-            self.store.update(
-                rec.id,
-                status=rec.status,
-                cost_per_hr=rec.cost_per_hr,
-                spend_usd=rec.spend_usd,
-                spend_at=rec.spend_at,
-            )
+        if compute.status == ComputeStatus.RUNNING and rec.running_since is None:
+            changes["running_since"] = now  # the idle timer starts now
+        if changes:
+            self._update(rec, **changes)
         self.publish(rec.id, "heartbeat", ok=True, status=status, spend_usd=spend_at(rec, now))
         if compute.status == ComputeStatus.TERMINATED:
             self.forget(rec.id, reason="terminated outside atlas_nb")

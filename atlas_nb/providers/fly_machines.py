@@ -56,6 +56,7 @@ from ..errors import (
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
 from .base import Provider, redact_env
+from .created import created_id, read_back, submit_create
 
 CONFIG_PASSTHROUGH = (
     "metadata",
@@ -529,8 +530,19 @@ class FlyMachinesProvider(Provider):
             body["skip_launch"] = True
         path = f"/apps/{app_segment(app)}/machines"
         public_ip = await self.ensure_public_ips(app) if services else None
-        data = await self.api.json("POST", path, json=body, idempotent=False, what="spawn")
-        compute = self._compute(app, data)
+        data = await submit_create(
+            self.name,
+            request.name,
+            self.api.json("POST", path, json=body, idempotent=False, what="spawn"),
+            auth=handle,
+        )
+        mid = created_id(data, "id", provider=self.name, name=request.name, auth=handle)
+        try:
+            compute = self._compute(app, data)
+        except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
+            compute = await read_back(
+                self.name, f"{app}/{mid}", request.name, self.get, auth=handle
+            )
         update: dict[str, Any] = {"public_ip": public_ip} if public_ip else {}
         if handle:
             update["auth"] = handle

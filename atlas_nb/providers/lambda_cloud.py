@@ -68,6 +68,7 @@ from ..models._base import Model
 from ..transport.http import HttpApi
 from ..widgets.progress import progress_bar
 from .base import OfferQuery, OfferRow, Provider
+from .created import created_id, read_back, submit_create
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
 _VRAM = re.compile(r"\((\d+(?:\.\d+)?)\s*GB")
@@ -506,7 +507,7 @@ class LambdaProvider(Provider):
             ruleset = await self._ports_ruleset(region, [p.port for p in request.ports])
             body["firewall_rulesets"] = [{"id": ruleset}]
         try:
-            data = await self._launch(body)
+            data = await submit_create(self.name, request.name, self._launch(body), auth=handle)
         except QuotaExceededError:
             raise
         except CapacityError as exc:
@@ -519,7 +520,10 @@ class LambdaProvider(Provider):
                 code=exc.code,
                 raw=exc.raw,
             ) from None
-        compute = await self.get(data["instance_ids"][0])
+        iid = created_id(
+            data, "instance_ids", 0, provider=self.name, name=request.name, auth=handle
+        )
+        compute = await read_back(self.name, iid, request.name, self.get, auth=handle)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     def _refuse_what_lambda_lacks(self, request: ComputeRequest) -> None:

@@ -42,6 +42,60 @@ def _hint() -> str:
 
 
 _classes: dict[str, type[Provider]] = {}
+#: custom providers by name: ``register_provider(cls)`` or the ``atlas_nb.providers`` entry points
+_registered: dict[str, type[Provider]] = {}
+ENTRY_POINT_GROUP = "atlas_nb.providers"
+
+
+def register_provider(cls: type[Provider], *, name: str | None = None) -> None:
+    """Register a custom Provider class under ``name`` (default ``cls.name``), so tracked
+    records can name it and any process that registered it (or installs the entry point
+    ``atlas_nb.providers``) keeps guarding its computes. Code is never imported from disk.
+
+        >>> from atlas_nb.providers.mock import MockProvider
+        >>> class Mine(MockProvider):
+        ...     name = "mine"
+        >>> register_provider(Mine)
+        >>> registered_name(Mine)
+        'mine'
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise ValidationError(
+            f"register_provider() needs a Provider subclass, not {cls!r}", field="provider"
+        )
+    key = (name or cls.name or "").strip().lower()
+    if not key or key in BUILTIN:
+        raise ValidationError(
+            f"cannot register a provider as {key!r}",
+            field="provider",
+            hint=f"Give it a name= that is not empty nor one of {', '.join(sorted(BUILTIN))}.",
+        )
+    _registered[key] = cls
+
+
+def _entry_point(name: str) -> type[Provider] | None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            loaded = ep.load()
+            if isinstance(loaded, type) and issubclass(loaded, Provider):
+                _registered[name] = loaded
+                return loaded
+    return None
+
+
+def registered_name(provider: Provider | type[Provider]) -> str | None:
+    """The name a provider class is registered (or built in) under, or None."""
+    cls = provider if isinstance(provider, type) else type(provider)
+    if cls.name in BUILTIN and BUILTIN[cls.name].split(":")[1] == cls.__name__:
+        return cls.name
+    for key, known in _registered.items():
+        if known is cls:
+            return key
+    if cls.name and _entry_point(cls.name) is cls:
+        return cls.name
+    return None
 
 
 def resolve_provider_class(provider: ProviderLike | None) -> type[Provider]:
@@ -64,6 +118,9 @@ def resolve_provider_class(provider: ProviderLike | None) -> type[Provider]:
     if isinstance(provider, str):
         name = canonical_provider_name(provider.strip().lower())
         target = BUILTIN.get(name)
+        custom = None if target else (_registered.get(name) or _entry_point(name))
+        if custom is not None:
+            return custom
         if target is None:
             raise ValidationError(
                 f"unknown provider {provider!r}.{did_you_mean(name, BUILTIN)}",

@@ -46,6 +46,7 @@ from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..transport.http import HttpApi
 from .base import OfferQuery, OfferRow, Provider, redact_env
+from .created import created_id, read_back, submit_create
 from .vast_query import MB_PER_GB, OfferType, build_query, country
 
 OPTS = (
@@ -533,8 +534,13 @@ class VastProvider(Provider):
             bid = opts.get("bid_price")
             body["price"] = float(bid if bid is not None else offer.get("min_bid") or 0.0)
         try:
-            created = await self.api.json(
-                "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+            created = await submit_create(
+                self.name,
+                request.name,
+                self.api.json(
+                    "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+                ),
+                auth=handle,
             )
         except NotFoundError as exc:
             raise CapacityError(
@@ -553,16 +559,14 @@ class VastProvider(Provider):
                 f"Vast refused to rent offer {offer['id']}: {reason}",
                 provider=self.name,
                 status=200,
+                code="success_false",
                 raw=created,
                 hint="Spawn again, or take another row of atlas.offers(providers='vast').",
             )
-        if iid is None:
-            raise ProviderError(
-                "Vast did not return the new instance id (new_contract)",
-                provider=self.name,
-                raw=created,
-            )
-        compute = await self.get(str(iid))
+        iid = created_id(
+            created, "new_contract", provider=self.name, name=request.name, auth=handle
+        )
+        compute = await read_back(self.name, iid, request.name, self.get, auth=handle)
         return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def _pick_offer(

@@ -86,6 +86,9 @@ class FaultMiddleware:
             return
         if rule.latency:
             await asyncio.sleep(rule.latency)
+        if rule.after or rule.body is not None:
+            await self._after(rule, scope, receive, send)
+            return
         if rule.hang:
             await _wait_for_disconnect(receive)
             return
@@ -116,6 +119,35 @@ class FaultMiddleware:
             await self._mangle(scope, receive, send, drop=rule.drop)
             return
         await self.app(scope, receive, send)
+
+    async def _after(self, rule: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let the request take effect, then hang, fail with ``status`` or answer ``body``."""
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if rule.hang:
+            await _wait_for_disconnect(receive)
+            return
+        status = rule.status
+        if rule.error_rate and not self.state.faults.roll(rule.error_rate):
+            status = None
+        if status is not None:
+            await self.error_response(status, _reason(status))(scope, receive, send)
+            return
+        body = rule.body.encode() if rule.body is not None else b"".join(chunks)
+        assert start is not None
+        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _mangle(self, scope: Scope, receive: Receive, send: Send, *, drop: bool) -> None:
         start: Message | None = None

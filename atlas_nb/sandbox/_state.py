@@ -75,6 +75,10 @@ class FaultRule:
     count: int | None = None
     refuse: str | None = None  # a create refused as the cloud does (see _offer_faults)
     stuck: bool = False  # a create succeeds but the pod never leaves provisioning
+    #: apply ``status`` / ``hang`` after the fake API handled the request (it took effect)
+    after: bool = False
+    #: answer with this body instead of the real one (after the request took effect)
+    body: str | None = None
     hits: int = 0
     bursting: bool = False  # a burst was set (so ``status`` only applies during it)
 
@@ -104,6 +108,8 @@ FAULT_KNOBS = (
     "count",
     "refuse",
     "stuck",
+    "after",
+    "body",
 )
 
 

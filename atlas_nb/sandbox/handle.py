@@ -94,10 +94,13 @@ class Sandbox:
         """Inject faults: ``latency`` s, ``status`` (+``retry_after``), ``error_rate``,
         ``burst`` (next N requests fail), ``drop``, ``malformed``, ``slow_stream`` s, ``hang``,
         ``count`` (expire after N requests), ``refuse`` and ``stuck`` (launch faults: see
-        :meth:`fail_launches`). ``route`` is ``"METHOD /path"`` relative to the
-        provider's base URL. Decisions are deterministic for a given seed.
+        :meth:`fail_launches`), ``after`` (``status``/``hang`` only once the request took
+        effect: a create that succeeded but whose answer was lost) and ``body`` (the request
+        takes effect, the answer is this text instead). ``route`` is ``"METHOD /path"``
+        relative to the provider's base URL. Decisions are deterministic for a given seed.
 
             sb.faults("runpod", "GET /v2/pods", status=429, retry_after=1, count=1)
+            sb.faults("vast", "PUT /api/v0/asks/", status=502, after=True, count=1)
         """
         name = FAULT_PROVIDERS.get(provider)
         if name is None:

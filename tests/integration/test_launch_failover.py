@@ -263,21 +263,24 @@ def test_terminal_shows_a_line_per_attempt(clouds, capsys):
 
 
 @pytest.mark.parametrize(
-    "route, knobs",
+    "route, knobs, outcomes",
     [
-        ("PUT /api/v0/asks/", {"drop": True}),  # created, then the response was lost
-        ("GET /api/v0/instances/", {"status": 500}),  # created, then the read-back failed
+        # created, then the response was lost: the provider finds the pod by its unique name
+        ("PUT /api/v0/asks/", {"drop": True, "count": 1}, ["launched"]),
+        # created, then every read-back failed: launch removes it and moves on
+        ("GET /api/v0/instances/", {"status": 500, "count": 3}, ["error", "launched"]),
     ],
     ids=["response lost", "read-back failed"],
 )
-def test_a_create_that_failed_after_creating_is_found_and_removed(clouds, route, knobs):
+def test_a_create_that_failed_after_creating_is_found_or_removed(clouds, route, knobs, outcomes):
     atlas.configure(max_retries=0)
-    clouds.faults("vast", route, count=1, **knobs)
+    clouds.faults("vast", route, **knobs)
     c = atlas.launch("h100", providers=["vast"], image=IMAGE, track=False, progress=False)
     a = c.launch_attempts
-    assert a["outcome"].tolist() == ["error", "launched"]
-    leftover = a["compute_id"].iloc[0]
-    assert isinstance(leftover, str) and a["cleanup"].iloc[0] == "terminated"
+    assert a["outcome"].tolist() == outcomes
+    if len(outcomes) > 1:
+        leftover = a["compute_id"].iloc[0]
+        assert isinstance(leftover, str) and a["cleanup"].iloc[0] == "terminated"
     assert left_behind(clouds, keep=c.id) == set()
     c.terminate()
 

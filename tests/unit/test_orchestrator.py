@@ -40,6 +40,7 @@ def rec(**kw):
         "idle_ttl_s": None,
         "started_at": 0.0,
         "last_activity": 0.0,
+        "running_since": 0.0,
     }
     return TrackedRecord(**{**base, **kw})
 
@@ -48,6 +49,21 @@ def rec(**kw):
     ("fields", "now", "expected"),
     [
         ({"idle_ttl_s": 60}, 10, Deadline(60.0, "idle_timeout")),
+        # still provisioning: not idle yet; the provision timeout bounds it
+        ({"idle_ttl_s": 60, "running_since": None}, 10, Deadline(1200.0, "provision_timeout")),
+        (
+            {"idle_ttl_s": 60, "running_since": None, "provision_timeout_s": None},
+            10,
+            None,
+        ),
+        # first ran at 100: idle counts from then, not from the spawn
+        ({"idle_ttl_s": 60, "running_since": 100.0}, 110, Deadline(160.0, "idle_timeout")),
+        # runtime counts from creation even while provisioning
+        (
+            {"max_runtime_s": 100, "running_since": None},
+            10,
+            Deadline(100.0, "max_runtime"),
+        ),
         ({"idle_ttl_s": 60, "last_activity": 50}, 55, Deadline(110.0, "idle_timeout")),
         ({"idle_ttl_s": 600, "max_runtime_s": 100}, 10, Deadline(100.0, "max_runtime")),
         ({"max_cost_usd": 1.0, "cost_per_hr": 3.6}, 0, Deadline(1000.0, "max_cost")),
@@ -220,7 +236,8 @@ class FlakyProvider(MockProvider):
 def test_failed_poll_is_not_death_and_failed_terminate_is_retried():
     FlakyProvider.fail_list, FlakyProvider.terminate_failures = True, 2
     with atlas.events() as sub:
-        pod = atlas.spawn(provider=FlakyProvider, gpu="l4", image="x", idle_ttl=1.0)
+        # max_runtime counts from creation (idle waits for a first "running", never seen here)
+        pod = atlas.spawn(provider=FlakyProvider, gpu="l4", image="x", max_runtime=1.0)
         seen = wait_for_event(sub, pod.id, "terminated")
     kinds = [e.kind for e in seen if e.compute_id == pod.id]
     heartbeats = [e for e in seen if e.kind == "heartbeat"]
@@ -277,6 +294,8 @@ def test_second_process_adopts_and_enforces(tmp_path, monkeypatch):
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         import atlas_nb as atlas
+        from tests.helpers.fileprovider import FileProvider
+        atlas.register_provider(FileProvider)  # records name providers; code is not imported
         atlas.configure(data_dir={str(data_dir)!r}, owner="testown", heartbeat_s=0.1,
                         reap_interval_s=3600)
         with atlas.events({pod.id!r}) as sub:  # adopts the tracked state on disk
@@ -323,6 +342,7 @@ def test_a_touch_from_another_process_is_honoured_before_firing():
     from atlas_nb.orchestrator.api import supervisor
 
     pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl=0.5)
+    pod.wait_until_running(timeout=10)  # the idle timer starts once it runs
     sup = supervisor()
     later = time.time() + 30
     sup.store.merge_activity(pod.id, later)  # as another kernel would, on disk only
@@ -370,7 +390,7 @@ def test_shutdown_terminates_every_tracked_compute_concurrently():
 
 def test_zero_limits_are_refused():
     pod = atlas.spawn(provider="mock", gpu="l4", image="x")
-    with pytest.raises(ValidationError, match="must be positive"):
+    with pytest.raises(ValidationError, match="must be a finite, positive number"):
         atlas.track(pod, idle_ttl=0)
     pod.terminate()
 

@@ -21,12 +21,14 @@ from ...auth import auth_material
 from ...errors import (
     AtlasError,
     CapacityError,
+    ComputeMayExistError,
     InsufficientBalanceError,
     ProviderError,
     ValidationError,
 )
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
+from ..created import created_id, read_back, submit_create
 from . import graphql as gql
 from .translate import (
     PROVIDER,
@@ -78,7 +80,11 @@ class PodsApi:
         if spot:
             if gpu_id is None:
                 raise ValidationError("spot pods need a GPU", field="spot", provider=PROVIDER)
-            pod = await self._create_spot(request, env, gpu_id, clouds, data_centers)
+            try:
+                pod = await self._create_spot(request, env, gpu_id, clouds, data_centers)
+            except ComputeMayExistError as exc:
+                exc.auth = exc.auth or handle  # the token of a pod that may exist
+                raise
             return pod, handle
         last: AtlasError | None = None
         for i, cloud in enumerate(clouds):
@@ -86,8 +92,11 @@ class PodsApi:
                 request, env=env, gpu_id=gpu_id, cloud=cloud, data_centers=data_centers
             )
             try:
-                pod = await self.rest.json(
-                    "POST", "/v2/pods", json=body, idempotent=False, what="spawn"
+                pod = await submit_create(
+                    PROVIDER,
+                    request.name,
+                    self.rest.json("POST", "/v2/pods", json=body, idempotent=False, what="spawn"),
+                    auth=handle,
                 )
             except InsufficientBalanceError as exc:
                 exc.hint = exc.hint or (
@@ -112,6 +121,7 @@ class PodsApi:
                             raw=exc.raw,
                         ) from None
                 raise
+            created_id(pod, "id", provider=PROVIDER, name=request.name, auth=handle)
             return dict(pod), handle
         assert last is not None  # pragma: no cover - the loop returns or raises
         raise last  # pragma: no cover
@@ -172,14 +182,36 @@ class PodsApi:
             bid_per_gpu=float(bid),
             data_center=data_centers[0] if data_centers else None,
         )
+        data = await submit_create(
+            PROVIDER, request.name, self._rent_spot(request, inp, gpu_id, clouds, data_centers)
+        )
+        if not isinstance(data, Mapping) or "podRentInterruptable" not in data:
+            created_id(data, "podRentInterruptable", "id", provider=PROVIDER, name=request.name)
+        rented = data.get("podRentInterruptable") or {}
+        if not isinstance(rented, Mapping) or not rented.get("id"):
+            raise CapacityError(
+                f"RunPod rented no spot {gpu_id} (bid ${float(bid):.2f}/GPU/hr)",
+                provider=PROVIDER,
+                raw=data,
+            )
+        return await read_back(PROVIDER, str(rented["id"]), request.name, self._get_created)
+
+    async def _rent_spot(
+        self,
+        request: ComputeRequest,
+        inp: Mapping[str, Any],
+        gpu_id: str,
+        clouds: list[str | None],
+        data_centers: list[str] | None,
+    ) -> dict[str, Any]:
+        """``podRentInterruptable``; a GraphQL refusal is capacity only if the catalogue says so."""
         try:
-            data = await self.graphql.execute(
-                gql.RENT_SPOT, {"input": inp}, mutation=True, what="spawn"
+            return await self.graphql.execute(
+                gql.RENT_SPOT, {"input": dict(inp)}, mutation=True, what="spawn"
             )
         except AtlasError as exc:
             if isinstance(exc, CapacityError) or exc.status != 200:
                 raise
-            # a GraphQL refusal (HTTP 200 + errors): capacity only if the catalogue says so
             wanted = data_centers if data_centers is not None else request.regions[:1]
             sold_out = await self._sold_out(gpu_id, clouds, request.gpu_count, wanted)
             if not sold_out:
@@ -192,14 +224,11 @@ class PodsApi:
                 code=exc.code,
                 raw=exc.raw,
             ) from None
-        rented = data.get("podRentInterruptable") or {}
-        if not rented.get("id"):
-            raise CapacityError(
-                f"RunPod rented no spot {gpu_id} (bid ${float(bid):.2f}/GPU/hr)",
-                provider=PROVIDER,
-                raw=data,
-            )
-        return await self.get(str(rented["id"]))
+
+    async def _get_created(self, pod_id: str) -> dict[str, Any]:
+        pod = await self.get(pod_id)
+        created_id(pod, "id", provider=PROVIDER, name=None)  # a pod, not some other answer
+        return pod
 
     async def minimum_bid(self, gpu_id: str, cloud: str | None, count: int) -> float:
         """The current minimum spot bid per GPU-hour (``CapacityError`` when none)."""

@@ -19,17 +19,25 @@ from typing import Any
 
 import pandas as pd
 
-from ...errors import NotFoundError
+from ...errors import AtlasError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
 from ..base import OfferQuery, OfferRow, Provider
+from ..created import read_back
 from . import billing as billing_mod
 from . import catalog, logs
 from .graphql import GraphQLClient
 from .jobs import JobsApi, runsync_wait_s
 from .management import RESOURCES
 from .pods import PodsApi
-from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
+from .translate import (
+    PROVIDER,
+    compute_fields,
+    job_fields,
+    run_body,
+    status_filter,
+    update_pod_body,
+)
 
 RUNTIME_TIMEOUT_S = 120.0
 
@@ -94,7 +102,11 @@ class RunPodProvider(Provider):
         """Create a pod (``request.offer_id`` launches exactly that offer)."""
         request.require_image("RunPod")
         pod, handle = await self.pods.create(request)
-        return self._compute(pod, handle)
+        try:
+            return self._compute(pod, handle)
+        except (AtlasError, ValueError, KeyError, TypeError):  # accepted, but not readable
+            compute = await read_back(PROVIDER, str(pod["id"]), request.name, self.get, auth=handle)
+            return compute.model_copy(update={"auth": handle}) if handle else compute
 
     async def get(self, compute_id: str) -> Compute:
         return self._compute(await self.pods.get(compute_id))
