@@ -263,11 +263,7 @@ class Deploy:
                     timed_out = "exit"
             if timed_out is not None:
                 await _process.kill_group(proc)
-                limit = {
-                    "activity": f"no output for {self.activity_timeout:g} s",
-                    "max": f"it ran longer than {self.max_timeout:g} s",
-                    "exit": "it closed its output but did not exit",
-                }[timed_out]
+                limit = self._limit_text(timed_out)
                 log.error("fly deploy of %s timed out (%s); killed it", label, limit)
                 self._finish(
                     "timeout",
@@ -303,6 +299,21 @@ class Deploy:
                     result="exit_code",
                     exit_code=code,
                 )
+        except Exception as exc:  # broad: any bug here must still end the deploy and free its slot
+            log.exception("fly deploy of %s failed inside atlas_nb", label)
+            if self._proc is not None:
+                await _process.kill_group(self._proc, grace=1.0)
+            self._finish(
+                "failed",
+                DeployError(
+                    f"fly deploy of {label} failed inside atlas_nb ({type(exc).__name__}); "
+                    "its process group was killed",
+                    provider="fly",
+                    reason="internal",
+                    output=self.output,
+                ),
+                result="internal_error",
+            )
         except asyncio.CancelledError:
             if self._proc is not None:
                 await _process.kill_group(self._proc, grace=1.0)
@@ -318,6 +329,14 @@ class Deploy:
                 result="cancelled",
             )
             raise
+
+    def _limit_text(self, which: str) -> str:
+        """What ran out, in words: only the limit that fired is formatted (others may be None)."""
+        if which == "activity":
+            return f"no output for {self.activity_timeout:g} s"
+        if which == "max":
+            return f"it ran longer than {self.max_timeout:g} s"
+        return "it closed its output but did not exit"
 
     def _finish(self, status: str, error: DeployError | None, *, result: str, **extra: Any) -> None:
         if self.done:

@@ -110,6 +110,29 @@ def test_output_does_not_extend_the_absolute_cap(fly):
     assert fly.exits()[-1]["limit"] == "max"
 
 
+@pytest.mark.parametrize(
+    ("mode", "activity", "cap", "limit", "message"),
+    [
+        ("hang", 0.5, None, "activity", "no output for 0.5 s"),
+        ("hang", None, 1.0, "max", "ran longer than 1 s"),
+        ("hang", 0.5, 30.0, "activity", "no output for 0.5 s"),
+        ("trickle", 0.5, 1.0, "max", "ran longer than 1 s"),
+        ("trickle", None, 1.0, "max", "ran longer than 1 s"),
+    ],
+)
+def test_every_timeout_combination_ends_the_deploy_and_frees_the_app(
+    fly, mode, activity, cap, limit, message
+):
+    fly.fly_cli(deploy=mode)
+    d = atlas.fly.deploy(fly.project, wait=False, timeout=cap, activity_timeout=activity)
+    with pytest.raises(DeployTimeoutError, match=message):
+        d.result(timeout=20)  # a bug in the timeout path used to leave it 'running' forever
+    assert d.status == "timeout" and d.done
+    assert fly.exits()[-1]["result"] == "timeout" and fly.exits()[-1]["limit"] == limit
+    fly.fly_cli(deploy="ok")
+    assert atlas.fly.deploy(fly.project).ok  # the app's deploy slot was released
+
+
 def test_missing_executable(fly):
     atlas.configure(fly_executable=str(fly.project / "no-fly"))
     with pytest.raises(DeployNotFoundError, match="fly CLI was not found"):
