@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._redact import mask
 from .config import SCHEMA_VERSION
 
 CONFIG_TEMPLATE = """\
@@ -209,13 +210,6 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 # -- doctor ------------------------------------------------------------------------------------
-
-
-def mask(secret: str) -> str:
-    """``rpa_ABCDEF123`` → ``rpa_…123`` (never more than the first 4 and last 3)."""
-    if len(secret) <= 10:
-        return "…" * 3
-    return f"{secret[:4]}…{secret[-3:]}"
 
 
 def _perm_problem(path: Path, want: int) -> str | None:

@@ -27,6 +27,7 @@ import platformdirs
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from ._redact import remember
 from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
@@ -107,7 +108,10 @@ class Settings(BaseModel):
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The key configured for ``provider`` (without per-call arguments), or None."""
-        return self.api_keys.get(canonical_provider_name(provider))
+        key = self.api_keys.get(canonical_provider_name(provider))
+        if key is not None:
+            remember(key.get_secret_value())  # masked in every message, whatever its shape
+        return key
 
     def base_url(self, key: str) -> str:
         return self.base_urls.get(key) or DEFAULT_BASE_URLS[key]

@@ -149,6 +149,9 @@ def tokens_create(args: list[str], s: dict[str, Any]) -> int:
         return int(s.get("token_exit_code", 1) or 1)
     if mode == "empty":
         return 0
+    if mode == "leak":  # a token on stdout, yet a failure exit code
+        _out(json.dumps({"token": mint(str(s.get("secret", "")), str(org))}))
+        return int(s.get("token_exit_code", 1) or 1)
     if mode == "garbage":
         _out("Your token is ready! Copy it from the dashboard.")
         return 0

@@ -66,12 +66,15 @@ def test_doctor_masks_secrets(monkeypatch, capsys):
     code = run_cli("doctor")
     out = capsys.readouterr().out
     assert "SUPERSECRET" not in out
-    assert "rpa_…123" in out and "environment variable RUNPOD_API_KEY" in out
+    assert "rpa_…" in out and "123" not in out and "environment variable RUNPOD_API_KEY" in out
     assert "fly executable" in out
     assert code in (0, 1)
 
 
-@pytest.mark.parametrize(("secret", "shown"), [("rpa_ABCDEFGHIJ123", "rpa_…123"), ("short", "………")])
+@pytest.mark.parametrize(
+    ("secret", "shown"),
+    [("rpa_ABCDEFGHIJ123", "rpa_…"), ("FlyV1 fm2_abcdefgh", "FlyV…"), ("short", "…")],
+)
 def test_mask(secret, shown):
     assert mask(secret) == shown
 

@@ -223,6 +223,21 @@ def test_cli_failures_are_misses_with_a_reason(fly, mode, why):
         atlas.fly.tokens.get(APP)
 
 
+def test_a_token_printed_by_a_failing_cli_is_never_shown(fly, caplog):
+    fly.knobs(tokens="leak", stderr_notice=False)
+    caplog.set_level("DEBUG", logger="atlas_nb")
+    with pytest.raises(MissingCredentialsError) as info:
+        atlas.fly.tokens.get(APP)
+    assert "exited with 1" in str(info.value)
+    shown = [str(info.value), repr(info.value), info.value.message or "", str(info.value.raw)]
+    shown += [r.getMessage() for r in caplog.records]
+    shown += [repr(md) for _, md in fly.events]
+    assert any("exited with 1" in text for text in shown[4:])  # the miss was logged
+    assert [e for e, _ in fly.events if e.endswith(".exception")]  # ... and reported
+    leaks = [text for text in shown if "fm2_" in text]
+    assert leaks == []
+
+
 def test_a_hung_cli_is_killed_with_its_children(fly):
     fly.knobs(tokens="hang")
     atlas.configure(fly_cli_timeout_s=0.5)
