@@ -7,8 +7,9 @@ long: stalled; reset by every chunk) and ``max_timeout`` (absolute). Either one,
 or interrupting a blocking call kills the whole process group, so no orphaned deploy keeps
 running. Only one deploy per app runs at a time.
 
-When atlas_nb has a Fly key configured and the environment has none, the CLI gets it as
-``FLY_API_TOKEN``.
+The CLI gets only the environment it needs (PATH, HOME, locale, proxies, ``FLY_*``; see
+:func:`atlas_nb.fly._process.child_env`) — never other providers' keys. When atlas_nb has a Fly
+key configured and the environment has none, the CLI gets it as ``FLY_API_TOKEN``.
 
 Outcomes raise distinct errors: :class:`~atlas_nb.errors.DeployInvalidDirError` (no such
 directory), :class:`~atlas_nb.errors.DeployNotFoundError` (no ``fly`` executable),
@@ -481,14 +482,15 @@ class Deploy:
 # -- starting ---------------------------------------------------------------------------------
 
 
-def _child_env() -> dict[str, str] | None:
-    """The CLI's environment: ours, plus the configured Fly key when the env has none."""
+def _child_env() -> dict[str, str]:
+    """The CLI's environment (:func:`~atlas_nb.fly._process.child_env`: no other keys), plus
+    the configured Fly key when the environment has none."""
     if os.environ.get("FLY_API_TOKEN") or os.environ.get("FLY_ACCESS_TOKEN"):
-        return None
+        return _process.child_env()
     key = settings().api_key("fly")
     if key is None:
-        return None
-    return {**os.environ, "FLY_API_TOKEN": key.get_secret_value()}
+        return _process.child_env()
+    return _process.child_env({"FLY_API_TOKEN": key.get_secret_value()})
 
 
 def _start(

@@ -129,6 +129,16 @@ def cli_calls(state: SandboxState) -> list[list[str]]:
     return [json.loads(line)["argv"] for line in text.splitlines() if line.strip()]
 
 
+def cli_env_names(state: SandboxState) -> list[list[str]]:
+    """The environment variable names every run of the fake CLI saw, oldest run first."""
+    path = _dir(state) / _flyops_cli.CALLS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line).get("env", []) for line in text.splitlines() if line.strip()]
+
+
 def hung_pids(state: SandboxState) -> list[int]:
     """Pids of every process a ``hang`` run started (the CLI and its child)."""
     path = _dir(state) / _flyops_cli.PIDS_FILE

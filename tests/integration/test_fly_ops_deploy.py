@@ -64,6 +64,31 @@ def test_a_successful_deploy(fly):
     assert calls[-1] == ["deploy", "--remote-only"]
 
 
+OTHER_SECRETS = {
+    "RUNPOD_API_KEY": "rpa_NOTFORFLY",
+    "LAMBDA_API_KEY": "secret_notforfly.x",
+    "VAST_API_KEY": "v" * 64,
+    "AWS_SECRET_ACCESS_KEY": "aws-not-for-fly",
+    "HF_TOKEN": "hf_not_for_fly",
+}
+
+
+def test_the_cli_gets_only_the_environment_it_needs(fly, monkeypatch):
+    for name, value in OTHER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("FLY_ORG", "personal")
+    monkeypatch.delenv("FLY_API_TOKEN", raising=False)
+    monkeypatch.delenv("FLY_ACCESS_TOKEN", raising=False)
+    assert atlas.fly.deploy(fly.project).ok
+    seen = set(fake_fly.cli_env_names(fly.state)[-1])
+    assert not seen & set(OTHER_SECRETS)
+    assert {"PATH", "HTTPS_PROXY", "NO_PROXY", "LC_ALL", "FLY_ORG"} <= seen
+    assert "FLY_API_TOKEN" in seen  # the configured Fly key, given as the CLI expects it
+
+
 def test_app_is_passed_when_given(fly):
     d = atlas.fly.deploy(fly.project, app="atlas-demo-worker")
     assert d.app == "atlas-demo-worker" and "atlas-demo-worker.fly.dev" in d.lines[-1]

@@ -84,6 +84,15 @@ def test_cli_token_is_minted_verified_and_then_served_from_memory(fly):
     assert len(fly.runs()) == 1
 
 
+def test_the_token_cli_does_not_inherit_other_providers_keys(fly, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_NOTFORFLY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-fly")
+    assert atlas.fly.tokens.get(APP).startswith("FlyV1 fm2_")
+    seen = set(fake_fly.cli_env_names(fly.state)[-1])
+    assert "RUNPOD_API_KEY" not in seen and "OPENAI_API_KEY" not in seen
+    assert {"PATH", "FLY_CONFIG_DIR"} <= seen
+
+
 def test_org_is_passed_to_the_cli(fly):
     atlas.fly.tokens.get(APP, org="acme")
     atlas.configure(fly_org="globex")
