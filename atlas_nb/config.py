@@ -302,6 +302,16 @@ def _check_urls(value: Any, source: str) -> dict[str, str]:
 
 
 _config = _Config()
+
+
+def _reset_lock_in_child() -> None:
+    """A fork copies the lock as it was; if another thread held it, the child would block
+    forever on its first settings() call. The child has only this thread: a new lock is safe."""
+    _config.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
 _UNSET = object()
 
 

@@ -199,6 +199,14 @@ class JobFailedError(ProviderError):
         super().__init__(message, **kw)
 
 
+class StorageError(AtlasError):
+    """A local file or store atlas_nb keeps (the config file, token storage) could not be read
+    or written. What was there before is left as it was."""
+
+    kind = "provider"
+    default_hint = "Check the disk (free space, permissions, I/O errors), then retry."
+
+
 class TokenPersistError(ProviderError):
     """Saving a manual token failed; nothing was stored."""
 
