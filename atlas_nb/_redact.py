@@ -51,7 +51,9 @@ SECRET_PARAMS = frozenset(
 )
 
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-_NOT_SECRET_NAMES = frozenset({"ssh_public_key", "public_key", "pubkey", "keyboard", "monkey"})
+_NOT_SECRET_NAMES = frozenset({"pubkey", "keyboard", "monkey", "keys"})
+# names about a secret rather than holding one: ssh_key_names, api_key_id, token_type...
+_NOT_SECRET_SUFFIXES = ("_name", "_names", "_id", "_ids", "_type", "_kind", "_count", "_source")
 _TOKEN_CHARS = r"[A-Za-z0-9+/=_.~-]"
 _SHAPES = re.compile(
     "|".join(
@@ -81,10 +83,12 @@ def is_secret_name(name: str) -> bool:
     >>> [is_secret_name(n) for n in ("HF_TOKEN", "db_password", "ssh_public_key", "PORT")]
     [True, True, False, False]
     """
-    bare = name.strip("\"'")
-    if bare.lower() in _NOT_SECRET_NAMES or bare.lower().endswith("_public_key"):
+    lower = name.strip("\"'").lower()
+    if lower in SECRET_PARAMS or ("private" in lower and _SECRET_NAME.search(lower)):
+        return True
+    if lower in _NOT_SECRET_NAMES or "public" in lower or lower.endswith(_NOT_SECRET_SUFFIXES):
         return False
-    return bare.lower() in SECRET_PARAMS or bool(_SECRET_NAME.search(bare))
+    return bool(_SECRET_NAME.search(lower))
 
 
 def remember(secret: str | None) -> None:
