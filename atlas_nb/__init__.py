@@ -15,6 +15,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import aio, auth, errors, frames, gpus, telemetry
+from ._redact import install_log_redaction as _install_log_redaction
 from ._runtime import DualIterator, LoopThreadError, syncify
 from ._runtime import shutdown as _shutdown_runtime
 from .config import Settings, configure, settings
@@ -35,6 +36,7 @@ from .errors import (
     ProviderError,
     RateLimitedError,
     SignatureError,
+    StorageError,
     TokenPersistError,
     TrackedStoreError,
     TransportError,
@@ -186,6 +188,7 @@ __all__ = [
     "RateLimitedError",
     "Settings",
     "SignatureError",
+    "StorageError",
     "TokenPersistError",
     "Tracked",
     "TrackedStoreError",
@@ -235,3 +238,4 @@ __all__ = [
 from .widgets.tables import register as _register_table_formatter  # noqa: E402
 
 _register_table_formatter()
+_install_log_redaction()

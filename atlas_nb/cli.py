@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._redact import mask
 from .config import SCHEMA_VERSION
 
 CONFIG_TEMPLATE = """\
@@ -119,9 +120,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         data_dir = Path(existing.get("data_dir") or storage or settings().data_dir).expanduser()
     else:
         data_dir = storage or settings().data_dir
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(CONFIG_TEMPLATE.format(version=SCHEMA_VERSION, data_dir=data_dir))
+        write_private(path, CONFIG_TEMPLATE.format(version=SCHEMA_VERSION, data_dir=data_dir))
         _print(f"wrote {path} (mode 0600)")
     _ensure_private_dir(data_dir)
     _print(f"storage dir {data_dir} (mode 0700)")
@@ -129,17 +128,58 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _insert_key(path: Path, key: str, value: Any) -> None:
-    """Add ``key = value`` before the first table of a TOML file (a top-level key)."""
-    lines = path.read_text().splitlines(keepends=True)
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, mode 0600: a temp file in the same directory,
+    fsynced, then renamed over it. A crash or a full disk leaves the old file whole.
+
+        >>> import tempfile, stat
+        >>> p = Path(tempfile.mkdtemp()) / "c.toml"
+        >>> write_private(p, "a = 1"); p.read_text(), oct(stat.S_IMODE(p.stat().st_mode))
+        ('a = 1', '0o600')
+    """
+    import tempfile
+
+    from .errors import StorageError
+
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise StorageError(
+            f"could not write {path}: {why}; the file was left as it was",
+            hint="Check that its directory is writable and the disk has space, then retry.",
+        ) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _with_key(text: str, key: str, value: Any) -> str:
+    """``text`` with ``key = value`` added before the first table (a top-level key)."""
+    lines = text.splitlines(keepends=True)
     rendered = f"{key} = {_toml_value(value)}\n"
     for i, line in enumerate(lines):
         if line.lstrip().startswith("["):
             lines.insert(i, rendered)
             break
     else:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
         lines.append(rendered)
-    path.write_text("".join(lines))
+    return "".join(lines)
+
+
+def _insert_key(path: Path, key: str, value: Any) -> None:
+    write_private(path, _with_key(path.read_text(), key, value))
 
 
 def _toml_value(value: Any) -> str:
@@ -185,10 +225,9 @@ def migrate(path: Path) -> list[str]:
                 else line
                 for line in text.splitlines(keepends=True)
             )
-            path.write_text(text)
         else:
-            path.write_text(text)
-            _insert_key(path, "schema_version", SCHEMA_VERSION)
+            text = _with_key(text, "schema_version", SCHEMA_VERSION)
+        write_private(path, text)  # one atomic write: never a half-migrated key file
     return done
 
 
@@ -209,13 +248,6 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 # -- doctor ------------------------------------------------------------------------------------
-
-
-def mask(secret: str) -> str:
-    """``rpa_ABCDEF123`` → ``rpa_…123`` (never more than the first 4 and last 3)."""
-    if len(secret) <= 10:
-        return "…" * 3
-    return f"{secret[:4]}…{secret[-3:]}"
 
 
 def _perm_problem(path: Path, want: int) -> str | None:

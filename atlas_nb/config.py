@@ -27,6 +27,7 @@ import platformdirs
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from ._redact import remember
 from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
@@ -112,7 +113,10 @@ class Settings(BaseModel):
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The key configured for ``provider`` (without per-call arguments), or None."""
-        return self.api_keys.get(canonical_provider_name(provider))
+        key = self.api_keys.get(canonical_provider_name(provider))
+        if key is not None:
+            remember(key.get_secret_value())  # masked in every message, whatever its shape
+        return key
 
     def base_url(self, key: str) -> str:
         return self.base_urls.get(key) or DEFAULT_BASE_URLS[key]
@@ -303,6 +307,16 @@ def _check_urls(value: Any, source: str) -> dict[str, str]:
 
 
 _config = _Config()
+
+
+def _reset_lock_in_child() -> None:
+    """A fork copies the lock as it was; if another thread held it, the child would block
+    forever on its first settings() call. The child has only this thread: a new lock is safe."""
+    _config.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
 _UNSET = object()
 
 

@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from ._redact import redact, redact_value
+
 KINDS = (
     "unauthorized",
     "forbidden",
@@ -65,13 +67,13 @@ class AtlasError(Exception):
         hint: str | None = None,
         retry_after_s: float | None = None,
     ) -> None:
-        self.message = message
+        self.message = redact(message) if message else message
         self.provider = provider
         self.status = status
         self.request_id = request_id
         self.code = code
-        self.raw = raw
-        self.hint = hint
+        self.raw = redact_value(raw)
+        self.hint = redact(hint) if hint else hint
         self.retry_after_s = retry_after_s
         super().__init__(self._render())
 
@@ -87,8 +89,8 @@ class AtlasError(Exception):
         hint = self.hint if self.hint is not None else self._default_hint()
         if hint and not text.endswith((".", "!", "?")):
             text += "."
-        return f"{where}{self.kind.replace('_', ' ')}{detail}: {text}" + (
-            f" {hint}" if hint else ""
+        return redact(
+            f"{where}{self.kind.replace('_', ' ')}{detail}: {text}" + (f" {hint}" if hint else "")
         )
 
     def _default_hint(self) -> str:
@@ -251,6 +253,14 @@ class JobFailedError(ProviderError):
     def __init__(self, message: str | None = None, *, job: Any = None, **kw: Any) -> None:
         self.job = job
         super().__init__(message, **kw)
+
+
+class StorageError(AtlasError):
+    """A local file or store atlas_nb keeps (the config file, token storage) could not be read
+    or written. What was there before is left as it was."""
+
+    kind = "provider"
+    default_hint = "Check the disk (free space, permissions, I/O errors), then retry."
 
 
 class TokenPersistError(ProviderError):

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ._redact import redact_value
+
 Handler = Callable[[str, Mapping[str, Any], Mapping[str, Any]], None]
 
 log = logging.getLogger("atlas_nb.telemetry")
@@ -88,7 +90,7 @@ def emit(
     if not snapshot:
         return
     m = measurements or {}
-    md = metadata or {}
+    md = redact_value(dict(metadata)) if metadata else {}  # metadata can quote error text
     for att in snapshot:
         if not att.matches(event):
             continue

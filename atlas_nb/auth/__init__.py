@@ -33,15 +33,18 @@ def signer_for(handle: Any) -> Any:
 
 def auth_material(mode: str) -> tuple[dict[str, str], Any]:
     """Env to inject and the AuthHandle for an auth mode (``none``, ``bearer``, ``signed_url``)."""
+    from .._redact import remember
     from ..models.compute import AuthHandle
 
     if mode == "bearer":
         minted = mint_token()
+        remember(minted.token)
         return minted.env, AuthHandle(
             scheme="bearer", token=minted.token, hash=minted.hash, header=minted.header
         )
     if mode == "signed_url":
         secret = random_secret()
+        remember(secret)
         return {SIGNING_SECRET_ENV: secret}, AuthHandle(scheme="signed_url", token=secret)
     return {}, None
 

@@ -8,6 +8,8 @@ hash is kept; verification compares hashes in constant time.
     (43, 64)
     >>> verify_token(minted.token, minted.hash), verify_token("guess", minted.hash)
     (True, False)
+    >>> verify_token("\\ud800", minted.hash)
+    False
     >>> sorted(minted.env)
     ['ATLAS_PRESHARED_KEY']
 """
@@ -38,7 +40,11 @@ def verify_token(candidate: str, token_hash: str) -> bool:
     """True when ``candidate`` hashes to ``token_hash`` (constant-time comparison)."""
     if not isinstance(candidate, str) or not isinstance(token_hash, str):
         return False
-    return hmac.compare_digest(hash_token(candidate).encode(), token_hash.encode())
+    try:
+        expected = token_hash.encode("ascii")
+        return hmac.compare_digest(hash_token(candidate).encode(), expected)
+    except UnicodeEncodeError:  # lone surrogates or a non-hex hash: it cannot be the token
+        return False
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ long: stalled; reset by every chunk) and ``max_timeout`` (absolute). Either one,
 or interrupting a blocking call kills the whole process group, so no orphaned deploy keeps
 running. Only one deploy per app runs at a time.
 
-When atlas_nb has a Fly key configured and the environment has none, the CLI gets it as
-``FLY_API_TOKEN``.
+The CLI gets only the environment it needs (PATH, HOME, locale, proxies, ``FLY_*``; see
+:func:`atlas_nb.fly._process.child_env`) — never other providers' keys. When atlas_nb has a Fly
+key configured and the environment has none, the CLI gets it as ``FLY_API_TOKEN``.
 
 Outcomes raise distinct errors: :class:`~atlas_nb.errors.DeployInvalidDirError` (no such
 directory), :class:`~atlas_nb.errors.DeployNotFoundError` (no ``fly`` executable),
@@ -263,11 +264,7 @@ class Deploy:
                     timed_out = "exit"
             if timed_out is not None:
                 await _process.kill_group(proc)
-                limit = {
-                    "activity": f"no output for {self.activity_timeout:g} s",
-                    "max": f"it ran longer than {self.max_timeout:g} s",
-                    "exit": "it closed its output but did not exit",
-                }[timed_out]
+                limit = self._limit_text(timed_out)
                 log.error("fly deploy of %s timed out (%s); killed it", label, limit)
                 self._finish(
                     "timeout",
@@ -303,6 +300,21 @@ class Deploy:
                     result="exit_code",
                     exit_code=code,
                 )
+        except Exception as exc:  # broad: any bug here must still end the deploy and free its slot
+            log.exception("fly deploy of %s failed inside atlas_nb", label)
+            if self._proc is not None:
+                await _process.kill_group(self._proc, grace=1.0)
+            self._finish(
+                "failed",
+                DeployError(
+                    f"fly deploy of {label} failed inside atlas_nb ({type(exc).__name__}); "
+                    "its process group was killed",
+                    provider="fly",
+                    reason="internal",
+                    output=self.output,
+                ),
+                result="internal_error",
+            )
         except asyncio.CancelledError:
             if self._proc is not None:
                 await _process.kill_group(self._proc, grace=1.0)
@@ -318,6 +330,14 @@ class Deploy:
                 result="cancelled",
             )
             raise
+
+    def _limit_text(self, which: str) -> str:
+        """What ran out, in words: only the limit that fired is formatted (others may be None)."""
+        if which == "activity":
+            return f"no output for {self.activity_timeout:g} s"
+        if which == "max":
+            return f"it ran longer than {self.max_timeout:g} s"
+        return "it closed its output but did not exit"
 
     def _finish(self, status: str, error: DeployError | None, *, result: str, **extra: Any) -> None:
         if self.done:
@@ -462,14 +482,15 @@ class Deploy:
 # -- starting ---------------------------------------------------------------------------------
 
 
-def _child_env() -> dict[str, str] | None:
-    """The CLI's environment: ours, plus the configured Fly key when the env has none."""
+def _child_env() -> dict[str, str]:
+    """The CLI's environment (:func:`~atlas_nb.fly._process.child_env`: no other keys), plus
+    the configured Fly key when the environment has none."""
     if os.environ.get("FLY_API_TOKEN") or os.environ.get("FLY_ACCESS_TOKEN"):
-        return None
+        return _process.child_env()
     key = settings().api_key("fly")
     if key is None:
-        return None
-    return {**os.environ, "FLY_API_TOKEN": key.get_secret_value()}
+        return _process.child_env()
+    return _process.child_env({"FLY_API_TOKEN": key.get_secret_value()})
 
 
 def _start(

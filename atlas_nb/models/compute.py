@@ -13,9 +13,11 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    field_serializer,
     field_validator,
 )
 
+from .._redact import redact_value
 from .._runtime import run_sync
 from ..errors import ValidationError
 from ..gpus import family_members, normalize_gpu
@@ -136,6 +138,17 @@ class ComputeRequest(Model):
             out[k] = val if isinstance(val, str) else ("" if val is None else str(val))
         return out
 
+    @field_serializer("env", "provider_opts", when_used="json")
+    def _shown(self, value: dict[str, Any]) -> dict[str, Any]:
+        """JSON dumps show secret-looking values as ``***`` (``.env`` keeps the real ones,
+        which are what the provider gets)."""
+        shown: dict[str, Any] = redact_value(value)
+        return shown
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (redact_value(value) if name in ("env", "provider_opts") else value)
+
     @field_validator("regions", mode="before")
     @classmethod
     def _regions(cls, v: Any) -> Any:
@@ -238,6 +251,14 @@ class Compute(Model):
 
     _provider: Provider | None = PrivateAttr(default=None)
     _launch_attempts: Any = PrivateAttr(default=None)
+
+    @field_validator("raw", mode="after")
+    @classmethod
+    def _raw_redacted(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """``raw`` is for display and debugging: secrets in it (a user's ``HF_TOKEN`` in the
+        pod env, a key echoed back) are masked on the way in."""
+        shown: dict[str, Any] = redact_value(raw)
+        return shown
 
     def bind(self, provider: Provider) -> Compute:
         """Attach the provider instance that made this (used by the methods); the id is

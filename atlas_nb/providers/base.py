@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from .._redact import redact_env  # noqa: F401  (providers import it from here)
 from ..config import Settings, settings
 from ..errors import UnsupportedError, ValidationError, did_you_mean
 from ..models import (
@@ -232,14 +233,3 @@ class Provider(abc.ABC):
 
     def stream_job(self, job_id: str, *, endpoint: str) -> AsyncIterator[Any]:
         raise self._unsupported("job streaming", "Wait for the job and read job.output.")
-
-
-def redact_env(env: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Copy of a pod env with atlas_nb's injected secrets masked (for ``raw``)."""
-    from ..auth import PRESHARED_KEY_ENV, SIGNING_SECRET_ENV
-
-    if not env:
-        return {}
-    return {
-        k: ("***" if k in (PRESHARED_KEY_ENV, SIGNING_SECRET_ENV) else v) for k, v in env.items()
-    }

@@ -3,7 +3,8 @@
 ``fake_fly.install`` copies this file next to a ``fly-settings.json`` and makes it executable
 with a ``#!<python>`` shebang; the code under test runs it as a subprocess. The script reads the
 settings file on every run, so ``sb.fly_cli(...)`` changes its behaviour at once. It appends
-one JSON line per run to ``calls.jsonl`` (argv and pid) so tests can count runs.
+one JSON line per run to ``calls.jsonl`` (argv, pid and the names of its environment
+variables) so tests can count runs and check what a run inherited.
 
 Commands: ``fly version`` / ``--version``; ``fly tokens create readonly [--org X] [--json]``
 (prints a ``FlyV1 fm2_...`` token the sandbox logs API accepts); ``fly deploy --remote-only
@@ -83,7 +84,15 @@ def _settings() -> dict[str, Any]:
 
 
 def _log_call(argv: list[str]) -> None:
-    line = json.dumps({"argv": argv, "pid": os.getpid(), "cwd": os.getcwd(), "t": time.time()})
+    line = json.dumps(
+        {
+            "argv": argv,
+            "pid": os.getpid(),
+            "cwd": os.getcwd(),
+            "t": time.time(),
+            "env": sorted(os.environ),  # names only: tests check what the child inherits
+        }
+    )
     fd = os.open(os.path.join(_here(), CALLS_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.write(fd, (line + "\n").encode())
@@ -149,6 +158,9 @@ def tokens_create(args: list[str], s: dict[str, Any]) -> int:
         return int(s.get("token_exit_code", 1) or 1)
     if mode == "empty":
         return 0
+    if mode == "leak":  # a token on stdout, yet a failure exit code
+        _out(json.dumps({"token": mint(str(s.get("secret", "")), str(org))}))
+        return int(s.get("token_exit_code", 1) or 1)
     if mode == "garbage":
         _out("Your token is ready! Copy it from the dashboard.")
         return 0

@@ -18,7 +18,10 @@ class SimClock:
 
         >>> clock = SimClock(speed=100.0, start=1_000.0)
         >>> clock.advance(60)
-        >>> 1_060.0 <= clock.now() < 1_070.0
+        >>> clock.now() >= 1_060.0
+        True
+        >>> clock.speed = 0  # frozen: only advance() moves it
+        >>> frozen = clock.now(); clock.advance(5); clock.now() == frozen + 5
         True
     """
 

@@ -7,7 +7,8 @@
 
 =================  =====================================================================
 ``tokens``         ``"ok"`` (default), ``"fail"`` (exit 1), ``"hang"``, ``"garbage"``
-                   (prints a non-token line), ``"empty"`` (prints nothing)
+                   (prints a non-token line), ``"empty"`` (prints nothing), ``"leak"``
+                   (prints a token as JSON, then exits ``token_exit_code``)
 ``token_delay_s``  seconds ``fly tokens create`` waits before answering
 ``token_gate``     a path: ``fly tokens create`` waits until that file exists
 ``stderr_notice``  print an update notice on stderr (default True; real flyctl does)
@@ -57,7 +58,7 @@ KNOBS: dict[str, Any] = {
     "version": _flyops_cli.VERSION,
 }
 _CHOICES = {
-    "tokens": ("ok", "fail", "hang", "garbage", "empty"),
+    "tokens": ("ok", "fail", "hang", "garbage", "empty", "leak"),
     "deploy": ("ok", "fail", "hang", "trickle"),
 }
 _PRIVATE = ("secret", "api_url")
@@ -126,6 +127,16 @@ def cli_calls(state: SandboxState) -> list[list[str]]:
     except FileNotFoundError:
         return []
     return [json.loads(line)["argv"] for line in text.splitlines() if line.strip()]
+
+
+def cli_env_names(state: SandboxState) -> list[list[str]]:
+    """The environment variable names every run of the fake CLI saw, oldest run first."""
+    path = _dir(state) / _flyops_cli.CALLS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line).get("env", []) for line in text.splitlines() if line.strip()]
 
 
 def hung_pids(state: SandboxState) -> list[int]:

@@ -126,7 +126,7 @@ class StreamView(anywidget.AnyWidget):
         self._flush_scheduled = False
         self._on_cancel = on_cancel
         self._on_close = on_close
-        self.stats = {"messages": 0, "bytes": 0, "rows_sent": 0, "line_bytes": 0}
+        self._stats = {"messages": 0, "bytes": 0, "rows_sent": 0, "line_bytes": 0}
         self.on_msg(self._from_front_end)
         self.observe(self._on_paused, names=["paused"])
 
@@ -196,12 +196,22 @@ class StreamView(anywidget.AnyWidget):
             message["replace_last"] = self._encode(replace)
         self._send_rows(message, rows)
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """What was sent so far (``messages``, ``bytes``, ``rows_sent``, ``line_bytes``): one
+        consistent snapshot, taken after the messages it counts were sent."""
+        with self._lock:
+            return dict(self._stats)
+
     def _send_rows(self, message: dict[str, Any], rows: list[list[Any]]) -> None:
-        self.stats["messages"] += 1
-        self.stats["bytes"] += len(json.dumps(message, separators=(",", ":"), default=str))
-        self.stats["rows_sent"] += len(rows)
-        self.stats["line_bytes"] += sum(line_bytes(r) for r in rows)
+        size = len(json.dumps(message, separators=(",", ":"), default=str))
+        payload = sum(line_bytes(r) for r in rows)
         self.send(message)
+        with self._lock:  # all four together, so no reader sees a half-counted message
+            self._stats["messages"] += 1
+            self._stats["bytes"] += size
+            self._stats["rows_sent"] += len(rows)
+            self._stats["line_bytes"] += payload
 
     def _on_paused(self, change: dict[str, Any]) -> None:
         if not change["new"]:

@@ -64,6 +64,31 @@ def test_a_successful_deploy(fly):
     assert calls[-1] == ["deploy", "--remote-only"]
 
 
+OTHER_SECRETS = {
+    "RUNPOD_API_KEY": "rpa_NOTFORFLY",
+    "LAMBDA_API_KEY": "secret_notforfly.x",
+    "VAST_API_KEY": "v" * 64,
+    "AWS_SECRET_ACCESS_KEY": "aws-not-for-fly",
+    "HF_TOKEN": "hf_not_for_fly",
+}
+
+
+def test_the_cli_gets_only_the_environment_it_needs(fly, monkeypatch):
+    for name, value in OTHER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("FLY_ORG", "personal")
+    monkeypatch.delenv("FLY_API_TOKEN", raising=False)
+    monkeypatch.delenv("FLY_ACCESS_TOKEN", raising=False)
+    assert atlas.fly.deploy(fly.project).ok
+    seen = set(fake_fly.cli_env_names(fly.state)[-1])
+    assert not seen & set(OTHER_SECRETS)
+    assert {"PATH", "HTTPS_PROXY", "NO_PROXY", "LC_ALL", "FLY_ORG"} <= seen
+    assert "FLY_API_TOKEN" in seen  # the configured Fly key, given as the CLI expects it
+
+
 def test_app_is_passed_when_given(fly):
     d = atlas.fly.deploy(fly.project, app="atlas-demo-worker")
     assert d.app == "atlas-demo-worker" and "atlas-demo-worker.fly.dev" in d.lines[-1]
@@ -108,6 +133,29 @@ def test_output_does_not_extend_the_absolute_cap(fly):
     with pytest.raises(DeployTimeoutError, match="ran longer than 1 s"):
         atlas.fly.deploy(fly.project, timeout=1.0, activity_timeout=0.5)
     assert fly.exits()[-1]["limit"] == "max"
+
+
+@pytest.mark.parametrize(
+    ("mode", "activity", "cap", "limit", "message"),
+    [
+        ("hang", 0.5, None, "activity", "no output for 0.5 s"),
+        ("hang", None, 1.0, "max", "ran longer than 1 s"),
+        ("hang", 0.5, 30.0, "activity", "no output for 0.5 s"),
+        ("trickle", 0.5, 1.0, "max", "ran longer than 1 s"),
+        ("trickle", None, 1.0, "max", "ran longer than 1 s"),
+    ],
+)
+def test_every_timeout_combination_ends_the_deploy_and_frees_the_app(
+    fly, mode, activity, cap, limit, message
+):
+    fly.fly_cli(deploy=mode)
+    d = atlas.fly.deploy(fly.project, wait=False, timeout=cap, activity_timeout=activity)
+    with pytest.raises(DeployTimeoutError, match=message):
+        d.result(timeout=20)  # a bug in the timeout path used to leave it 'running' forever
+    assert d.status == "timeout" and d.done
+    assert fly.exits()[-1]["result"] == "timeout" and fly.exits()[-1]["limit"] == limit
+    fly.fly_cli(deploy="ok")
+    assert atlas.fly.deploy(fly.project).ok  # the app's deploy slot was released
 
 
 def test_missing_executable(fly):

@@ -91,6 +91,16 @@ def test_auth_material_is_injected_as_an_env_object(sandbox, auth, env):
     assert atlas.compute(c.id, provider="runpod").auth is None
 
 
+def test_a_users_secret_env_reaches_the_pod_but_is_never_shown(sandbox):
+    env = {"HF_TOKEN": "hf_sentinelSECRET42", "MY_API_KEY": "k-sentinelSECRET42", "X": "1"}
+    c = atlas.spawn(provider="runpod", gpu="l4", image="img", env=env)
+    assert world(sandbox).pods[c.id].env == env  # sent as given
+    again = atlas.compute(c.id, provider="runpod")
+    for shown in (repr(c), repr(c.raw), c.model_dump_json(), again.model_dump_json()):
+        assert "sentinelSECRET42" not in shown
+    assert again.raw["env"] == {"HF_TOKEN": "***", "MY_API_KEY": "***", "X": "1"}
+
+
 def test_cloud_any_tries_the_other_cloud_and_capacity_is_clear(sandbox):
     c = atlas.spawn(provider="runpod", gpu="rtx_3090", image="img", cloud="any")
     assert world(sandbox).pods[c.id].cloud == "COMMUNITY"

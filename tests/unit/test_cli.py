@@ -66,12 +66,15 @@ def test_doctor_masks_secrets(monkeypatch, capsys):
     code = run_cli("doctor")
     out = capsys.readouterr().out
     assert "SUPERSECRET" not in out
-    assert "rpa_…123" in out and "environment variable RUNPOD_API_KEY" in out
+    assert "rpa_…" in out and "123" not in out and "environment variable RUNPOD_API_KEY" in out
     assert "fly executable" in out
     assert code in (0, 1)
 
 
-@pytest.mark.parametrize(("secret", "shown"), [("rpa_ABCDEFGHIJ123", "rpa_…123"), ("short", "………")])
+@pytest.mark.parametrize(
+    ("secret", "shown"),
+    [("rpa_ABCDEFGHIJ123", "rpa_…"), ("FlyV1 fm2_abcdefgh", "FlyV…"), ("short", "…")],
+)
 def test_mask(secret, shown):
     assert mask(secret) == shown
 
@@ -112,3 +115,68 @@ def test_future_schema_is_refused_clearly():
     Path(os.environ["ATLAS_NB_CONFIG"]).write_text("schema_version = 99\n")
     with pytest.raises(atlas.ValidationError, match="upgrade atlas_nb|Upgrade atlas_nb"):
         atlas.settings()
+
+
+def test_init_and_upgrade_replace_the_key_file_atomically_and_privately(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('reap_providers = "runpod"\n[api_keys]\nrunpod = "rpa_MINE"\n')
+    path.chmod(0o644)
+    before = path.stat().st_ino
+    assert run_cli("upgrade", "--config", str(path)) == 0
+    assert path.stat().st_ino != before  # a new file renamed over the old, not rewritten
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert tomllib.loads(path.read_text())["api_keys"] == {"runpod": "rpa_MINE"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.toml"]  # no temp file left
+    assert run_cli("init", "--config", str(path), "--storage-path", str(tmp_path / "d")) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert tomllib.loads(path.read_text())["data_dir"] == str(tmp_path / "d")
+
+
+def test_a_failed_config_write_keeps_the_old_file_and_says_so(tmp_path):
+    from atlas_nb.cli import write_private
+    from atlas_nb.errors import StorageError
+
+    path = tmp_path / "c.toml"
+    path.write_text("a = 1\n")
+    with pytest.raises(StorageError, match="could not write .*left as it was"):
+        write_private(path, "\ud800")  # cannot be encoded: fails mid-write
+    assert path.read_text() == "a = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+    with pytest.raises(StorageError, match="could not write"):
+        write_private(tmp_path / "missing-dir" / "c.toml", "a = 1\n")
+
+
+def test_the_config_lock_is_usable_in_a_forked_child():
+    import threading
+
+    from atlas_nb import config
+    from tests.helpers.waiting import eventually
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with config._config.lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: the holder thread does not exist here
+        try:
+            config.settings()
+            os._exit(0)
+        except BaseException:
+            os._exit(3)
+    release.set()
+    try:
+        done = eventually(lambda: (r := os.waitpid(pid, os.WNOHANG))[0] and r, timeout=10)
+        status = done[1]
+    except AssertionError:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child blocked on the config lock") from None
+    finally:
+        holder.join(5)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

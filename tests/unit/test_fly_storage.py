@@ -9,7 +9,7 @@ import warnings
 import diskcache
 import pytest
 
-from atlas_nb.errors import ManualTokenStoreCorrupt, TokenPersistError
+from atlas_nb.errors import ManualTokenStoreCorrupt, StorageError, TokenPersistError
 from atlas_nb.fly.storage import DiskcacheTokenStorage, MemoryTokenStorage, TokenRecord
 from atlas_nb.fly.storage.diskcache_store import JsonOnlyDisk, UnpicklingRefused
 from atlas_nb.testing import TokenStorageConformance
@@ -184,3 +184,94 @@ def test_records_validate_and_hide_the_token():
     ):
         with pytest.raises(ValueError):
             TokenRecord.from_json(bad)
+
+
+def test_a_locked_store_is_retried_then_reported_and_never_deleted(tmp_path):
+    store = DiskcacheTokenStorage(tmp_path / "tokens", busy_timeout_s=0.05)
+    store.put("web", "cached", TokenRecord("FlyV1 fm2_keep", 2e9))
+    db = tmp_path / "tokens" / "cached" / "cache.db"
+    holder = sqlite3.connect(db, isolation_level=None)  # another process, mid-write
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError, match="locked by another process") as info:
+            store.put("web", "cached", TokenRecord("FlyV1 fm2_other", 2e9))
+        assert "nothing was deleted" in str(info.value) and info.value.kind == "provider"
+        assert db.exists()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.get("web", "cached").token == "FlyV1 fm2_keep"  # nothing was lost
+    store.put("web", "cached", TokenRecord("FlyV1 fm2_new", 2e9))  # and it works again
+    store.close()
+
+
+def _sqlite_error(cls, text, code=None):
+    exc = cls(text)
+    if code is not None:
+        exc.sqlite_errorcode = code
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "corrupt", "busy"),
+    [
+        (_sqlite_error(sqlite3.DatabaseError, "file is not a database", 26), True, False),
+        (_sqlite_error(sqlite3.DatabaseError, "database disk image is malformed", 11), True, False),
+        (_sqlite_error(sqlite3.DatabaseError, "file is not a database"), True, False),
+        (_sqlite_error(sqlite3.OperationalError, "database is locked", 5), False, True),
+        (_sqlite_error(sqlite3.OperationalError, "database table is locked", 6), False, True),
+        (_sqlite_error(sqlite3.OperationalError, "database is locked"), False, True),
+        (_sqlite_error(sqlite3.OperationalError, "disk I/O error", 10), False, False),
+        (_sqlite_error(sqlite3.OperationalError, "disk I/O error", 10 | (3 << 8)), False, False),
+        (_sqlite_error(sqlite3.OperationalError, "database or disk is full", 13), False, False),
+        (_sqlite_error(sqlite3.OperationalError, "unable to open database file", 14), False, False),
+        (
+            _sqlite_error(sqlite3.OperationalError, "attempt to write a readonly database"),
+            False,
+            False,
+        ),
+        (diskcache.Timeout("busy"), False, True),
+        (UnpicklingRefused("pickle"), True, False),
+        (ValueError("stored token has no token text"), True, False),
+        (OSError(28, "No space left on device"), False, False),
+    ],
+)
+def test_only_real_corruption_counts_as_corruption(exc, corrupt, busy):
+    from atlas_nb.fly.storage.diskcache_store import is_busy, is_corrupt
+
+    assert (is_corrupt(exc), is_busy(exc)) == (corrupt, busy)
+
+
+def test_an_io_error_is_a_storage_error_not_corruption(tmp_path):
+    store = DiskcacheTokenStorage(tmp_path / "tokens")
+    store.put("web", "cached", TokenRecord("FlyV1 fm2_x", 2e9))
+    store.close()
+    cached = tmp_path / "tokens" / "cached"
+    for name in os.listdir(cached):
+        os.unlink(cached / name)
+    (cached / "cache.db").mkdir()  # unopenable as a database file
+    (cached / "cache.db" / "someone-elses").write_text("keep me")
+    fresh = DiskcacheTokenStorage(tmp_path / "tokens")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "recreating it" warning: nothing is recreated
+        with pytest.raises(StorageError, match="could not open the cached Fly token store"):
+            fresh.get("web", "cached")
+    assert (cached / "cache.db" / "someone-elses").read_text() == "keep me"
+    fresh.close()
+
+
+def test_a_symlinked_manual_token_dir_is_a_clear_storage_error(tmp_path):
+    root = tmp_path / "tokens"
+    DiskcacheTokenStorage(root).close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "manual").rmdir() if (root / "manual").exists() else None
+    (root / "manual").symlink_to(elsewhere)
+    store = DiskcacheTokenStorage(root)
+    with pytest.raises(StorageError, match="not a plain directory") as info:
+        store.get("web", "manual")
+    assert "not a symlink" in str(info.value)
+    with pytest.raises(TokenPersistError, match="could not save the manual token"):
+        store.put("web", "manual", TokenRecord("FlyV1 fm2_x"))
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    store.close()

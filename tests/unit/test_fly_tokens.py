@@ -84,6 +84,15 @@ def test_cli_token_is_minted_verified_and_then_served_from_memory(fly):
     assert len(fly.runs()) == 1
 
 
+def test_the_token_cli_does_not_inherit_other_providers_keys(fly, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_NOTFORFLY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-fly")
+    assert atlas.fly.tokens.get(APP).startswith("FlyV1 fm2_")
+    seen = set(fake_fly.cli_env_names(fly.state)[-1])
+    assert "RUNPOD_API_KEY" not in seen and "OPENAI_API_KEY" not in seen
+    assert {"PATH", "FLY_CONFIG_DIR"} <= seen
+
+
 def test_org_is_passed_to_the_cli(fly):
     atlas.fly.tokens.get(APP, org="acme")
     atlas.configure(fly_org="globex")
@@ -221,6 +230,21 @@ def test_cli_failures_are_misses_with_a_reason(fly, mode, why):
     fly.knobs(tokens=mode)
     with pytest.raises(MissingCredentialsError, match=why):
         atlas.fly.tokens.get(APP)
+
+
+def test_a_token_printed_by_a_failing_cli_is_never_shown(fly, caplog):
+    fly.knobs(tokens="leak", stderr_notice=False)
+    caplog.set_level("DEBUG", logger="atlas_nb")
+    with pytest.raises(MissingCredentialsError) as info:
+        atlas.fly.tokens.get(APP)
+    assert "exited with 1" in str(info.value)
+    shown = [str(info.value), repr(info.value), info.value.message or "", str(info.value.raw)]
+    shown += [r.getMessage() for r in caplog.records]
+    shown += [repr(md) for _, md in fly.events]
+    assert any("exited with 1" in text for text in shown[4:])  # the miss was logged
+    assert [e for e, _ in fly.events if e.endswith(".exception")]  # ... and reported
+    leaks = [text for text in shown if "fm2_" in text]
+    assert leaks == []
 
 
 def test_a_hung_cli_is_killed_with_its_children(fly):

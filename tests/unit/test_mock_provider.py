@@ -8,6 +8,7 @@ import atlas_nb as atlas
 from atlas_nb.errors import JobFailedError, ValidationError
 from atlas_nb.providers.mock import MockProvider
 from atlas_nb.testing import ProviderConformance
+from tests.helpers.waiting import eventually
 
 
 class TestMockConformance(ProviderConformance):
@@ -75,8 +76,7 @@ def test_execution_timeout_policy():
     job = atlas.run_job(
         "echo", {"sleep_ms": 5000}, provider="mock", policy={"executionTimeout": 50}
     )
-    time.sleep(0.2)
-    assert job.refresh().status.value == "timed_out"
+    eventually(lambda: job.refresh().status.value == "timed_out")
 
 
 def test_logs_stream_batches():
@@ -113,7 +113,12 @@ def test_interrupted_spawn_terminates_what_was_created():
     import threading
 
     main = threading.main_thread().ident
-    threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+
+    def interrupt_once_created():  # not after a fixed delay: under load the create comes later
+        eventually(lambda: MockProvider._store.computes)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_created, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         atlas.spawn(provider=SlowSpawnProvider, gpu="l4", image="x")
     deadline = time.monotonic() + 5

@@ -14,6 +14,7 @@ import atlas_nb as atlas
 import atlas_nb.aio as aio
 from atlas_nb._runtime import DualIterator, LoopThreadError, get_runtime
 from atlas_nb.transport import HttpApi
+from tests.helpers.waiting import eventually
 
 
 def test_sync_facade_inside_a_running_loop_like_jupyter():
@@ -149,6 +150,5 @@ def test_background_task_survives_while_caller_blocks():
             await asyncio.sleep(0.01)
 
     task = rt.spawn(ticker())
-    time.sleep(0.2)  # the "cell" blocks; the loop keeps running
+    eventually(lambda: len(ticks) >= 5)  # the "cell" blocks (sleeping); the loop keeps running
     rt.loop.call_soon_threadsafe(task.cancel)
-    assert len(ticks) >= 5

@@ -7,7 +7,7 @@ silently). Implementations are small and synchronous; atlas_nb calls them off th
 
     >>> rec = TokenRecord("FlyV1 fm2_secret", expires_at=1_800_000_000.0)
     >>> rec
-    TokenRecord(token='FlyV1 fm2…', expires_at=1800000000.0)
+    TokenRecord(token='FlyV…', expires_at=1800000000.0)
     >>> TokenRecord.from_json(rec.to_json()) == rec
     True
 """
@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast, runtime_checkable
+
+from ..._redact import mask
 
 Kind = Literal["cached", "manual"]
 KINDS: tuple[Kind, ...] = ("cached", "manual")
@@ -34,11 +36,6 @@ def check_app(app: str) -> str:
     if not isinstance(app, str) or not app:
         raise ValueError(f"app must be a non-empty string (got {app!r})")
     return app
-
-
-def mask(token: str) -> str:
-    """Enough of a token to tell two apart in a repr, never enough to use it."""
-    return token[:9] + "…" if len(token) > 12 else "…"
 
 
 @dataclass(frozen=True)

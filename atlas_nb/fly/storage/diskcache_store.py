@@ -7,9 +7,13 @@ dir). When ``root`` cannot be used the store falls back to a per-user temp direc
 warning (tokens then may not survive a reboot).
 
 Values are stored as JSON text by :class:`JsonOnlyDisk`, which refuses to unpickle anything
-(diskcache's pickle path would run code from a tampered file). A corrupt ``cached`` database
-is recreated with a warning (its tokens can be acquired again); a corrupt ``manual`` database
-is left untouched and reported as :class:`~atlas_nb.errors.ManualTokenStoreCorrupt`.
+(diskcache's pickle path would run code from a tampered file). Only real corruption (not a
+database, a malformed image, content that is not a token record) recovers: a corrupt ``cached``
+database is recreated with a warning (its tokens can be acquired again); a corrupt ``manual``
+database is left untouched and reported as :class:`~atlas_nb.errors.ManualTokenStoreCorrupt`.
+A busy or locked database (another process writing) is retried, then reported; disk full,
+I/O and permission errors, or a directory that is not a plain one (a symlink), raise
+:class:`~atlas_nb.errors.StorageError` and nothing is deleted — other processes may be using it.
 
     >>> import tempfile
     >>> from atlas_nb.fly.storage.base import TokenRecord
@@ -31,6 +35,7 @@ import sqlite3
 import stat
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,12 +43,15 @@ from typing import Any
 import diskcache
 from diskcache.core import MODE_PICKLE, UNKNOWN
 
-from ...errors import ManualTokenStoreCorrupt, TokenPersistError
+from ...errors import ManualTokenStoreCorrupt, StorageError, TokenPersistError
 from .base import Kind, TokenRecord, check_app, check_kind
 
 log = logging.getLogger("atlas_nb.fly.storage")
 
 DB_NAME = "cache.db"
+BUSY_ATTEMPTS = 4  # tries of one operation while the database is busy or locked
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+_STORE_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
 
 
 class UnpicklingRefused(ValueError):
@@ -75,6 +83,46 @@ class JsonOnlyDisk(diskcache.Disk):
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         return json.loads(data)
+
+
+def _sqlite_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` means the store's content is damaged (and only then may it be rebuilt).
+
+    >>> is_corrupt(sqlite3.DatabaseError("file is not a database"))
+    True
+    >>> is_corrupt(sqlite3.OperationalError("database is locked"))
+    False
+    >>> is_corrupt(sqlite3.OperationalError("disk I/O error")), is_corrupt(ValueError("x"))
+    (False, True)
+    """
+    if isinstance(exc, (UnpicklingRefused, ValueError)):  # bad JSON, a pickle, not a record
+        return True
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = _sqlite_code(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    if isinstance(exc, sqlite3.OperationalError):  # I/O, disk full, busy, cannot open...
+        return False
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or type(exc) is sqlite3.DatabaseError
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether another connection holds the database (worth retrying)."""
+    if isinstance(exc, diskcache.Timeout):
+        return True
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = _sqlite_code(exc)
+    if code is not None:
+        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
 
 
 def _owned_private_dir(path: Path) -> None:
@@ -133,14 +181,16 @@ def _private_files(directory: Path) -> None:
                     os.chmod(p, 0o600)
 
 
-def _open_cache(directory: Path) -> diskcache.Cache:
+def _open_cache(directory: Path, busy_timeout_s: float) -> diskcache.Cache:
     _owned_private_dir(directory)
     db = directory / DB_NAME
     # sqlite keeps an existing file's mode and gives -wal/-shm the same one, so creating the
     # database 0600 up front leaves no window where a token file is world-readable
     fd = os.open(db, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
-    cache = diskcache.Cache(str(directory), disk=JsonOnlyDisk, eviction_policy="none")
+    cache = diskcache.Cache(
+        str(directory), disk=JsonOnlyDisk, eviction_policy="none", timeout=busy_timeout_s
+    )
     try:
         cache.get("\x00probe")
     except BaseException:
@@ -151,9 +201,16 @@ def _open_cache(directory: Path) -> diskcache.Cache:
 
 
 class DiskcacheTokenStorage:
-    """Token storage in ``<root>/cached`` and ``<root>/manual`` (see the module docstring)."""
+    """Token storage in ``<root>/cached`` and ``<root>/manual`` (see the module docstring).
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``busy_timeout_s`` is how long one attempt waits for another process's lock (sqlite's
+    busy timeout); a busy database is tried :data:`BUSY_ATTEMPTS` times in all.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 5.0
+    ) -> None:
+        self.busy_timeout_s = busy_timeout_s
         self.root, fallback_reason = resolve_root(path)
         if fallback_reason:
             message = f"atlas_nb Fly token storage: {fallback_reason}; tokens may not persist"
@@ -179,8 +236,10 @@ class DiskcacheTokenStorage:
     def _open(self, kind: Kind) -> diskcache.Cache:
         directory = self.root / kind
         try:
-            return _open_cache(directory)
-        except (sqlite3.DatabaseError, UnpicklingRefused, ValueError) as exc:
+            return self._retrying(lambda: _open_cache(directory, self.busy_timeout_s))
+        except Exception as exc:  # broad: sorted below into corruption and storage failures
+            if not is_corrupt(exc):
+                raise self._storage_error(kind, "open", exc) from exc
             if kind == "manual":
                 raise self._manual_corrupt(exc) from exc
             message = (
@@ -190,7 +249,46 @@ class DiskcacheTokenStorage:
             log.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)
             shutil.rmtree(directory, ignore_errors=True)
-            return _open_cache(directory)
+            try:
+                return _open_cache(directory, self.busy_timeout_s)
+            except Exception as again:  # broad: whatever it is, report it as storage
+                raise self._storage_error(kind, "recreate", again) from again
+
+    def _retrying(self, operation: Any) -> Any:
+        """Run ``operation``; while the database is busy or locked, try again a few times."""
+        for attempt in range(BUSY_ATTEMPTS):
+            try:
+                return operation()
+            except Exception as exc:  # broad: only busy/locked is retried, the rest re-raised
+                if not is_busy(exc) or attempt == BUSY_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _storage_error(self, kind: Kind, what: str, exc: BaseException) -> StorageError:
+        where = self.root / kind
+        if isinstance(exc, StorageError):
+            return exc
+        if is_busy(exc):
+            why = "the database stayed locked by another process"
+            hint = "Another kernel or process is using it; retry in a moment."
+        elif isinstance(exc, NotADirectoryError):
+            why = str(exc)
+            hint = (
+                f"Make {where} a real directory you own (not a symlink), or point "
+                "fly_token_storage_path elsewhere."
+            )
+        else:
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            hint = None
+        log.error("Fly token storage %s: could not %s (%s); nothing was deleted", where, what, why)
+        err = StorageError(
+            f"could not {what} the {kind} Fly token store {where}: {why}; nothing was deleted",
+            provider="fly",
+            hint=hint,
+        )
+        err.path = str(where)  # type: ignore[attr-defined]
+        return err
 
     def _manual_corrupt(self, exc: BaseException) -> ManualTokenStoreCorrupt:
         path = self.root / "manual"
@@ -220,10 +318,13 @@ class DiskcacheTokenStorage:
     def get(self, app: str, kind: Kind) -> TokenRecord | None:
         check_app(app)
         check_kind(kind)
+        cache = self._cache(kind)
         try:
-            value = self._cache(kind).get(app)
+            value = self._retrying(lambda: cache.get(app))
             return None if value is None else TokenRecord.from_json(value)
-        except (sqlite3.DatabaseError, UnpicklingRefused, ValueError) as exc:
+        except (sqlite3.Error, OSError, diskcache.Timeout, UnpicklingRefused, ValueError) as exc:
+            if not is_corrupt(exc):
+                raise self._storage_error(kind, "read", exc) from exc
             if kind == "manual":
                 raise self._manual_corrupt(exc) from exc
             self._reset_cached(exc)
@@ -236,26 +337,27 @@ class DiskcacheTokenStorage:
             raise TypeError(f"record must be a TokenRecord (got {type(record).__name__})")
         try:
             cache = self._cache(kind)
-            cache.set(app, record.to_json())
-        except ManualTokenStoreCorrupt as exc:
-            raise TokenPersistError(
-                f"could not save the manual token for {app}: {exc.message}", provider="fly"
-            ) from exc
-        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            if kind == "manual":
+            self._retrying(lambda: cache.set(app, record.to_json()))
+        except (ManualTokenStoreCorrupt, StorageError, *_STORE_FAILURES) as exc:
+            error = exc if isinstance(exc, (ManualTokenStoreCorrupt, StorageError)) else None
+            error = error or self._storage_error(kind, "write", exc)
+            if kind == "manual":  # the caller must know the override was not saved
                 raise TokenPersistError(
-                    f"could not save the manual token for {app} in {self.root / kind}: {exc}",
+                    f"could not save the manual token for {app}: {error.message}",
                     provider="fly",
                 ) from exc
-            raise
+            raise error from exc
         _private_files(self.root / kind)
 
     def delete(self, app: str, kind: Kind) -> None:
         check_app(app)
         check_kind(kind)
+        cache = self._cache(kind)
         try:
-            self._cache(kind).delete(app)
-        except (sqlite3.DatabaseError, ValueError) as exc:
+            self._retrying(lambda: cache.delete(app))
+        except (sqlite3.Error, OSError, diskcache.Timeout, ValueError) as exc:
+            if not is_corrupt(exc):
+                raise self._storage_error(kind, "delete from", exc) from exc
             if kind == "manual":
                 raise self._manual_corrupt(exc) from exc
             self._reset_cached(exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..storage.base import mask
+from ..._redact import mask
 
 
 @dataclass(frozen=True)

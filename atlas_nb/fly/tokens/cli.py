@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from ..._redact import redact
 from .. import _process
 from .._executable import find_fly
 from .shape import normalize_token
@@ -61,8 +62,8 @@ def _reason_line(data: bytes) -> str:
     """The line of CLI output that says what went wrong (an ``Error:`` line, else the last)."""
     lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
     line = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
-    # never echo anything that could be a token
-    return "<redacted>" if normalize_token(line) else line[:200]
+    # never echo anything that could be a token (a bare one, or one inside JSON or a message)
+    return "REDACTED" if normalize_token(line) else redact(line[:200])
 
 
 class CliTokenRunner:
