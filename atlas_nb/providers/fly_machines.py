@@ -43,6 +43,7 @@ from ..errors import (
 )
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
+from ..transport.paths import segment
 from .base import Provider, redact_env
 
 CONFIG_PASSTHROUGH = (
@@ -240,6 +241,19 @@ def guest_from_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
     return {"guest": guest} if guest else {}
 
 
+def machines_path(app: str, machine_id: str | None = None, suffix: str = "") -> str:
+    """``/apps/{app}/machines[/{id}{suffix}]`` with the app name and machine id checked and
+    escaped (neither can change the path).
+
+    >>> machines_path("web", "148ed193b95e89", "/stop")
+    '/apps/web/machines/148ed193b95e89/stop'
+    """
+    path = f"/apps/{segment(app, 'fly_app', field='app')}/machines"
+    if machine_id is None:
+        return path
+    return f"{path}/{segment(machine_id, 'fly_machine')}{suffix}"
+
+
 # -- the provider ------------------------------------------------------------------------------
 
 
@@ -277,10 +291,10 @@ class FlyMachinesProvider(Provider):
         return [a["name"] for a in body.get("apps") or []]
 
     async def _locate(self, compute_id: str) -> tuple[str, str]:
-        app, sep, mid = str(compute_id).partition("/")
-        if sep:
-            return app, mid
-        mid = app
+        if isinstance(compute_id, str) and "/" in compute_id:
+            app, _, mid = compute_id.partition("/")
+            return segment(app, "fly_app"), segment(mid, "fly_machine")
+        mid = segment(compute_id, "fly_machine")  # before any app is searched for it
         if self.settings.fly_app:
             return self.settings.fly_app, mid
         for app in await self.apps():
@@ -295,7 +309,7 @@ class FlyMachinesProvider(Provider):
 
     async def _machines(self, app: str, *, deleted: bool = False) -> list[dict[str, Any]]:
         params = {"include_deleted": "true"} if deleted else None
-        body = await self.api.json("GET", f"/apps/{app}/machines", params=params)
+        body = await self.api.json("GET", machines_path(app), params=params)
         if not isinstance(body, list):
             raise self._unexpected(f"the machine list of {app}", body)
         return body
@@ -315,7 +329,7 @@ class FlyMachinesProvider(Provider):
 
     async def get(self, compute_id: str) -> Compute:
         app, mid = await self._locate(compute_id)
-        return self._compute(app, await self.api.json("GET", f"/apps/{app}/machines/{mid}"))
+        return self._compute(app, await self.api.json("GET", machines_path(app, mid)))
 
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
@@ -335,9 +349,9 @@ class FlyMachinesProvider(Provider):
     async def _action(self, compute_id: str, action: str, **kwargs: Any) -> Compute:
         app, mid = await self._locate(compute_id)
         await self.api.json(
-            "POST", f"/apps/{app}/machines/{mid}/{action}", idempotent=True, **kwargs
+            "POST", machines_path(app, mid, f"/{action}"), idempotent=True, **kwargs
         )
-        return self._compute(app, await self.api.json("GET", f"/apps/{app}/machines/{mid}"))
+        return self._compute(app, await self.api.json("GET", machines_path(app, mid)))
 
     async def start(self, compute_id: str) -> Compute:
         return await self._action(compute_id, "start")
@@ -350,7 +364,7 @@ class FlyMachinesProvider(Provider):
 
     async def terminate(self, compute_id: str) -> None:
         app, mid = await self._locate(compute_id)
-        await self.api.json("DELETE", f"/apps/{app}/machines/{mid}", params={"force": "true"})
+        await self.api.json("DELETE", machines_path(app, mid), params={"force": "true"})
 
     async def wait_for_state(
         self, compute_id: str, state: str = "started", *, timeout: float = 60.0
@@ -364,7 +378,7 @@ class FlyMachinesProvider(Provider):
                 hint="Use started, stopped, suspended or destroyed.",
             )
         app, mid = await self._locate(compute_id)
-        path = f"/apps/{app}/machines/{mid}"
+        path = machines_path(app, mid)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -455,7 +469,7 @@ class FlyMachinesProvider(Provider):
         if opts.get("skip_launch"):
             body["skip_launch"] = True
         data = await self.api.json(
-            "POST", f"/apps/{app}/machines", json=body, idempotent=False, what="spawn"
+            "POST", machines_path(app), json=body, idempotent=False, what="spawn"
         )
         compute = self._compute(app, data)
         return compute.model_copy(update={"auth": handle}) if handle else compute

@@ -58,6 +58,7 @@ from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..models._base import Model
 from ..transport.http import HttpApi
+from ..transport.paths import segment
 from ..widgets.progress import progress_bar
 from .base import OfferQuery, OfferRow, Provider
 
@@ -370,7 +371,7 @@ class LambdaProvider(Provider):
         return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
     async def get(self, compute_id: str) -> Compute:
-        return self._compute(await self._data("GET", f"/instances/{compute_id}"))
+        return self._compute(await self._data("GET", f"/instances/{segment(compute_id, 'lambda')}"))
 
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
@@ -717,7 +718,7 @@ async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
     """Delete an SSH key by id or name."""
     prov = _provider(api_key)
     found = await _resolve(prov, "/ssh-keys", key, "SSH key")
-    await prov._data("DELETE", f"/ssh-keys/{found['id']}")
+    await prov._data("DELETE", f"/ssh-keys/{segment(found['id'], 'lambda', field='id')}")
 
 
 @on_runtime
@@ -749,7 +750,7 @@ async def delete_file_system_async(fs: str, *, api_key: str | None = None) -> No
     """Delete a file system by id or name (it must not be attached to an instance)."""
     prov = _provider(api_key)
     found = await _resolve(prov, "/file-systems", fs, "file system")
-    await prov._data("DELETE", f"/filesystems/{found['id']}")
+    await prov._data("DELETE", f"/filesystems/{segment(found['id'], 'lambda', field='id')}")
 
 
 ssh_keys = syncify(ssh_keys_async)

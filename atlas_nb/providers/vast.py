@@ -45,6 +45,7 @@ from ..gpus import canonical as canonical_gpu
 from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..transport.http import HttpApi
+from ..transport.paths import segment
 from .base import OfferQuery, OfferRow, Provider, redact_env
 from .vast_query import MB_PER_GB, OfferType, build_query, country
 
@@ -366,14 +367,8 @@ class VastProvider(Provider):
     def _compute(self, data: Mapping[str, Any]) -> Compute:
         return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
-    def _iid(self, compute_id: str) -> int:
-        try:
-            return int(str(compute_id).strip())
-        except ValueError:
-            raise NotFoundError(
-                f"no Vast instance {compute_id!r} (Vast instance ids are numbers)",
-                provider=self.name,
-            ) from None
+    def _iid(self, compute_id: str) -> str:
+        return segment(compute_id, "vast")
 
     async def get(self, compute_id: str) -> Compute:
         iid = self._iid(compute_id)
@@ -491,8 +486,9 @@ class VastProvider(Provider):
             bid = opts.get("bid_price")
             body["price"] = float(bid if bid is not None else offer.get("min_bid") or 0.0)
         try:
+            ask = segment(offer["id"], "vast", field="offer_id")
             created = await self.api.json(
-                "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+                "PUT", f"/api/v0/asks/{ask}/", json=body, idempotent=False, what="spawn"
             )
         except NotFoundError as exc:
             raise CapacityError(

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from ...errors import (
     AtlasError,
@@ -19,10 +18,10 @@ from ...errors import (
     JobFailedError,
     ProviderError,
     TransportError,
-    ValidationError,
 )
 from ...models.job import FAILED_JOB_STATUSES, TERMINAL_JOB_STATUSES
 from ...transport.http import HttpApi
+from ...transport.paths import segment
 from .translate import PROVIDER, job_status
 
 log = logging.getLogger("atlas_nb.runpod.jobs")
@@ -36,10 +35,14 @@ STREAM_MAX_BAD = 6
 
 
 def endpoint_path(endpoint: str, *parts: str) -> str:
-    """``/{endpoint}/{parts...}`` with every segment escaped."""
-    if not endpoint or not isinstance(endpoint, str):
-        raise ValidationError("an endpoint id is required", field="endpoint", provider=PROVIDER)
-    return "/" + "/".join(quote(p, safe="") for p in (endpoint, *parts))
+    """``/{endpoint}/{parts...}`` with every segment checked and escaped (the endpoint id and
+    a job id can never change the path).
+
+    >>> endpoint_path("vllm-a1b2c3", "status", "job-1")
+    '/vllm-a1b2c3/status/job-1'
+    """
+    first = segment(endpoint, "runpod_endpoint", field="endpoint")
+    return "/" + "/".join([first, *(segment(p, "runpod_job", field="job_id") for p in parts)])
 
 
 def runsync_wait_s(timeout: float | None) -> float | None:

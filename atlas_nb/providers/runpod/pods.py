@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from ...auth import auth_material
 from ...errors import AtlasError, CapacityError, ProviderError, ValidationError
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
+from ...transport.paths import segment
 from . import graphql as gql
 from .translate import (
     PROVIDER,
@@ -27,10 +27,8 @@ from .translate import (
 
 
 def pod_path(pod_id: str, suffix: str = "") -> str:
-    """``/v2/pods/{id}`` with the id escaped (an id can never change the path)."""
-    if not pod_id or not isinstance(pod_id, str):
-        raise ValidationError("a pod id is required", field="compute_id", provider=PROVIDER)
-    return f"/v2/pods/{quote(pod_id, safe='')}{suffix}"
+    """``/v2/pods/{id}`` with the id checked and escaped (an id can never change the path)."""
+    return f"/v2/pods/{segment(pod_id, 'runpod_pod')}{suffix}"
 
 
 class PodsApi:
