@@ -44,6 +44,7 @@ from ..errors import (
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
 from ..transport.paths import segment
+from ._parse import ident, reading, reads
 from .base import Provider, redact_env
 
 CONFIG_PASSTHROUGH = (
@@ -201,7 +202,7 @@ def machine_fields(app: str, data: Mapping[str, Any]) -> dict[str, Any]:
     created = data.get("created_at")
     running = status not in (ComputeStatus.STOPPED, *_GONE, ComputeStatus.FAILED)
     return {
-        "id": f"{app}/{data['id']}",
+        "id": f"{app}/{ident(data, provider='fly', what='a machine')}",
         "name": data.get("name"),
         "status": status,
         "provider_status": data.get("state"),
@@ -283,6 +284,7 @@ class FlyMachinesProvider(Provider):
     def org(self) -> str:
         return self.settings.fly_org or "personal"
 
+    @reads("the app list")
     async def apps(self) -> list[str]:
         """Names of the apps in the organisation (the ``fly_org`` setting, else personal)."""
         body = await self.api.json("GET", "/apps", params={"org_slug": self.org})
@@ -325,12 +327,15 @@ class FlyMachinesProvider(Provider):
     def _compute(self, app: str, data: Any) -> Compute:
         if not isinstance(data, Mapping) or "id" not in data:
             raise self._unexpected("a machine request", data)
-        return Compute(provider=self.name, **machine_fields(app, data)).bind(self)
+        with reading(self.name, "a machine", data):
+            return Compute(provider=self.name, **machine_fields(app, data)).bind(self)
 
+    @reads("a machine")
     async def get(self, compute_id: str) -> Compute:
         app, mid = await self._locate(compute_id)
         return self._compute(app, await self.api.json("GET", machines_path(app, mid)))
 
+    @reads("the machine list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -346,6 +351,7 @@ class FlyMachinesProvider(Provider):
             found = [c for c in found if c.name == name]
         return found
 
+    @reads("a machine action")
     async def _action(self, compute_id: str, action: str, **kwargs: Any) -> Compute:
         app, mid = await self._locate(compute_id)
         await self.api.json(
@@ -362,10 +368,12 @@ class FlyMachinesProvider(Provider):
     async def restart(self, compute_id: str) -> Compute:
         return await self._action(compute_id, "restart")
 
+    @reads("a machine delete")
     async def terminate(self, compute_id: str) -> None:
         app, mid = await self._locate(compute_id)
         await self.api.json("DELETE", machines_path(app, mid), params={"force": "true"})
 
+    @reads("a machine wait")
     async def wait_for_state(
         self, compute_id: str, state: str = "started", *, timeout: float = 60.0
     ) -> Compute:

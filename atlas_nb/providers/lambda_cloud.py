@@ -60,6 +60,7 @@ from ..models._base import Model
 from ..transport.http import HttpApi
 from ..transport.paths import segment
 from ..widgets.progress import progress_bar
+from ._parse import ident, reading, reads
 from .base import OfferQuery, OfferRow, Provider
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
@@ -192,7 +193,7 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     cents = itype.get("price_cents_per_hour")
     billed = status not in (ComputeStatus.TERMINATED, ComputeStatus.FAILED)
     return {
-        "id": str(data["id"]),
+        "id": ident(data, provider="lambda", what="an instance"),
         "name": data.get("name"),
         "status": status,
         "provider_status": data.get("status"),
@@ -345,14 +346,17 @@ class LambdaProvider(Provider):
         return body["data"]
 
     # -- catalogue ---------------------------------------------------------------------------
+    @reads("the instance-type catalogue")
     async def instance_types(self) -> dict[str, Any]:
         """The raw ``GET /instance-types`` data (type name → type and regions with capacity)."""
         data = await self._data("GET", "/instance-types")
         return dict(data)
 
+    @reads("the instance-type catalogue", models=True)
     async def gpu_types(self) -> list[GpuType]:
         return gpu_types_from_catalogue(await self.instance_types(), datetime.now(UTC))
 
+    @reads("the instance-type catalogue")
     async def offers(self, query: OfferQuery) -> list[OfferRow]:
         if query.get("spot"):
             return []  # Lambda has no spot instances
@@ -368,11 +372,14 @@ class LambdaProvider(Provider):
 
     # -- computes ----------------------------------------------------------------------------
     def _compute(self, data: Mapping[str, Any]) -> Compute:
-        return Compute(provider=self.name, **instance_fields(data)).bind(self)
+        with reading(self.name, "an instance", data):
+            return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
+    @reads("an instance")
     async def get(self, compute_id: str) -> Compute:
         return self._compute(await self._data("GET", f"/instances/{segment(compute_id, 'lambda')}"))
 
+    @reads("the instance list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -386,6 +393,7 @@ class LambdaProvider(Provider):
             items = [c for c in items if c.name == name]
         return items
 
+    @reads("an instance restart")
     async def restart(self, compute_id: str) -> Compute:
         data = await self._data(
             "POST",
@@ -395,6 +403,7 @@ class LambdaProvider(Provider):
         )
         return self._compute(data["restarted_instances"][0])
 
+    @reads("an instance terminate")
     async def terminate(self, compute_id: str) -> None:
         await self._data(
             "POST",
@@ -666,6 +675,7 @@ def _provider(api_key: str | None) -> LambdaProvider:
 
 
 @on_runtime
+@reads("the SSH key list", provider="lambda")
 async def ssh_keys_async(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda SSH keys (columns ``id, name, public_key``)."""
     from ..frames import frame
@@ -714,6 +724,7 @@ async def _resolve(prov: LambdaProvider, path: str, ref: str, what: str) -> dict
 
 
 @on_runtime
+@reads("the SSH key list", provider="lambda")
 async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
     """Delete an SSH key by id or name."""
     prov = _provider(api_key)
@@ -722,6 +733,7 @@ async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
 
 
 @on_runtime
+@reads("the file system list", provider="lambda")
 async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda file systems (columns ``id, name, region, mount_point, is_in_use, ...``)."""
     from ..frames import frame
@@ -746,6 +758,7 @@ async def create_file_system_async(
 
 
 @on_runtime
+@reads("the file system list", provider="lambda")
 async def delete_file_system_async(fs: str, *, api_key: str | None = None) -> None:
     """Delete a file system by id or name (it must not be attached to an instance)."""
     prov = _provider(api_key)

@@ -46,6 +46,7 @@ from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..transport.http import HttpApi
 from ..transport.paths import segment
+from ._parse import ident, reading, reads
 from .base import OfferQuery, OfferRow, Provider, redact_env
 from .vast_query import MB_PER_GB, OfferType, build_query, country
 
@@ -248,7 +249,7 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         raw["extra_env"] = [[k, v] for k, v in redact_env(env).items()]
     created = data.get("start_date")
     return {
-        "id": str(data["id"]),
+        "id": ident(data, provider="vast", what="an instance"),
         "name": data.get("label"),
         "status": status,
         "provider_status": data.get("actual_status"),
@@ -338,10 +339,12 @@ class VastProvider(Provider):
             )
         return offers
 
+    @reads("the offer search", models=True)
     async def gpu_types(self) -> list[GpuType]:
         offers = await self.search(build_query(order_by="price", limit=self.max_offers))
         return gpu_types_from_offers(offers, datetime.now(UTC))
 
+    @reads("the offer search")
     async def offers(self, query: OfferQuery) -> list[OfferRow]:
         gpu = query.get("gpu")
         if gpu and (c := to_canonical(gpu)) and not native_ids(c, "vast"):
@@ -365,11 +368,13 @@ class VastProvider(Provider):
 
     # -- computes ----------------------------------------------------------------------------
     def _compute(self, data: Mapping[str, Any]) -> Compute:
-        return Compute(provider=self.name, **instance_fields(data)).bind(self)
+        with reading(self.name, "an instance", data):
+            return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
     def _iid(self, compute_id: str) -> str:
         return segment(compute_id, "vast")
 
+    @reads("an instance")
     async def get(self, compute_id: str) -> Compute:
         iid = self._iid(compute_id)
         body = await self.api.json("GET", f"/api/v0/instances/{iid}/", params={"owner": "me"})
@@ -385,6 +390,7 @@ class VastProvider(Provider):
             raise NotFoundError(f"no Vast instance {iid}", provider=self.name, raw=body)
         return self._compute(data)
 
+    @reads("the instance list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -421,6 +427,7 @@ class VastProvider(Provider):
             found = [c for c in found if c.name == name]
         return found
 
+    @reads("an instance change")
     async def _manage(self, compute_id: str, body: dict[str, Any]) -> None:
         iid = self._iid(compute_id)
         await self.api.json("PUT", f"/api/v0/instances/{iid}/", json=body)
@@ -438,6 +445,7 @@ class VastProvider(Provider):
         await self._manage(compute_id, {"label": text})
         return await self.get(compute_id)
 
+    @reads("an instance delete")
     async def terminate(self, compute_id: str) -> None:
         iid = self._iid(compute_id)
         await self.api.json("DELETE", f"/api/v0/instances/{iid}/")

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from ...errors import ValidationError, did_you_mean
 from ...gpus import CATALOGUE, canonical, to_canonical
 from ...models import ComputeRequest, ComputeStatus, JobStatus, Port
+from .._parse import ident
 from ..base import redact_env
 
 PROVIDER = "runpod"
@@ -428,7 +429,7 @@ def compute_fields(pod: Mapping[str, Any]) -> dict[str, Any]:
         raw["env"] = redact_env(raw["env"])
     cost = pod.get("cost")
     return {
-        "id": str(pod["id"]),
+        "id": ident(pod, provider=PROVIDER, what="a pod"),
         "provider": PROVIDER,
         "name": pod.get("name"),
         "status": pod_status(pod.get("status")),
@@ -458,7 +459,7 @@ def job_fields(body: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     return {
-        "id": str(body["id"]),
+        "id": ident(body, provider=PROVIDER, what="a job"),
         "endpoint": endpoint,
         "provider": PROVIDER,
         "status": job_status(body.get("status")),
