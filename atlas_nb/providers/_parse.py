@@ -67,8 +67,8 @@ def reading(provider: str, what: str, body: Any = None, *, models: bool = True) 
     try:
         yield
     except ValidationError as exc:
-        if not models:
-            raise
+        if not models or exc.status is not None:
+            raise  # an argument check, or the provider's own answer (HTTP 400/422, GraphQL)
         raise unreadable(provider, what, body, exc.message or "") from exc
     except AtlasError:
         raise

@@ -30,6 +30,7 @@ from atlas_nb.models import Compute, JobRequest
 from atlas_nb.providers import get_provider
 from atlas_nb.providers import lambda_cloud as lambda_mod
 from atlas_nb.providers.base import OfferQuery
+from tests.helpers.json_bodies import any_json
 
 KEYS = {"runpod": "rpa_test", "lambda": "secret_test", "vast": "vast_test", "fly": "fm2_test"}
 PROFILE = settings(
@@ -380,22 +381,6 @@ ENDPOINTS = [
 
 
 # -- body strategies ---------------------------------------------------------------------
-
-leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.sampled_from(["", "None", "2026-13-45T99:00:00Z", "NaN", "-1", "1e999", "🙂"])
-)
-any_json = st.recursive(
-    leaves,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
 
 
 def _slots(body: Any) -> list[tuple[Any, Any]]:
