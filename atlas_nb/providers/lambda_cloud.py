@@ -703,12 +703,13 @@ async def add_ssh_key_async(
     if public_key is not None:
         body["public_key"] = public_key.strip()
     data = await _provider(api_key)._data("POST", "/ssh-keys", json=body, what="add key")
-    return SSHKey(
-        id=str(data["id"]),
-        name=str(data["name"]),
-        public_key=str(data["public_key"]),
-        private_key=data.get("private_key"),
-    )
+    with reading("lambda", "the new SSH key", data):
+        return SSHKey(
+            id=ident(data, provider="lambda", what="the new SSH key"),
+            name=str(data["name"]),
+            public_key=str(data["public_key"]),
+            private_key=data.get("private_key"),
+        )
 
 
 async def _resolve(prov: LambdaProvider, path: str, ref: str, what: str) -> dict[str, Any]:
@@ -746,6 +747,7 @@ async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
 
 
 @on_runtime
+@reads("the new file system", provider="lambda")
 async def create_file_system_async(
     name: str, region: str, *, api_key: str | None = None
 ) -> dict[str, Any]:

@@ -327,6 +327,7 @@ class VastProvider(Provider):
         return self.http_api("rest", "vast", auth_headers=self.bearer_headers)
 
     # -- search --------------------------------------------------------------------------------
+    @reads("the offer search")
     async def search(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Raw offers for a Vast query body (see :func:`build_query`)."""
         body = await self.api.json("POST", "/api/v0/bundles/", json=dict(query), idempotent=True)
@@ -630,8 +631,9 @@ async def search_offers_async(
     from ..frames import OFFER_COLUMNS, frame
 
     now = datetime.now(UTC)
-    df = frame(offer_rows(offers, bid=type == "bid", now=now), OFFER_COLUMNS)
-    df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
+    with reading("vast", "the offer search", offers):
+        df = frame(offer_rows(offers, bid=type == "bid", now=now), OFFER_COLUMNS)
+        df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
     return df
 
 

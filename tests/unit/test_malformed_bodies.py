@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 
 import atlas_nb as atlas
 from atlas_nb._runtime import get_runtime
-from atlas_nb.errors import AtlasError, ProviderError
+from atlas_nb.errors import AtlasError, NotFoundError, ProviderError, ValidationError
 from atlas_nb.fly.logs.client import FlyLogsClient
 from atlas_nb.models import Compute, JobRequest
 from atlas_nb.providers import get_provider
 from atlas_nb.providers import lambda_cloud as lambda_mod
+from atlas_nb.providers import vast as vast_mod
+from atlas_nb.providers._parse import reading
 from atlas_nb.providers.base import OfferQuery
 from tests.helpers.json_bodies import any_json
 
@@ -295,6 +297,12 @@ ENDPOINTS = [
         lambda: run(prov("runpod").resource_get("templates", "t1")),
     ),
     Endpoint(
+        "runpod.create_template",
+        "runpod",
+        {"id": "t1", "name": "tpl"},
+        lambda: run(prov("runpod").resource_create("templates", {"name": "tpl", "imageName": "i"})),
+    ),
+    Endpoint(
         "runpod.billing",
         "runpod",
         [{"time": "2026-01-01T00:00:00Z", "podId": "abc", "gpuAmount": 0.5, "diskAmount": 0.1}],
@@ -347,6 +355,18 @@ ENDPOINTS = [
         {"data": [{"id": "f1", "name": "data", "region": {"name": "us-east-1"}}]},
         lambda: lambda_mod.file_systems(),
     ),
+    Endpoint(
+        "lambda.add_ssh_key",
+        "lambda",
+        {"data": {"id": "k1", "name": "laptop", "public_key": "ssh-ed25519 AAAA"}},
+        lambda: lambda_mod.add_ssh_key("laptop", "ssh-ed25519 AAAA"),
+    ),
+    Endpoint(
+        "lambda.create_file_system",
+        "lambda",
+        {"data": {"id": "f1", "name": "data", "region": {"name": "us-east-1"}}},
+        lambda: lambda_mod.create_file_system("data", "us-east-1"),
+    ),
     # Vast
     Endpoint(
         "vast.get", "vast", {"instances": VAST_INSTANCE}, lambda: run(prov("vast").get("13794342"))
@@ -367,6 +387,9 @@ ENDPOINTS = [
         "vast",
         VAST_OFFERS,
         lambda: run(prov("vast").offers(OfferQuery(gpu="rtx_4090", count=1, regions=[]))),
+    ),
+    Endpoint(
+        "vast.search_offers", "vast", VAST_OFFERS, lambda: vast_mod.search_offers(gpu="RTX 4090")
     ),
     # Fly Machines (fly_app set: one app) and Fly logs
     Endpoint("fly.get", "fly", FLY_MACHINE, lambda: run(prov("fly").get("web/148ed193b95e89"))),
@@ -501,6 +524,7 @@ def test_the_sample_bodies_parse(endpoint):
         ("fly.list", [None]),
         ("fly.apps", {"apps": [None]}),
         ("runpod.get_job", {"id": None, "status": "COMPLETED"}),
+        ("lambda.add_ssh_key", {"data": {"id": None, "name": "k", "public_key": "ssh-ed25519"}}),
     ],
 )
 def test_null_ids_items_and_data_are_provider_errors(endpoint, body):
@@ -511,3 +535,27 @@ def test_null_ids_items_and_data_are_provider_errors(endpoint, body):
         call()
     assert f"{err.value.provider}] provider: " in str(err.value)
     assert "answered" in str(err.value)  # it says the provider's body was the problem
+
+
+@pytest.mark.parametrize(
+    ("raised", "models", "out"),
+    [
+        (KeyError("id"), False, ProviderError),
+        (TypeError("'NoneType' object is not iterable"), False, ProviderError),
+        (AttributeError("'list' object has no attribute 'get'"), True, ProviderError),
+        (ValueError("bad float"), False, ProviderError),
+        (ValidationError("invalid Compute: name", field="name"), True, ProviderError),
+        (ValidationError("invalid Compute: name", field="name"), False, ValidationError),
+        (ValidationError("bad request", status=400, provider="runpod"), True, ValidationError),
+        (NotFoundError("no pod", provider="runpod", status=404), True, NotFoundError),
+        (RuntimeError("a bug, not a body"), True, RuntimeError),
+    ],
+)
+def test_reading_relabels_only_what_a_bad_body_causes(raised, models, out):
+    with pytest.raises(out) as err:
+        with reading("runpod", "a pod", {"id": 1}, models=models):
+            raise raised
+    if out is ProviderError:
+        assert err.value.provider == "runpod" and err.value.raw == {"id": 1}
+        assert "RunPod answered a pod with a body atlas_nb cannot read" in str(err.value)
+        assert isinstance(err.value.__cause__, type(raised))

@@ -247,14 +247,17 @@ class RunPodProvider(Provider):
     async def resource_get(self, kind: str, resource_id: str) -> dict[str, Any]:
         return await RESOURCES[kind].get(self.rest, resource_id)
 
+    @reads("a resource create")
     async def resource_create(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await RESOURCES[kind].create(self.rest, body)
 
+    @reads("a resource update")
     async def resource_update(
         self, kind: str, resource_id: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         return await RESOURCES[kind].update(self.rest, resource_id, body)
 
+    @reads("a resource delete")
     async def resource_delete(self, kind: str, resource_id: str) -> None:
         await RESOURCES[kind].delete(self.rest, resource_id)
 
