@@ -290,7 +290,9 @@ class FlyMachinesProvider(Provider):
         body = await self.api.json("GET", "/apps", params={"org_slug": self.org})
         if not isinstance(body, Mapping):
             raise self._unexpected("the app list", body)
-        return [a["name"] for a in body.get("apps") or []]
+        return [
+            ident(a, provider=self.name, what="an app", key="name") for a in body.get("apps") or []
+        ]
 
     async def _locate(self, compute_id: str) -> tuple[str, str]:
         if isinstance(compute_id, str) and "/" in compute_id:

@@ -559,3 +559,22 @@ def test_reading_relabels_only_what_a_bad_body_causes(raised, models, out):
         assert err.value.provider == "runpod" and err.value.raw == {"id": 1}
         assert "RunPod answered a pod with a body atlas_nb cannot read" in str(err.value)
         assert isinstance(err.value.__cause__, type(raised))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"data: not json\n\n", b"<html>502</html>", b'data: {"line": 5}\n\n', b"null"],
+)
+def test_pod_logs_with_unreadable_events_and_pod_end_in_an_atlas_error(body):
+    """The log stream skips events it cannot read; when the stream ends, the pod status it
+    then reads is the same bad body: that is a ProviderError, not a ValueError."""
+    _configure()
+    WIRE.status, WIRE.content = 200, body
+
+    async def first_batch():
+        async for batch in prov("runpod").logs("xedezhzb9la3ye"):
+            return batch
+        return None
+
+    with pytest.raises(ProviderError, match="answered"):
+        run(first_batch())

@@ -176,10 +176,10 @@ class RunPodProvider(Provider):
 
         async def gone() -> bool:
             try:
-                pod = await self.pods.get(compute_id)
+                pod = await self.get(compute_id)  # a bad body is a ProviderError here too
             except NotFoundError:
                 return True
-            return pod.get("status") == "TERMINATED"
+            return pod.provider_status == "TERMINATED"
 
         return logs.follow(self.rest, compute_id, is_gone=gone)
 
