@@ -578,3 +578,26 @@ def test_pod_logs_with_unreadable_events_and_pod_end_in_an_atlas_error(body):
 
     with pytest.raises(ProviderError, match="answered"):
         run(first_batch())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "FAILED", "stream": []}',
+        b'{"status": "FAILED", "stream": [], "id": null}',
+        b'{"status": "CANCELLED", "stream": [], "id": "j1", "error": {"a": 1}}',
+        b'{"status": "TIMED_OUT", "stream": {}, "id": "j1"}',
+        b"<html>502</html>",
+        b"null",
+    ],
+)
+def test_job_streams_with_bad_answers_end_in_atlas_errors(body):
+    """Each body ends the stream (a terminal status, or unreadable answers in a row)."""
+    _configure()
+    WIRE.status, WIRE.content = 200, body
+
+    async def drain():
+        return [chunk async for chunk in prov("runpod").stream_job("j1", endpoint="ep1")]
+
+    with pytest.raises(AtlasError):
+        run(drain())

@@ -126,3 +126,11 @@ def test_status_maps_accept_any_text(a, b):
     assert isinstance(vast_status(a, b, b), ComputeStatus)
     parsed = parse_type_name(a or "")
     assert parsed is None or (parsed[0] >= 0 and parsed[1])
+
+
+@PROFILE
+@given(value=any_json)
+def test_runpod_status_maps_take_any_json(value):
+    """A status that is not text (a number, a list) is unknown / still queued, not a crash."""
+    assert isinstance(pod_status(value), ComputeStatus)
+    assert isinstance(job_status(value), JobStatus)

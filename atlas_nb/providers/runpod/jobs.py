@@ -22,6 +22,7 @@ from ...errors import (
 from ...models.job import FAILED_JOB_STATUSES, TERMINAL_JOB_STATUSES
 from ...transport.http import HttpApi
 from ...transport.paths import segment
+from .._parse import reads
 from .translate import PROVIDER, job_status
 
 log = logging.getLogger("atlas_nb.runpod.jobs")
@@ -91,6 +92,7 @@ class JobsApi:
             )
         )
 
+    @reads("a job status", provider=PROVIDER)
     async def status(self, endpoint: str, job_id: str) -> dict[str, Any]:
         return dict(await self.runtime.json("GET", endpoint_path(endpoint, "status", job_id)))
 

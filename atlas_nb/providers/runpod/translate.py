@@ -90,14 +90,15 @@ UPDATE_POD_FIELDS = frozenset(
 SPAWN_OPTS = frozenset({"networkVolumeId", "volumeMountPath", "bid_price", "bidPerGpu"})
 
 
-def pod_status(value: str | None) -> ComputeStatus:
-    """A v2 pod status → :class:`ComputeStatus` (anything unknown → ``unknown``)."""
-    return POD_STATUSES.get((value or "").upper(), ComputeStatus.UNKNOWN)
+def pod_status(value: Any) -> ComputeStatus:
+    """A v2 pod status → :class:`ComputeStatus` (anything unknown, or not text → ``unknown``)."""
+    return POD_STATUSES.get(value.upper() if isinstance(value, str) else "", ComputeStatus.UNKNOWN)
 
 
-def job_status(value: str | None) -> JobStatus:
-    """A runtime job status → :class:`JobStatus`; unknown values count as still queued."""
-    return JOB_STATUSES.get((value or "").upper(), JobStatus.QUEUED)
+def job_status(value: Any) -> JobStatus:
+    """A runtime job status → :class:`JobStatus`; unknown values (or not text) count as still
+    queued."""
+    return JOB_STATUSES.get(value.upper() if isinstance(value, str) else "", JobStatus.QUEUED)
 
 
 def status_filter(status: ComputeStatus) -> set[str]:
