@@ -150,3 +150,11 @@ def test_well_formed_ids_reach_the_expected_path(sent):
         ("DELETE", b"/api/v0/instances/13794342/"),
     ]
     assert machines_path("web") == "/apps/web/machines"
+
+
+@pytest.mark.parametrize("app", ["web/../victim", "..", "a b", None])
+def test_fly_logs_facade_refuses_a_bad_app_before_any_token_or_request(sent, app):
+    with pytest.raises(ValidationError) as err:
+        atlas.fly.logs(app)
+    assert err.value.field == "app"
+    assert sent == []
