@@ -398,7 +398,7 @@ class LambdaProvider(Provider):
         data = await self._data(
             "POST",
             "/instance-operations/restart",
-            json={"instance_ids": [compute_id]},
+            json={"instance_ids": [segment(compute_id, "lambda")]},
             idempotent=True,
         )
         return self._compute(data["restarted_instances"][0])
@@ -408,7 +408,7 @@ class LambdaProvider(Provider):
         await self._data(
             "POST",
             "/instance-operations/terminate",
-            json={"instance_ids": [compute_id]},
+            json={"instance_ids": [segment(compute_id, "lambda")]},
             idempotent=True,
         )
 

@@ -96,6 +96,8 @@ def test_harmless_ids_of_the_wrong_shape_are_not_found(value, kind):
         ("runpod", atlas.compute, "../v2"),
         ("runpod", atlas.stop, "abc/../def"),
         ("lambda", atlas.compute, "../instance-types"),
+        ("lambda", atlas.terminate, None),
+        ("lambda", atlas.restart, "a/b"),
         ("vast", atlas.terminate, "1/../2"),
         ("vast", atlas.compute, ".."),
     ],
