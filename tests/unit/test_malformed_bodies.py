@@ -398,6 +398,18 @@ ENDPOINTS = [
     Endpoint(
         "fly.terminate", "fly", {"ok": True}, lambda: run(prov("fly").terminate("web/148ed1"))
     ),
+    Endpoint(
+        "fly.wait_started",
+        "fly",
+        FLY_MACHINE,
+        lambda: run(prov("fly").wait_for_state("web/148ed193b95e89", "started", timeout=0.1)),
+    ),
+    Endpoint(
+        "fly.wait_stopped",
+        "fly",
+        FLY_MACHINE,
+        lambda: run(prov("fly").wait_for_state("web/148ed193b95e89", "stopped", timeout=0.1)),
+    ),
     Endpoint("fly.apps", "fly", {"apps": [{"name": "web"}]}, lambda: run(prov("fly").apps())),
     Endpoint("fly.logs", "fly", FLY_LOGS, fly_logs),
 ]
