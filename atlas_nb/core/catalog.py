@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._args import names, number, whole
 from .._runtime import on_runtime
 
 if TYPE_CHECKING:
@@ -70,7 +71,15 @@ def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> 
     if provider is not None:
         return [provider]
     if providers is not None:
-        return [providers] if isinstance(providers, (str, type)) else list(providers)
+        if isinstance(providers, (str, type)):
+            return [providers]
+        if not isinstance(providers, (list, tuple, set, frozenset)):
+            raise ValidationError(
+                f"providers must be a provider or a list of them, not {providers!r}",
+                field="providers",
+                hint="Pass e.g. providers=['runpod', 'vast'].",
+            )
+        return list(providers)
     names = configured_providers()
     if names:
         return names
@@ -203,8 +212,9 @@ async def offers(
     ``atlas.spawn(df.iloc[0], image=...)`` launches exactly that offer.
     """
     providers = _either(provider, providers)
-    if count < 1:
-        raise ValidationError("count must be >= 1", field="count")
+    count = whole(count, "count") or 1
+    max_price_per_hr = number(max_price_per_hr, "max_price_per_hr")
+    limit = whole(limit, "limit", minimum=0)
     if gpu is not None:
         gpu = normalize_gpu(gpu)
     family = family_members(gpu) if gpu else ()
@@ -213,7 +223,7 @@ async def offers(
         count=count,
         max_price_per_hr=max_price_per_hr,
         spot=spot,
-        regions=[regions] if isinstance(regions, str) else list(regions or []),
+        regions=names(regions, "regions"),
         limit=limit,
     )
     targets = _targets(None, providers, "offers")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._args import mapping
 from .._durations import Duration, optional_seconds
 from .._runtime import on_runtime
 from ..config import settings
@@ -158,8 +159,8 @@ async def spawn(
         gpu_count=gpu_count,
         image=image,
         name=name,
-        ports=list(ports or ()),
-        env=dict(env) if env else None,
+        ports=ports or None,
+        env=mapping(env, "env"),
         spot=spot or None,
         cloud=cloud,
         regions=regions,
@@ -170,7 +171,7 @@ async def spawn(
         idle_ttl=optional_seconds(idle_ttl, field="idle_ttl"),
         max_runtime=optional_seconds(max_runtime, field="max_runtime"),
         max_cost_usd=max_cost_usd,
-        provider_opts=dict(provider_opts) if provider_opts else None,
+        provider_opts=mapping(provider_opts, "provider_opts"),
     )
     guarded = track or any(v is not None for v in (req.idle_ttl, req.max_runtime, req.max_cost_usd))
     if req.name is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -122,6 +123,8 @@ class ComputeRequest(Model):
             return []
         if isinstance(v, (str, int)):
             v = [v]
+        if not isinstance(v, Iterable) or isinstance(v, (Mapping, bytes)):
+            raise ValueError(f"must be a port or a list of ports, not {type(v).__name__}")
         return [parse_port(p) for p in v]
 
     @field_validator("env", mode="before")
@@ -152,9 +155,9 @@ class ComputeRequest(Model):
     @field_validator("regions", mode="before")
     @classmethod
     def _regions(cls, v: Any) -> Any:
-        if v is None:
-            return []
-        return [v] if isinstance(v, str) else list(v)
+        from .._args import names
+
+        return names(v, "regions")
 
     @field_validator("idle_ttl", "max_runtime", mode="before")
     @classmethod

@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from .._runtime import on_runtime, syncify
 from ..auth import auth_material
@@ -55,6 +53,8 @@ from ..errors import (
 )
 from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ..transport.http import HttpApi
+from ..transport.paths import segment
+from ._parse import ident, reading, reads
 from .base import Provider, redact_env
 from .created import created_id, read_back, submit_create
 
@@ -82,8 +82,6 @@ OPTS = (
     "skip_launch",
     *CONFIG_PASSTHROUGH,
 )
-_APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_MACHINE_ID = re.compile(r"^[0-9a-z]{1,40}$")
 #: an app's public addresses (Fly GraphQL); shared_v4 shows as ``sharedIpAddress``
 APP_IPS = """
 query AtlasAppIps($name: String!) {
@@ -212,36 +210,6 @@ def machine_ports(app: str, config: Mapping[str, Any]) -> list[Port]:
     return out
 
 
-def app_segment(app: Any) -> str:
-    """A Fly app name, checked and escaped for a URL path.
-
-    >>> app_segment("my-app")
-    'my-app'
-    >>> app_segment("../apps")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    atlas_nb.errors.ValidationError: validation: '../apps' is not a Fly app name...
-    """
-    if not isinstance(app, str) or not _APP_NAME.match(app):
-        raise ValidationError(
-            f"{app!r} is not a Fly app name",
-            field="provider_opts",
-            hint="Fly app names are lower-case letters, digits and '-' (at most 63).",
-        )
-    return quote(app, safe="")
-
-
-def machine_segment(mid: Any) -> str:
-    """A Fly machine id, checked and escaped for a URL path (ids are lower-case hex)."""
-    if not isinstance(mid, str) or not _MACHINE_ID.match(mid):
-        raise NotFoundError(
-            f"{mid!r} is not a Fly machine id",
-            provider="fly",
-            hint="Use the '<app>/<machine id>' id atlas_nb returned.",
-        )
-    return quote(mid, safe="")
-
-
 def machine_checks(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The machine's health checks as Fly reports them (``[{name, status, output, ...}]``)."""
     checks = data.get("checks")
@@ -262,7 +230,7 @@ def machine_fields(app: str, data: Mapping[str, Any]) -> dict[str, Any]:
     created = data.get("created_at")
     running = status not in (ComputeStatus.STOPPED, *_GONE, ComputeStatus.FAILED)
     return {
-        "id": f"{app}/{data['id']}",
+        "id": f"{app}/{ident(data, provider='fly', what='a machine')}",
         "name": data.get("name"),
         "status": status,
         "provider_status": data.get("state"),
@@ -305,6 +273,19 @@ def guest_from_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
     return {"guest": guest} if guest else {}
 
 
+def machines_path(app: str, machine_id: str | None = None, suffix: str = "") -> str:
+    """``/apps/{app}/machines[/{id}{suffix}]`` with the app name and machine id checked and
+    escaped (neither can change the path).
+
+    >>> machines_path("web", "148ed193b95e89", "/stop")
+    '/apps/web/machines/148ed193b95e89/stop'
+    """
+    path = f"/apps/{segment(app, 'fly_app', field='app')}/machines"
+    if machine_id is None:
+        return path
+    return f"{path}/{segment(machine_id, 'fly_machine')}{suffix}"
+
+
 # -- the provider ------------------------------------------------------------------------------
 
 
@@ -334,23 +315,21 @@ class FlyMachinesProvider(Provider):
     def org(self) -> str:
         return self.settings.fly_org or "personal"
 
+    @reads("the app list")
     async def apps(self) -> list[str]:
         """Names of the apps in the organisation (the ``fly_org`` setting, else personal)."""
         body = await self.api.json("GET", "/apps", params={"org_slug": self.org})
         if not isinstance(body, Mapping):
             raise self._unexpected("the app list", body)
-        return [a["name"] for a in body.get("apps") or []]
+        return [
+            ident(a, provider=self.name, what="an app", key="name") for a in body.get("apps") or []
+        ]
 
     async def _locate(self, compute_id: str) -> tuple[str, str]:
-        """(app, machine id) of a compute id, both checked and escaped for URL paths."""
-        app, mid = await self._find(compute_id)
-        return app_segment(app), machine_segment(mid)
-
-    async def _find(self, compute_id: str) -> tuple[str, str]:
-        app, sep, mid = str(compute_id).partition("/")
-        if sep:
-            return app, mid
-        mid = app
+        if isinstance(compute_id, str) and "/" in compute_id:
+            app, _, mid = compute_id.partition("/")
+            return segment(app, "fly_app"), segment(mid, "fly_machine")
+        mid = segment(compute_id, "fly_machine")  # before any app is searched for it
         if self.settings.fly_app:
             return self.settings.fly_app, mid
         for app in await self.apps():
@@ -365,7 +344,7 @@ class FlyMachinesProvider(Provider):
 
     async def _machines(self, app: str, *, deleted: bool = False) -> list[dict[str, Any]]:
         params = {"include_deleted": "true"} if deleted else None
-        body = await self.api.json("GET", f"/apps/{app_segment(app)}/machines", params=params)
+        body = await self.api.json("GET", machines_path(app), params=params)
         if not isinstance(body, list):
             raise self._unexpected(f"the machine list of {app}", body)
         return body
@@ -381,12 +360,15 @@ class FlyMachinesProvider(Provider):
     def _compute(self, app: str, data: Any) -> Compute:
         if not isinstance(data, Mapping) or "id" not in data:
             raise self._unexpected("a machine request", data)
-        return Compute(provider=self.name, **machine_fields(app, data)).bind(self)
+        with reading(self.name, "a machine", data):
+            return Compute(provider=self.name, **machine_fields(app, data)).bind(self)
 
+    @reads("a machine")
     async def get(self, compute_id: str) -> Compute:
         app, mid = await self._locate(compute_id)
-        return self._compute(app, await self.api.json("GET", f"/apps/{app}/machines/{mid}"))
+        return self._compute(app, await self.api.json("GET", machines_path(app, mid)))
 
+    @reads("the machine list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -402,12 +384,13 @@ class FlyMachinesProvider(Provider):
             found = [c for c in found if c.name == name]
         return found
 
+    @reads("a machine action")
     async def _action(self, compute_id: str, action: str, **kwargs: Any) -> Compute:
         app, mid = await self._locate(compute_id)
         await self.api.json(
-            "POST", f"/apps/{app}/machines/{mid}/{action}", idempotent=True, **kwargs
+            "POST", machines_path(app, mid, f"/{action}"), idempotent=True, **kwargs
         )
-        return self._compute(app, await self.api.json("GET", f"/apps/{app}/machines/{mid}"))
+        return self._compute(app, await self.api.json("GET", machines_path(app, mid)))
 
     async def start(self, compute_id: str) -> Compute:
         return await self._action(compute_id, "start")
@@ -418,10 +401,12 @@ class FlyMachinesProvider(Provider):
     async def restart(self, compute_id: str) -> Compute:
         return await self._action(compute_id, "restart")
 
+    @reads("a machine delete")
     async def terminate(self, compute_id: str) -> None:
         app, mid = await self._locate(compute_id)
-        await self.api.json("DELETE", f"/apps/{app}/machines/{mid}", params={"force": "true"})
+        await self.api.json("DELETE", machines_path(app, mid), params={"force": "true"})
 
+    @reads("a machine wait")
     async def wait_for_state(
         self, compute_id: str, state: str = "started", *, timeout: float = 60.0
     ) -> Compute:
@@ -434,7 +419,7 @@ class FlyMachinesProvider(Provider):
                 hint="Use started, stopped, suspended or destroyed.",
             )
         app, mid = await self._locate(compute_id)
-        path = f"/apps/{app}/machines/{mid}"
+        path = machines_path(app, mid)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -528,12 +513,11 @@ class FlyMachinesProvider(Provider):
             body["region"] = region
         if opts.get("skip_launch"):
             body["skip_launch"] = True
-        path = f"/apps/{app_segment(app)}/machines"
         public_ip = await self.ensure_public_ips(app) if services else None
         data = await submit_create(
             self.name,
             request.name,
-            self.api.json("POST", path, json=body, idempotent=False, what="spawn"),
+            self.api.json("POST", machines_path(app), json=body, idempotent=False, what="spawn"),
             auth=handle,
         )
         mid = created_id(data, "id", provider=self.name, name=request.name, auth=handle)

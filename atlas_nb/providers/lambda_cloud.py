@@ -66,7 +66,9 @@ from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..models._base import Model
 from ..transport.http import HttpApi
+from ..transport.paths import segment
 from ..widgets.progress import progress_bar
+from ._parse import ident, reading, reads
 from .base import OfferQuery, OfferRow, Provider
 from .created import created_id, read_back, submit_create
 
@@ -273,7 +275,7 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     cents = itype.get("price_cents_per_hour")
     billed = status not in (ComputeStatus.TERMINATED, ComputeStatus.FAILED)
     return {
-        "id": str(data["id"]),
+        "id": ident(data, provider="lambda", what="an instance"),
         "name": data.get("name"),
         "status": status,
         "provider_status": data.get("status"),
@@ -429,14 +431,17 @@ class LambdaProvider(Provider):
         return body["data"]
 
     # -- catalogue ---------------------------------------------------------------------------
+    @reads("the instance-type catalogue")
     async def instance_types(self) -> dict[str, Any]:
         """The raw ``GET /instance-types`` data (type name → type and regions with capacity)."""
         data = await self._data("GET", "/instance-types")
         return dict(data)
 
+    @reads("the instance-type catalogue", models=True)
     async def gpu_types(self) -> list[GpuType]:
         return gpu_types_from_catalogue(await self.instance_types(), datetime.now(UTC))
 
+    @reads("the instance-type catalogue")
     async def offers(self, query: OfferQuery) -> list[OfferRow]:
         if query.get("spot"):
             return []  # Lambda has no spot instances
@@ -452,11 +457,14 @@ class LambdaProvider(Provider):
 
     # -- computes ----------------------------------------------------------------------------
     def _compute(self, data: Mapping[str, Any]) -> Compute:
-        return Compute(provider=self.name, **instance_fields(data)).bind(self)
+        with reading(self.name, "an instance", data):
+            return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
+    @reads("an instance")
     async def get(self, compute_id: str) -> Compute:
-        return self._compute(await self._data("GET", f"/instances/{compute_id}"))
+        return self._compute(await self._data("GET", f"/instances/{segment(compute_id, 'lambda')}"))
 
+    @reads("the instance list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -470,20 +478,22 @@ class LambdaProvider(Provider):
             items = [c for c in items if c.name == name]
         return items
 
+    @reads("an instance restart")
     async def restart(self, compute_id: str) -> Compute:
         data = await self._data(
             "POST",
             "/instance-operations/restart",
-            json={"instance_ids": [compute_id]},
+            json={"instance_ids": [segment(compute_id, "lambda")]},
             idempotent=True,
         )
         return self._compute(data["restarted_instances"][0])
 
+    @reads("an instance terminate")
     async def terminate(self, compute_id: str) -> None:
         await self._data(
             "POST",
             "/instance-operations/terminate",
-            json={"instance_ids": [compute_id]},
+            json={"instance_ids": [segment(compute_id, "lambda")]},
             idempotent=True,
         )
 
@@ -781,6 +791,7 @@ def _provider(api_key: str | None) -> LambdaProvider:
 
 
 @on_runtime
+@reads("the SSH key list", provider="lambda")
 async def ssh_keys_async(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda SSH keys (columns ``id, name, public_key``)."""
     from ..frames import frame
@@ -808,12 +819,13 @@ async def add_ssh_key_async(
     if public_key is not None:
         body["public_key"] = public_key.strip()
     data = await _provider(api_key)._data("POST", "/ssh-keys", json=body, what="add key")
-    return SSHKey(
-        id=str(data["id"]),
-        name=str(data["name"]),
-        public_key=str(data["public_key"]),
-        private_key=data.get("private_key"),
-    )
+    with reading("lambda", "the new SSH key", data):
+        return SSHKey(
+            id=ident(data, provider="lambda", what="the new SSH key"),
+            name=str(data["name"]),
+            public_key=str(data["public_key"]),
+            private_key=data.get("private_key"),
+        )
 
 
 async def _resolve(prov: LambdaProvider, path: str, ref: str, what: str) -> dict[str, Any]:
@@ -829,14 +841,16 @@ async def _resolve(prov: LambdaProvider, path: str, ref: str, what: str) -> dict
 
 
 @on_runtime
+@reads("the SSH key list", provider="lambda")
 async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
     """Delete an SSH key by id or name."""
     prov = _provider(api_key)
     found = await _resolve(prov, "/ssh-keys", key, "SSH key")
-    await prov._data("DELETE", f"/ssh-keys/{found['id']}")
+    await prov._data("DELETE", f"/ssh-keys/{segment(found['id'], 'lambda', field='id')}")
 
 
 @on_runtime
+@reads("the file system list", provider="lambda")
 async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda file systems (columns ``id, name, region, mount_point, is_in_use, ...``)."""
     from ..frames import frame
@@ -849,6 +863,7 @@ async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
 
 
 @on_runtime
+@reads("the new file system", provider="lambda")
 async def create_file_system_async(
     name: str, region: str, *, api_key: str | None = None
 ) -> dict[str, Any]:
@@ -861,11 +876,12 @@ async def create_file_system_async(
 
 
 @on_runtime
+@reads("the file system list", provider="lambda")
 async def delete_file_system_async(fs: str, *, api_key: str | None = None) -> None:
     """Delete a file system by id or name (it must not be attached to an instance)."""
     prov = _provider(api_key)
     found = await _resolve(prov, "/file-systems", fs, "file system")
-    await prov._data("DELETE", f"/filesystems/{found['id']}")
+    await prov._data("DELETE", f"/filesystems/{segment(found['id'], 'lambda', field='id')}")
 
 
 ssh_keys = syncify(ssh_keys_async)

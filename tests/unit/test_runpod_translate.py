@@ -278,11 +278,22 @@ def test_runsync_wait(timeout, wait):
     assert runsync_wait_s(timeout) == wait
 
 
-def test_paths_escape_ids():
-    assert pod_path("a/../b") == "/v2/pods/a%2F..%2Fb"
-    assert endpoint_path("ep", "status", "j?x=1") == "/ep/status/j%3Fx%3D1"
-    with pytest.raises(ValidationError):
-        pod_path("")
+def test_paths_take_well_formed_ids():
+    assert pod_path("xedezhzb9la3ye", "/logs") == "/v2/pods/xedezhzb9la3ye/logs"
+    assert endpoint_path("ep-1", "status", "c80f-u1") == "/ep-1/status/c80f-u1"
+
+
+@pytest.mark.parametrize("bad", ["", "..", "a/../b", "a/b", "j?x=1", "a b", "a%2Fb", None, 7.5])
+def test_paths_refuse_ids_that_could_walk_the_path(bad):
+    with pytest.raises(ValidationError) as err:
+        pod_path(bad)
+    assert err.value.field == "compute_id"
+    with pytest.raises(ValidationError) as err:
+        endpoint_path("ep", "status", bad)
+    assert err.value.field == "job_id"
+    with pytest.raises(ValidationError) as err:
+        endpoint_path(bad, "run")
+    assert err.value.field == "endpoint"
 
 
 # -- SSE ----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -30,6 +29,7 @@ from ... import telemetry
 from ...config import settings
 from ...errors import AtlasError, NotFoundError, ProviderError, UnauthorizedError
 from ...transport import HttpApi
+from ...transport.paths import segment
 from ...transport.retry import RetryPolicy
 from ..tokens.shape import authorization_header
 from .entries import Page, parse_page
@@ -49,12 +49,12 @@ async def _call(fn: Callable[[], Any]) -> Any:
 
 
 def logs_path(app: str) -> str:
-    """The path of an app's logs (the name is escaped as one path segment).
+    """The path of an app's logs (the name is checked and escaped: it cannot change the path).
 
-    >>> logs_path("my app/x")
-    '/api/v1/apps/my%20app%2Fx/logs'
+    >>> logs_path("my-app")
+    '/api/v1/apps/my-app/logs'
     """
-    return f"/api/v1/apps/{quote(app, safe='')}/logs"
+    return f"/api/v1/apps/{segment(app, 'fly_app', field='app')}/logs"
 
 
 class FlyLogsClient:
@@ -71,6 +71,7 @@ class FlyLogsClient:
         base_url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.path = logs_path(app)  # a bad app name fails here, before a token is sought
         self.app = app
         self.region = region
         self.instance = instance
@@ -104,7 +105,7 @@ class FlyLogsClient:
         token = await _call(self._token)
         return await self.api.json(
             "GET",
-            logs_path(self.app),
+            self.path,
             params=self.params(next_token),
             headers={"authorization": authorization_header(token)},
         )

@@ -32,9 +32,9 @@ from ...errors import (
     ManualTokenStoreCorrupt,
     NotFoundError,
     UnauthorizedError,
-    ValidationError,
 )
 from ...models import LogEntry
+from ...transport.paths import segment
 from ..dispatcher import DEFAULT_THRESHOLD, DispatchSubscription, Evicted
 from .client import FlyLogsClient
 from .cursor import LogCursor
@@ -92,13 +92,9 @@ def fatal(exc: BaseException) -> bool:
 
 
 def check_app_name(app: Any) -> str:
-    if not isinstance(app, str) or not app.strip() or any(c.isspace() for c in app):
-        raise ValidationError(
-            f"app must be a Fly app name such as 'my-app' (got {app!r})",
-            field="app",
-            hint="atlas.fly.discover_apps() lists the apps of a project.",
-        )
-    return app
+    """``app`` if it is a Fly app name (the one rule for names placed in URL paths)."""
+    segment(app, "fly_app", field="app")
+    return str(app)
 
 
 class LogStreamer:

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from ..._runtime import get_runtime
 from ...errors import (
@@ -28,10 +27,11 @@ from ...errors import (
     ProviderError,
     RateLimitedError,
     TransportError,
-    ValidationError,
 )
 from ...models.job import FAILED_JOB_STATUSES, TERMINAL_JOB_STATUSES
 from ...transport.http import HttpApi
+from ...transport.paths import segment
+from .._parse import reads
 from .translate import PROVIDER, job_status
 
 log = logging.getLogger("atlas_nb.runpod.jobs")
@@ -89,10 +89,14 @@ def next_delay(delay: float, got_chunks: bool) -> float:
 
 
 def endpoint_path(endpoint: str, *parts: str) -> str:
-    """``/{endpoint}/{parts...}`` with every segment escaped."""
-    if not endpoint or not isinstance(endpoint, str):
-        raise ValidationError("an endpoint id is required", field="endpoint", provider=PROVIDER)
-    return "/" + "/".join(quote(p, safe="") for p in (endpoint, *parts))
+    """``/{endpoint}/{parts...}`` with every segment checked and escaped (the endpoint id and
+    a job id can never change the path).
+
+    >>> endpoint_path("vllm-a1b2c3", "status", "job-1")
+    '/vllm-a1b2c3/status/job-1'
+    """
+    first = segment(endpoint, "runpod_endpoint", field="endpoint")
+    return "/" + "/".join([first, *(segment(p, "runpod_job", field="job_id") for p in parts)])
 
 
 def runsync_wait_s(timeout: float | None) -> float | None:
@@ -141,6 +145,7 @@ class JobsApi:
             )
         )
 
+    @reads("a job status", provider=PROVIDER)
     async def status(self, endpoint: str, job_id: str) -> dict[str, Any]:
         return dict(await self.runtime.json("GET", endpoint_path(endpoint, "status", job_id)))
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from ...errors import UnsupportedError, ValidationError
 from ...frames import UTC_TS, frame
 from ...transport.http import HttpApi
+from ...transport.paths import segment
 from .translate import PROVIDER
 
 
@@ -36,9 +36,7 @@ class Resource:
     create_defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def item(self, resource_id: str) -> str:
-        if not resource_id or not isinstance(resource_id, str):
-            raise ValidationError(f"a {self.name} id is required", field="id", provider=PROVIDER)
-        return f"{self.path}/{quote(resource_id, safe='')}"
+        return f"{self.path}/{segment(resource_id, 'runpod_resource', field='id')}"
 
     async def list(self, rest: HttpApi) -> pd.DataFrame:
         body = await rest.json("GET", self.path)

@@ -28,6 +28,7 @@ from ...errors import (
 )
 from ...models import AuthHandle, ComputeRequest
 from ...transport.http import HttpApi
+from ...transport.paths import segment
 from ..created import created_id, read_back, submit_create
 from . import graphql as gql
 from .translate import (
@@ -41,10 +42,8 @@ from .translate import (
 
 
 def pod_path(pod_id: str, suffix: str = "") -> str:
-    """``/v2/pods/{id}`` with the id escaped (an id can never change the path)."""
-    if not pod_id or not isinstance(pod_id, str):
-        raise ValidationError("a pod id is required", field="compute_id", provider=PROVIDER)
-    return f"/v2/pods/{quote(pod_id, safe='')}{suffix}"
+    """``/v2/pods/{id}`` with the id checked and escaped (an id can never change the path)."""
+    return f"/v2/pods/{segment(pod_id, 'runpod_pod')}{suffix}"
 
 
 class PodsApi:

@@ -22,6 +22,7 @@ import pandas as pd
 from ...errors import AtlasError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
 from ...transport.http import HttpApi
+from .._parse import reading, reads
 from ..base import OfferQuery, OfferRow, Provider
 from ..created import read_back
 from . import billing as billing_mod
@@ -92,10 +93,12 @@ class RunPodProvider(Provider):
         return JobsApi(self.runtime)
 
     def _compute(self, pod: Mapping[str, Any], auth: Any = None) -> Compute:
-        return Compute(**compute_fields(pod), auth=auth).bind(self)
+        with reading(self.name, "a pod", pod):
+            return Compute(**compute_fields(pod), auth=auth).bind(self)
 
     def _job(self, body: Mapping[str, Any], endpoint: str) -> Job:
-        return Job(**job_fields(body, endpoint)).bind(self)
+        with reading(self.name, "a job", body):
+            return Job(**job_fields(body, endpoint)).bind(self)
 
     # -- pods --------------------------------------------------------------------------------
     async def spawn(self, request: ComputeRequest) -> Compute:
@@ -108,9 +111,11 @@ class RunPodProvider(Provider):
             compute = await read_back(PROVIDER, str(pod["id"]), request.name, self.get, auth=handle)
             return compute.model_copy(update={"auth": handle}) if handle else compute
 
+    @reads("a pod")
     async def get(self, compute_id: str) -> Compute:
         return self._compute(await self.pods.get(compute_id))
 
+    @reads("the pod list")
     async def list_computes(
         self,
         *,
@@ -147,13 +152,16 @@ class RunPodProvider(Provider):
     async def restart(self, compute_id: str) -> Compute:
         return self._compute(await self._action(compute_id, "restart"))
 
+    @reads("a pod action")
     async def _action(self, compute_id: str, action: str) -> dict[str, Any]:
         pod = await self.pods.action(compute_id, action)
         return pod if pod is not None else await self.pods.get(compute_id)
 
+    @reads("a pod delete")
     async def terminate(self, compute_id: str) -> None:
         await self.pods.delete(compute_id)
 
+    @reads("a pod update")
     async def update(self, compute_id: str, **fields: Any) -> Compute:
         """Change a pod (name, image, env, ports, disk_gb, locked, ...; PATCH semantics)."""
         return self._compute(await self.pods.update(compute_id, update_pod_body(fields)))
@@ -163,21 +171,24 @@ class RunPodProvider(Provider):
 
         async def gone() -> bool:
             try:
-                pod = await self.pods.get(compute_id)
+                pod = await self.get(compute_id)  # a bad body is a ProviderError here too
             except NotFoundError:
                 return True
-            return pod.get("status") == "TERMINATED"
+            return pod.provider_status == "TERMINATED"
 
         return logs.follow(self.rest, compute_id, is_gone=gone)
 
     # -- catalogue ---------------------------------------------------------------------------
+    @reads("the GPU catalogue", models=True)
     async def gpu_types(self) -> list[GpuType]:
         return await catalog.gpu_types(self.rest, self.graphql, datetime.now(UTC))
 
+    @reads("the GPU catalogue")
     async def offers(self, query: OfferQuery) -> list[OfferRow]:
         return await catalog.offers(self.rest, self.graphql, query, datetime.now(UTC))
 
     # -- serverless jobs -------------------------------------------------------------------
+    @reads("a job submit")
     async def run_job(
         self, request: JobRequest, *, wait: bool = False, timeout: float | None = None
     ) -> Job:
@@ -195,13 +206,16 @@ class RunPodProvider(Provider):
             result = await self.jobs.runsync(request.endpoint, body, wait_s)
         return self._job(result, request.endpoint)
 
+    @reads("a job status")
     async def get_job(self, job_id: str, *, endpoint: str) -> Job:
         return self._job(await self.jobs.status(endpoint, job_id), endpoint)
 
+    @reads("a job cancel")
     async def cancel_job(self, job_id: str, *, endpoint: str) -> Job:
         await self.jobs.cancel(endpoint, job_id)
         return await self.get_job(job_id, endpoint=endpoint)
 
+    @reads("a job retry")
     async def retry_job(self, job_id: str, *, endpoint: str) -> Job:
         await self.jobs.retry(endpoint, job_id)
         return await self.get_job(job_id, endpoint=endpoint)
@@ -209,32 +223,40 @@ class RunPodProvider(Provider):
     def stream_job(self, job_id: str, *, endpoint: str) -> AsyncIterator[Any]:
         return self.jobs.stream(endpoint, job_id, final_job=lambda b: self._job(b, endpoint))
 
+    @reads("a queue purge")
     async def purge_queue(self, endpoint: str) -> dict[str, Any]:
         """Remove the endpoint's queued jobs; ``{"removed": n, "status": ...}``."""
         return await self.jobs.purge_queue(endpoint)
 
+    @reads("an endpoint health check")
     async def health(self, endpoint: str) -> dict[str, Any]:
         """Job and worker counts of an endpoint."""
         return await self.jobs.health(endpoint)
 
     # -- account resources and billing -------------------------------------------------------
+    @reads("a resource list")
     async def resource_list(self, kind: str) -> pd.DataFrame:
         return await RESOURCES[kind].list(self.rest)
 
+    @reads("a resource")
     async def resource_get(self, kind: str, resource_id: str) -> dict[str, Any]:
         return await RESOURCES[kind].get(self.rest, resource_id)
 
+    @reads("a resource create")
     async def resource_create(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await RESOURCES[kind].create(self.rest, body)
 
+    @reads("a resource update")
     async def resource_update(
         self, kind: str, resource_id: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         return await RESOURCES[kind].update(self.rest, resource_id, body)
 
+    @reads("a resource delete")
     async def resource_delete(self, kind: str, resource_id: str) -> None:
         await RESOURCES[kind].delete(self.rest, resource_id)
 
+    @reads("a billing report")
     async def billing(self, kind: str, **query: Any) -> pd.DataFrame:
         """Billing of ``pods``, ``serverless`` or ``network_volumes`` as a DataFrame."""
         return await billing_mod.fetch(self.rest, kind, **query)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from ...errors import ValidationError, did_you_mean
 from ...gpus import CATALOGUE, canonical, to_canonical
 from ...models import ComputeRequest, ComputeStatus, JobStatus, Port
+from .._parse import ident
 from ..base import redact_env
 
 PROVIDER = "runpod"
@@ -89,14 +90,15 @@ UPDATE_POD_FIELDS = frozenset(
 SPAWN_OPTS = frozenset({"networkVolumeId", "volumeMountPath", "bid_price", "bidPerGpu"})
 
 
-def pod_status(value: str | None) -> ComputeStatus:
-    """A v2 pod status → :class:`ComputeStatus` (anything unknown → ``unknown``)."""
-    return POD_STATUSES.get((value or "").upper(), ComputeStatus.UNKNOWN)
+def pod_status(value: Any) -> ComputeStatus:
+    """A v2 pod status → :class:`ComputeStatus` (anything unknown, or not text → ``unknown``)."""
+    return POD_STATUSES.get(value.upper() if isinstance(value, str) else "", ComputeStatus.UNKNOWN)
 
 
-def job_status(value: str | None) -> JobStatus:
-    """A runtime job status → :class:`JobStatus`; unknown values count as still queued."""
-    return JOB_STATUSES.get((value or "").upper(), JobStatus.QUEUED)
+def job_status(value: Any) -> JobStatus:
+    """A runtime job status → :class:`JobStatus`; unknown values (or not text) count as still
+    queued."""
+    return JOB_STATUSES.get(value.upper() if isinstance(value, str) else "", JobStatus.QUEUED)
 
 
 def status_filter(status: ComputeStatus) -> set[str]:
@@ -428,7 +430,7 @@ def compute_fields(pod: Mapping[str, Any]) -> dict[str, Any]:
         raw["env"] = redact_env(raw["env"])
     cost = pod.get("cost")
     return {
-        "id": str(pod["id"]),
+        "id": ident(pod, provider=PROVIDER, what="a pod"),
         "provider": PROVIDER,
         "name": pod.get("name"),
         "status": pod_status(pod.get("status")),
@@ -458,7 +460,7 @@ def job_fields(body: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     return {
-        "id": str(body["id"]),
+        "id": ident(body, provider=PROVIDER, what="a job"),
         "endpoint": endpoint,
         "provider": PROVIDER,
         "status": job_status(body.get("status")),
