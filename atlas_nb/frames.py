@@ -11,11 +11,14 @@ columns and dtypes as a full one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, cast
 
 from .models import Compute, GpuType, LogEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ._lazy import pandas as pd
 
 UTC_TS = "datetime64[ns, UTC]"
 

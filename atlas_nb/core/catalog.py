@@ -14,12 +14,13 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from .._runtime import on_runtime
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
+else:
+    from .._lazy import pandas as pd
 
 from ..errors import MissingCredentialsError, ValidationError
 from ..frames import gpu_types_frame, offers_frame

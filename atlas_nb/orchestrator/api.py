@@ -13,9 +13,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._durations import Duration, optional_seconds
 from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
@@ -31,6 +29,11 @@ from .limits import next_deadline, spend_at
 from .reaper import reap_providers
 from .state import TrackedRecord, TrackStore
 from .supervisor import Supervisor, provider_ref
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 TRACKED_COLUMNS: dict[str, str] = {
     "id": "string",

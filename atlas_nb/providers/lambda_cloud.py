@@ -36,9 +36,8 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pandas as pd
 import yaml
 from pydantic import SecretStr
 
@@ -60,6 +59,11 @@ from ..models._base import Model
 from ..transport.http import HttpApi
 from ..widgets.progress import progress_bar
 from .base import OfferQuery, OfferRow, Provider
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
 _VRAM = re.compile(r"\((\d+(?:\.\d+)?)\s*GB")

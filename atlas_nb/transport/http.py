@@ -16,9 +16,8 @@ import contextlib
 import json as _json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 import orjson
 
 from .. import telemetry
@@ -40,11 +39,16 @@ from .retry import (
     should_retry,
 )
 
+if TYPE_CHECKING:
+    import httpx
+else:
+    from .._lazy import httpx
+
 EVENT = "atlas.http.request"
 USER_AGENT = "atlas_nb/0.1 (+https://github.com/atlas-nb/atlas_nb)"
 
 Headers = Mapping[str, str]
-ErrorMapper = Callable[[httpx.Response, Any], AtlasError]
+ErrorMapper = Callable[["httpx.Response", Any], AtlasError]
 
 
 class _ClientPool:

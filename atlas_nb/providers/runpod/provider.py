@@ -16,10 +16,9 @@ import functools
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import pandas as pd
 
 from ...errors import AtlasError, CapacityError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
@@ -32,6 +31,11 @@ from .jobs import JobsApi, runsync_wait_s
 from .management import RESOURCES
 from .pods import PodsApi
 from .translate import compute_fields, job_fields, run_body, status_filter, update_pod_body
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ..._lazy import pandas as pd
 
 RUNTIME_TIMEOUT_S = 120.0
 _CAPACITY = re.compile(r"no longer any instances|no capacity|not offered on", re.IGNORECASE)
