@@ -21,6 +21,7 @@ import functools
 import inspect
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar
@@ -211,12 +212,28 @@ _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 
 
+#: set by the exit hook: from then on no runtime starts (a thread started while the interpreter
+#: finalizes never runs, so waiting for it would hang the exit)
+_exiting = False
+#: the runtime that shutdown() is stopping: code on its loop thread (cleanups, listeners that
+#: see their stream stop) still gets it, instead of starting a new runtime from a dying one
+_stopping: Runtime | None = None
+
+
 def get_runtime() -> Runtime:
     """The process's runtime, started on first use (and again after fork or shutdown)."""
     global _runtime
     rt = _runtime
     if rt is not None and not rt.closed and rt.pid == os.getpid():
         return rt
+    stopping = _stopping
+    if stopping is not None and stopping.in_loop_thread:
+        return stopping
+    if _exiting or sys.is_finalizing():
+        raise RuntimeError(
+            "the interpreter is exiting, so atlas_nb does not start its runtime again "
+            "(close widgets and streams before the end of the script, or ignore this)"
+        )
     with _runtime_lock:
         rt = _runtime
         if rt is None or rt.closed or rt.pid != os.getpid():
@@ -230,6 +247,15 @@ def current_runtime() -> Runtime | None:
     if rt is None or rt.closed or rt.pid != os.getpid():
         return None
     return rt
+
+
+def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` from any thread, on its own loop; a no-op once that loop has stopped
+    (after ``shutdown()``, at interpreter exit), so a ``close()`` never starts a runtime."""
+    if task is None or task.done():
+        return
+    with contextlib.suppress(RuntimeError):  # its loop closed meanwhile: the task is gone
+        task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 def run_anywhere(make: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
@@ -254,11 +280,15 @@ def shutdown() -> None:
         >>> import atlas_nb
         >>> atlas_nb.shutdown()
     """
-    global _runtime
+    global _runtime, _stopping
     with _runtime_lock:
         rt, _runtime = _runtime, None
     if rt is not None:
-        rt.shutdown()
+        _stopping = rt
+        try:
+            rt.shutdown()
+        finally:
+            _stopping = None
 
 
 def _after_fork_in_child() -> None:
@@ -268,8 +298,14 @@ def _after_fork_in_child() -> None:
     _runtime_lock = threading.Lock()
 
 
+def _at_exit() -> None:
+    global _exiting
+    _exiting = True
+    shutdown()
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(shutdown)
+atexit.register(_at_exit)
 
 
 # -- bridging helpers used by every public async function --------------------------------------

@@ -11,11 +11,14 @@ columns and dtypes as a full one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, cast
 
 from .models import Compute, GpuType, LogEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ._lazy import pandas as pd
 
 UTC_TS = "datetime64[ns, UTC]"
 
@@ -92,15 +95,16 @@ def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.Da
 
     Missing keys become NA; extra keys are dropped.
     """
-    columns = list(schema)
-    df = pd.DataFrame.from_records(list(rows), columns=columns)
-    for c, dtype in schema.items():
-        values = df[c] if len(df) else pd.Series([], dtype="object")
+    records = list(rows)
+    columns: dict[str, Any] = {}
+    for c, dtype in schema.items():  # one typed array per column (no object frame first)
+        values = [r.get(c) for r in records]
         if dtype == UTC_TS:
-            df[c] = pd.to_datetime(values, utc=True).astype(cast(Any, UTC_TS))
+            stamps = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
+            columns[c] = stamps.astype(cast(Any, UTC_TS)).array
         else:
-            df[c] = values.astype(cast(Any, dtype))
-    return df
+            columns[c] = pd.array(values, dtype=cast(Any, dtype))
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)), copy=False)
 
 
 def mark(df: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -17,15 +17,18 @@ what it holds; ``close()`` ends the subscription.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ._runtime import DualIterator
 from .broadcast import Broadcast
 from .config import settings
 from .frames import logs_frame
 from .models import LogEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ._lazy import pandas as pd
 
 Batch = list[LogEntry]
 

@@ -20,13 +20,16 @@ Every function blocks; ``atlas_nb.runpod.aio`` has the same names as coroutines.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._runtime import on_runtime, syncify
 from .models import Compute
 from .providers.registry import get_provider
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ._lazy import pandas as pd
 
 T = TypeVar("T")
 

@@ -14,13 +14,14 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from .._args import names, number, whole
 from .._runtime import on_runtime
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
+else:
+    from .._lazy import pandas as pd
 
 from ..errors import MissingCredentialsError, ValidationError
 from ..frames import gpu_types_frame, offers_frame

@@ -17,9 +17,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._args import mapping
 from .._durations import Duration, optional_seconds
@@ -39,6 +37,11 @@ from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
 from ..providers.base import Provider
 from ..providers.registry import ProviderLike, get_provider, provider_names, seen_with
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 log = logging.getLogger("atlas_nb.compute")
 

@@ -34,9 +34,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
 from .._durations import Duration, optional_seconds, to_seconds
@@ -57,6 +55,11 @@ from ..models import Compute, ComputeStatus
 from ..naming import default_name
 from ..providers.base import Provider
 from ..providers.registry import get_provider, provider_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 log = logging.getLogger("atlas_nb.launch")
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._runtime import on_runtime
 from ..logstream import LogStream
@@ -23,6 +21,11 @@ from .discovery import parse_app_name
 from .dispatcher import DEFAULT_THRESHOLD
 from .logs.streamer import LogSubscription, check_app_name
 from .tokens import aio as tokens
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 
 async def discover_apps(path: str | os.PathLike[str] = ".", *, max_depth: int = 1) -> pd.DataFrame:

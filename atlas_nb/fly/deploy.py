@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import telemetry
-from .._runtime import DualIterator, get_runtime, on_runtime
+from .._runtime import DualIterator, current_runtime, get_runtime, on_runtime
 from ..config import settings
 from ..errors import (
     AtlasTimeoutError,
@@ -446,8 +446,10 @@ class Deploy:
             if sub is not None:
                 sub.close()
 
-        rt = get_runtime()
-        if rt.in_loop_thread:
+        rt = current_runtime()  # none after shutdown: the dispatcher went with it
+        if rt is None:
+            self._listener_subs.pop(id(fn), None)
+        elif rt.in_loop_thread:
             detach()
         else:
             rt.loop.call_soon_threadsafe(detach)

@@ -12,10 +12,14 @@ import logging
 import os
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 log = logging.getLogger("atlas_nb.fly.discovery")
 

@@ -15,9 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._durations import Duration, optional_seconds
 from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
@@ -36,6 +34,11 @@ from .state import DEFAULT_PROVISION_TIMEOUT_S, TrackedRecord, TrackStore
 from .supervisor import Supervisor, provider_ref
 
 log = logging.getLogger("atlas_nb.orchestrator")
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 TRACKED_COLUMNS: dict[str, str] = {
     "id": "string",

@@ -19,15 +19,18 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
 from ..config import OWNER_PATTERN
 from ..errors import MissingCredentialsError, NotFoundError, ValidationError
 from ..models import Compute
 from ..providers.base import Provider
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 log = logging.getLogger("atlas_nb.reaper")
 

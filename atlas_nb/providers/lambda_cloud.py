@@ -42,9 +42,8 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pandas as pd
 import yaml
 from pydantic import SecretStr
 
@@ -71,6 +70,11 @@ from ..widgets.progress import progress_bar
 from ._parse import ident, reading, reads
 from .base import OfferQuery, OfferRow, Provider
 from .created import created_id, read_back, submit_create
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 _TYPE_NAME = re.compile(r"^gpu_(\d+)x_([a-z0-9_]+)$")
 _VRAM = re.compile(r"\((\d+(?:\.\d+)?)\s*GB")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._runpod_catalog import GPUS, FakeGpu
-from ._runpod_world import PlacementError, RunPodWorld
+from ._runpod_world import FakePod, PlacementError, RunPodWorld
 
 
 class GraphQLError(Exception):
@@ -234,12 +234,17 @@ def parse(text: str) -> Operation:
 _SCALARS = {"String", "Int", "Float", "Boolean", "ID"}
 _ENUMS = {"CloudTypeEnum": {"SECURE", "COMMUNITY", "ALL"}}
 
+_NO_ARGS: dict[str, str] = {}
+
 #: object types: field -> (type, {arg: type})
 OBJECTS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "Query": {
         "gpuTypes": ("[GpuType]", {"input": "GpuTypeFilter"}),
         "dataCenters": ("[DataCenter]", {}),
+        "pod": ("Pod", {"input": "PodFilter!"}),
+        "myself": ("User", {}),
     },
+    "User": {"id": ("String", {}), "pods": ("[Pod]", {})},
     "Mutation": {
         "podRentInterruptable": ("Pod", {"input": "PodRentInterruptableInput!"}),
     },
@@ -294,7 +299,7 @@ OBJECTS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
         for name, type_ in (("id", "String"), ("name", "String"), ("listed", "Boolean"))
     },
     "Pod": {
-        name: (type_, {})
+        name: (type_, _NO_ARGS)
         for name, type_ in (
             ("id", "String"),
             ("name", "String"),
@@ -304,12 +309,39 @@ OBJECTS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
             ("gpuCount", "Int"),
             ("machineId", "String"),
             ("podType", "String"),
+            # what runpod-python's get_pod / get_pods select
+            ("containerDiskInGb", "Int"),
+            ("dockerArgs", "String"),
+            ("dockerId", "String"),
+            ("env", "[String]"),
+            ("lastStatusChange", "String"),
+            ("memoryInGb", "Float"),
+            ("port", "Int"),
+            ("ports", "String"),
+            ("uptimeSeconds", "Int"),
+            ("vcpuCount", "Float"),
+            ("volumeInGb", "Int"),
+            ("volumeMountPath", "String"),
+        )
+    }
+    | {"runtime": ("PodRuntime", {}), "machine": ("PodMachine", {})},
+    "PodRuntime": {"uptimeInSeconds": ("Int", {}), "ports": ("[PodRuntimePort]", {})},
+    "PodRuntimePort": {
+        name: (type_, {})
+        for name, type_ in (
+            ("ip", "String"),
+            ("isIpPublic", "Boolean"),
+            ("privatePort", "Int"),
+            ("publicPort", "Int"),
+            ("type", "String"),
         )
     },
+    "PodMachine": {"gpuDisplayName": ("String", {}), "podHostId": ("String", {})},
 }
 
 #: input types: field -> type
 INPUTS: dict[str, dict[str, str]] = {
+    "PodFilter": {"podId": "String!"},
     "GpuTypeFilter": {"id": "String", "ids": "[String]", "cluster": "Boolean"},
     "GpuLowestPriceInput": {
         "gpuCount": "Int!",
@@ -529,6 +561,15 @@ def _resolve_root(root: str, f: Field, ctx: Context) -> Any:
 
         rows = [{"id": dc.id, "name": dc.name, "listed": True} for dc in DATA_CENTERS.values()]
         return [_select(r, f.selections or [], "DataCenter", ctx) for r in rows]
+    if f.name == "pod":  # an unknown or terminated pod is null, as on RunPod
+        found = ctx.world.pods.get(args["input"]["podId"])
+        if found is None or found.terminated_at is not None:
+            return None
+        return _select(_pod(ctx.world, found), f.selections or [], "Pod", ctx)
+    if f.name == "myself":
+        live = [p for p in ctx.world.pods.values() if p.terminated_at is None]
+        me = {"id": "user_sandbox", "pods": [_pod(ctx.world, p) for p in live]}
+        return _select(me, f.selections or [], "User", ctx)
     if f.name == "podRentInterruptable":
         pod = _rent_interruptable(ctx.world, args["input"])
         return _select(pod, f.selections or [], "Pod", ctx)
@@ -595,6 +636,51 @@ def _gpu_type(g: FakeGpu) -> dict[str, Any]:
         "minPodGpuCount": 1,
         "nodeGroupDatacenters": [{"id": dc, "name": dc, "listed": True} for dc in g.data_centers],
         "lowestPrice": lowest,
+    }
+
+
+def _pod(world: RunPodWorld, pod: FakePod) -> dict[str, Any]:
+    """A pod as the legacy GraphQL ``Pod`` type shows it (built from the REST view)."""
+    rest = world.pod_json(pod)
+    runtime = rest["runtime"]
+    volume = (rest["mounts"].get("persistent") or {}) if rest["mounts"] else {}
+    return {
+        "id": pod.id,
+        "name": pod.name,
+        "desiredStatus": rest["status"],
+        "imageName": pod.image,
+        "costPerHr": rest["cost"],
+        "gpuCount": pod.gpu_count,
+        "machineId": f"m{pod.id[:10]}",
+        "podType": "INTERRUPTABLE" if pod.spot else "RESERVED",
+        "containerDiskInGb": pod.disk,
+        "dockerArgs": pod.args,
+        "dockerId": None,
+        "env": [f"{k}={v}" for k, v in pod.env.items()],
+        "lastStatusChange": f"{rest['status'].title()} at {rest['startedAt'] or rest['createdAt']}",
+        "memoryInGb": 32.0 * max(1, pod.gpu_count),
+        "port": None,
+        "ports": ",".join(pod.ports),
+        "uptimeSeconds": runtime["uptime"] if runtime else 0,
+        "vcpuCount": 8.0 * max(1, pod.gpu_count),
+        "volumeInGb": volume.get("size", 0),
+        "volumeMountPath": volume.get("path"),
+        "runtime": None
+        if runtime is None
+        else {
+            "uptimeInSeconds": runtime["uptime"],
+            "ports": [
+                {
+                    "ip": p["ip"],
+                    "isIpPublic": True,
+                    "privatePort": p["private"],
+                    "publicPort": p["public"],
+                    "type": p["type"],
+                }
+                for p in runtime["ports"]
+            ],
+        },
+        "machine": {"gpuDisplayName": GPUS[pod.gpu_id].name if pod.gpu_id in GPUS else None},
     }
 
 

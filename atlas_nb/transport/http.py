@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json as _json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 import orjson
 
 from .. import telemetry
@@ -40,11 +40,16 @@ from .retry import (
     should_retry,
 )
 
+if TYPE_CHECKING:
+    import httpx
+else:
+    from .._lazy import httpx
+
 EVENT = "atlas.http.request"
 USER_AGENT = "atlas_nb/0.1 (+https://github.com/atlas-nb/atlas_nb)"
 
 Headers = Mapping[str, str]
-ErrorMapper = Callable[[httpx.Response, Any], AtlasError]
+ErrorMapper = Callable[["httpx.Response", Any], AtlasError]
 
 
 class _ClientPool:
@@ -54,8 +59,7 @@ class _ClientPool:
         self.clients: dict[tuple[str, int], httpx.AsyncClient] = {}
 
     def get(self, base_url: str, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        origin = httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
-        key = (str(origin), id(transport))
+        key = (_origin(base_url), id(transport))
         client = self.clients.get(key)
         if client is None or client.is_closed:
             client = httpx.AsyncClient(
@@ -76,6 +80,20 @@ class _ClientPool:
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(base_url: str) -> str:
+    """``https://host:port/`` of a base URL (parsed once per base URL, not per request)."""
+    return str(httpx.URL(base_url).copy_with(path="/", query=None, fragment=None))
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_url(url: str, params: tuple[tuple[str, str], ...] | None) -> httpx.URL:
+    """The parsed URL of a request, query included: httpx parses a string URL several times
+    per request (and again to merge ``params``); a parsed ``httpx.URL`` it takes as is."""
+    parsed = httpx.URL(url)
+    return parsed.copy_merge_params(list(params)) if params else parsed
 
 
 def _pool() -> _ClientPool:
@@ -190,9 +208,8 @@ class HttpApi:
             try:
                 response = await client.request(
                     method,
-                    url,
+                    _request_url(url, _clean_params(params)),
                     content=content,
-                    params=cast(Any, _clean_params(params)),
                     headers=hdrs,
                     timeout=timeout or self.timeout,
                 )
@@ -301,7 +318,7 @@ class HttpApi:
 
 def _clean_params(
     params: Mapping[str, Any] | list[tuple[str, Any]] | None,
-) -> list[tuple[str, str]] | None:
+) -> tuple[tuple[str, str], ...] | None:
     """Drop None values; booleans as true/false; lists as repeated params."""
     if params is None:
         return None
@@ -313,4 +330,4 @@ def _clean_params(
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
             out.append((key, "true" if v is True else "false" if v is False else str(v)))
-    return out
+    return tuple(out)

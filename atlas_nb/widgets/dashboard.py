@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from .._durations import Duration, to_seconds
-from .._runtime import get_runtime
+from .._runtime import cancel_task, get_runtime
 
 MIN_REFRESH_S = 1.0
 MIN_EVENT_GAP_S = 0.5
@@ -276,9 +276,7 @@ class ComputeDashboard(w.VBox):
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        rt = get_runtime()
-        if self._task is not None:
-            rt.loop.call_soon_threadsafe(self._task.cancel)
+        cancel_task(self._task)  # never starts a runtime (after shutdown, at exit)
         if self._unsubscribe is not None:
             self._unsubscribe()
         for row in self._rows.values():

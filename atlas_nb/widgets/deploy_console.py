@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from .._runtime import get_runtime
+from .._runtime import cancel_task, get_runtime
 from .stream_view import StreamView
 
 
@@ -47,8 +47,7 @@ class DeployConsole(StreamView):
         self._show_status()
 
     def close(self) -> None:
-        if self._ticker is not None:
-            get_runtime().loop.call_soon_threadsafe(self._ticker.cancel)
+        cancel_task(self._ticker)  # never starts a runtime (after shutdown, at exit)
         with contextlib.suppress(Exception):
             self.deploy.remove_listener(self._listener)
         super().close()

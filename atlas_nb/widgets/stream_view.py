@@ -29,7 +29,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .._runtime import get_runtime
+from .._runtime import current_runtime, get_runtime
 
 _HERE = Path(__file__).resolve().parent
 
@@ -249,7 +249,11 @@ class StreamView(anywidget.AnyWidget):
             if self._on_close is not None:
                 result = self._on_close()
                 if asyncio.iscoroutine(result):
-                    get_runtime().spawn(result)
+                    rt = current_runtime()  # none after shutdown or at exit: nothing to stop
+                    if rt is None:
+                        result.close()
+                    else:
+                        rt.spawn(result)
         super().close()
 
     # -- text ------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ availability / status coloured; every other DataFrame displays as usual.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from .._lazy import pandas as pd
 
 AVAILABILITY_COLOURS = {
     "high": "#2e7d32",
@@ -93,5 +96,8 @@ def register() -> bool:
     shell = ipython.get_ipython()
     if shell is None:
         return False
-    shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _format)
+    # by name, so registering does not import pandas (IPython resolves it once it is loaded)
+    html = shell.display_formatter.formatters["text/html"]
+    for module in ("pandas", "pandas.core.frame"):  # DataFrame.__module__ differs by version
+        html.for_type_by_name(module, "DataFrame", _format)
     return True

@@ -285,6 +285,29 @@ async def test_graphql_needs_the_key_and_rents_spot_pods(sb):
     assert pod["env"] == {"A": "1"} and pod["cloud"] == "COMMUNITY" and pod["gpu"]["count"] == 2
 
 
+async def test_graphql_pod_and_my_pods_as_runpod_python_reads_them(sb):
+    mutation = (
+        "mutation M($i: PodRentInterruptableInput!) { podRentInterruptable(input: $i) { id } }"
+    )
+    inp = {"gpuTypeId": GPU, "bidPerGpu": 0.2, "imageName": "x", "cloudType": "COMMUNITY"}
+    rented = (await gql(sb, mutation, {"i": {**inp, "env": [{"key": "A", "value": "1"}]}})).json()
+    pod_id = rented["data"]["podRentInterruptable"]["id"]
+    query = (
+        '{ pod(input: {podId: "%s"}) { id desiredStatus env podType containerDiskInGb '
+        "runtime { ports { privatePort } } machine { gpuDisplayName } } }"
+    )
+    pod = (await gql(sb, query % pod_id)).json()["data"]["pod"]
+    assert pod["id"] == pod_id and pod["env"] == ["A=1"] and pod["podType"] == "INTERRUPTABLE"
+    assert pod["desiredStatus"] in ("PROVISIONING", "STARTING", "RUNNING")
+    assert pod["containerDiskInGb"] == 50 and pod["machine"]["gpuDisplayName"]
+    mine = (await gql(sb, "{ myself { pods { id costPerHr } } }")).json()["data"]["myself"]
+    assert pod_id in [p["id"] for p in mine["pods"]]
+    async with client(sb) as c:
+        assert (await c.delete(f"/v2/pods/{pod_id}")).status_code in (200, 204)
+    gone = (await gql(sb, query % pod_id)).json()
+    assert gone["data"] == {"pod": None}
+
+
 def test_graphql_parser_reads_aliases_lists_and_escapes():
     op = parse('mutation { a: x(s: "q\\"\\u0041", l: [1, 2.5, true, null, ENUM]) { y } }')
     field = op.selections[0]

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ValidationError
 from ...frames import UTC_TS, frame
 from ...transport.http import HttpApi
 from .translate import PROVIDER
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ..._lazy import pandas as pd
 
 BUCKETS = ("hour", "day", "week", "month", "year")
 

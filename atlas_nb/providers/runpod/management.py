@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ...errors import UnsupportedError, ValidationError
 from ...frames import UTC_TS, frame
 from ...transport.http import HttpApi
 from ...transport.paths import segment
 from .translate import PROVIDER
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ..._lazy import pandas as pd
 
 
 @dataclass(frozen=True)

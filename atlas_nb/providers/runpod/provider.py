@@ -15,9 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ...errors import AtlasError, NotFoundError
 from ...models import Compute, ComputeRequest, ComputeStatus, GpuType, Job, JobRequest, LogEntry
@@ -39,6 +37,11 @@ from .translate import (
     status_filter,
     update_pod_body,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    from ..._lazy import pandas as pd
 
 RUNTIME_TIMEOUT_S = 120.0
 
