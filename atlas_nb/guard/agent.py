@@ -174,15 +174,19 @@ class Guard:
             return "idle"
         return None
 
+    def check(self) -> None:
+        """Start ending the pod when a limit or the lease says so (once; it is never undone)."""
+        with self.lock:
+            reason = None if self.ending else self.due()
+            if reason:
+                self.ending = reason
+                log("ending", reason=reason)
+                self.save_state()
+
     def run(self) -> int:
         backoff = 1.0
         while True:
-            with self.lock:
-                reason = None if self.ending else self.due()
-                if reason:
-                    self.ending = reason
-                    log("ending", reason=reason)
-                    self.save_state()
+            self.check()
             if self.child is not None and self.child_exit is None and self.child.poll() is not None:
                 self.child_exit = self.child.returncode
                 log("command_exited", code=self.child_exit)  # the guard keeps holding the pod
@@ -321,6 +325,7 @@ def main(argv: list[str]) -> int:
         port=guard.port,
         **{k: guard.status()[k] for k in ("lease_expires_in_s", "limit_in_s")},
     )
+    guard.check()  # a restart past the deadline ends the pod without starting the command
     if argv and not guard.ending:
         guard.child = subprocess.Popen(argv)
 
