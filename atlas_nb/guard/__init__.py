@@ -40,6 +40,7 @@ from .injection import (
     require_pod_guard,
     runpod_injection,
     vast_injection,
+    vast_onstart,
 )
 from .lease import (
     LeaseOutcome,
@@ -64,4 +65,5 @@ __all__ = [
     "runpod_lease_url",
     "vast_injection",
     "vast_lease_url",
+    "vast_onstart",
 ]

@@ -81,7 +81,7 @@ async def renew_lease(
                 resp = await http.post(
                     url, json={"ttl_s": ttl_s}, headers={"Authorization": f"Bearer {token}"}
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 detail = f"{type(exc).__name__}: {exc}"
             else:
                 outcome = _outcome(resp, attempt)
