@@ -21,6 +21,8 @@ off does not matter. It rests on these facts (``shared/docs/provider-apis.md`` s
   ``auto_destroy`` removes it.
 - Lambda has no in-instance credential: its computes keep the client guard.
 
+RunPod's ``args`` and Fly's ``init`` replace the image's command, so the wrapper needs one: the
+user's, or the image's own from its registry (:func:`resolve_image_command`, OCI distribution API).
 Without python3 the launcher enforces only the deadline and the $ cap (curl or GNU wget for REST).
 
     >>> from atlas_nb.guard import pod_guard_supported
@@ -30,6 +32,7 @@ Without python3 the launcher enforces only the deadline and the $ cap (curl or G
 
 from __future__ import annotations
 
+from .image_command import parse_image_ref, resolve_image_command
 from .injection import (
     DEFAULT_PORT,
     POD_GUARD_PROVIDERS,
@@ -58,9 +61,11 @@ __all__ = [
     "fly_injection",
     "fly_lease_url",
     "guard_env",
+    "parse_image_ref",
     "pod_guard_supported",
     "renew_lease",
     "require_pod_guard",
+    "resolve_image_command",
     "runpod_injection",
     "runpod_lease_url",
     "vast_injection",

@@ -103,7 +103,8 @@ def _wrapped(command: list[str] | None, provider: str) -> list[str]:
     if not command:
         raise ValidationError(
             f"a pod guard on {provider} wraps the start command, and none was given. Pass "
-            "command=[...] (the image's CMD), or spawn with guard='client'",
+            "command=[...] (resolve_image_command(image) reads the image's own), or spawn with "
+            "guard='client'",
             field="command",
         )
     return ["sh", "-c", launcher_source(), "atlas-guard", *command]
@@ -114,9 +115,9 @@ def runpod_injection(spec: GuardSpec, command: list[str] | None) -> dict[str, An
 
     ``args`` replaces the image's CMD and keeps its ENTRYPOINT, so the wrapper suits images
     without an ENTRYPOINT (RunPod's own: CMD ``/start.sh``) or whose entrypoint ends in
-    ``exec "$@"``. With no ``command`` the image's CMD would have to be resolved from its registry
-    (OCI ``GET /v2/<name>/manifests/<ref>`` then the config blob's ``config.Cmd``); that lookup is
-    not built yet, so a command is required and its absence raises :class:`ValidationError`.
+    ``exec "$@"``. A command is required: when the user gives none, resolve the image's with
+    :func:`atlas_nb.guard.image_command.resolve_image_command` (its registry's OCI API) and pass
+    that; without one this raises :class:`ValidationError`.
     """
     return {"env": guard_env("runpod", spec), "args": shlex.join(_wrapped(command, "runpod"))}
 
