@@ -119,7 +119,11 @@ def runpod_injection(spec: GuardSpec, command: list[str] | None) -> dict[str, An
     :func:`atlas_nb.guard.image_command.resolve_image_command` (its registry's OCI API) and pass
     that; without one this raises :class:`ValidationError`.
     """
-    return {"env": guard_env("runpod", spec), "args": shlex.join(_wrapped(command, "runpod"))}
+    return {
+        "env": guard_env("runpod", spec),
+        "args": shlex.join(_wrapped(command, "runpod")),
+        "ports": [f"{spec.port}/http"],  # reached at https://{podId}-{port}.proxy.runpod.net
+    }
 
 
 def vast_onstart(script: str) -> str:
@@ -146,7 +150,11 @@ def vast_injection(spec: GuardSpec) -> dict[str, Any]:
     """Vast: an ``onstart`` starting the guard in the background (the entrypoint is untouched)."""
     log = ">/var/tmp/atlas_guard.log 2>&1 &\n"
     run = f"nohup sh -c {shlex.quote(launcher_source())} atlas-guard {log}"
-    return {"env": guard_env("vast", spec), "onstart": vast_onstart(run)}
+    return {
+        "env": guard_env("vast", spec),
+        "onstart": vast_onstart(run),
+        "ports": [f"{spec.port}/tcp"],  # mapped to a host port on public_ipaddr
+    }
 
 
 def fly_injection(spec: GuardSpec, command: list[str] | None) -> dict[str, Any]:
@@ -161,4 +169,11 @@ def fly_injection(spec: GuardSpec, command: list[str] | None) -> dict[str, Any]:
         "init": {"entrypoint": wrapped[:4], "cmd": wrapped[4:]},
         "restart": {"policy": "no"},
         "auto_destroy": True,
+        "services": [
+            {
+                "protocol": "tcp",
+                "internal_port": spec.port,
+                "ports": [{"port": spec.port, "handlers": ["tls", "http"]}],
+            }
+        ],
     }

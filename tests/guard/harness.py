@@ -12,6 +12,7 @@ import shlex
 import signal
 import stat
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from atlas_nb.guard import GuardSpec, fly_injection, runpod_injection, vast_injection
+from atlas_nb.guard import GuardSpec, fly_injection, guard_env, runpod_injection, vast_injection
 from tests.helpers.waiting import eventually
 
 TOKEN = "the-bearer-token"
@@ -126,6 +127,20 @@ class FakePod:
         proc = subprocess.Popen(
             argv,
             env=self.env(inj["env"], **extra),
+            stderr=open(self.tmp / f"guard-{len(self.procs)}.log", "wb"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_agent(
+        self, args: list[str], spec: GuardSpec, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        """Run ``agent.py`` directly with ``args`` (e.g. ``--time-scale``), as the launcher would."""
+        agent = Path(__file__).parents[2] / "atlas_nb" / "guard" / "agent.py"
+        proc = subprocess.Popen(
+            [sys.executable, str(agent), *args],
+            env=self.env(guard_env("runpod", spec), **extra),
             stderr=open(self.tmp / f"guard-{len(self.procs)}.log", "wb"),  # noqa: SIM115
             start_new_session=True,
         )

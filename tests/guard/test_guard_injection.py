@@ -89,6 +89,7 @@ def test_fly_runs_the_guard_as_the_main_process_that_stops_the_machine():
     assert entrypoint[:2] == ["sh", "-c"] and entrypoint[3] == "atlas-guard"
     assert inj["init"]["cmd"] == ["python", "serve.py"]  # the user's command stays the CMD
     assert inj["restart"] == {"policy": "no"} and inj["auto_destroy"] is True
+    assert inj["services"][0]["internal_port"] == SPEC.port
 
 
 def test_vast_onstart_fits_and_starts_the_guard_in_the_background():
@@ -137,3 +138,8 @@ def test_read_environ_parses_nul_separated_pairs(tmp_path):
     path.write_bytes(b"A=1\0B=x=y\0junk\0C=\0")
     assert read_environ(str(path)) == {"A": "1", "B": "x=y", "C": ""}
     assert read_environ(str(tmp_path / "missing")) == {}
+
+
+def test_each_injection_exposes_the_lease_port():
+    assert runpod_injection(SPEC, ["x"])["ports"] == ["8642/http"]
+    assert vast_injection(GuardSpec(idle_ttl_s=60, port=9000))["ports"] == ["9000/tcp"]

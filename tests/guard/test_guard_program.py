@@ -212,3 +212,46 @@ def test_fly_guard_exits_the_main_process_and_takes_the_command_down(pod: FakePo
     eventually(lambda: proc.poll() is not None, timeout=20)
     assert proc.returncode == 0
     eventually(lambda: not pid_alive(child))
+
+
+def test_a_renewal_after_expiry_but_within_the_grace_is_honoured(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    pod.start("runpod", idle_spec(ttl=0.3, grace=3600))
+    pod.wait_port()
+    eventually(lambda: pod.get().json()["lease_expires_in_s"] < 0)  # expired, grace running
+    outcome = renew(pod, 600)
+    assert outcome.status == "renewed" and (outcome.lease_expires_in_s or 0) > 500
+    assert pod.ctl_calls() == []
+
+
+def test_sigterm_from_the_provider_takes_the_command_down(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    pidfile = pod.tmp / "child.pid"
+    command = ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 300"]
+    proc = pod.start("runpod", idle_spec(ttl=3600), command)
+    child = int(eventually(lambda: pidfile.exists() and pidfile.read_text().strip()))
+    proc.terminate()
+    assert eventually(lambda: proc.poll() is not None) and proc.returncode == 143
+    eventually(lambda: not pid_alive(child))
+    assert pod.ctl_calls() == []  # a stop is not a removal
+
+
+def test_an_unwritable_state_file_does_not_stop_the_guard(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    missing = pod.tmp / "no-such-dir" / "state.json"
+    pod.start("runpod", idle_spec(ttl=3600, deadline_s=1.0), ATLAS_GUARD_STATE=str(missing))
+    eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=20)
+    assert "state_unwritable" in pod.guard_log()
+
+
+def test_the_time_scale_flag(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    # a 10-minute idle lease (plus a 1-minute grace) at 300x pod time is about 2.2 real seconds
+    proc = pod.start_agent(["--time-scale", "300", "--", "sleep", "300"], idle_spec(600, 60))
+    eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=30)
+    eventually(lambda: proc.poll() is not None)
+    assert pod.read_state()["ending"] == "idle"
