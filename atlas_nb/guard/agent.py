@@ -4,7 +4,9 @@ It runs beside (or around) the user's command and ends the pod when the hard dea
 is reached on the pod's own clock (no network needed to decide), or when the idle lease, renewed
 with ``POST /lease`` and the bearer token, has expired for longer than the grace. Settings come
 from ``ATLAS_GUARD_*`` variables (see :func:`settings`); ``python3 agent.py [--time-scale S] [--]
-[cmd ...]`` runs ``cmd`` as a child and keeps guarding after it exits.
+[cmd ...]`` runs ``cmd`` as a child and keeps guarding after it exits. A state file keeps the
+creation time (and a kill under way) across restarts, so the deadline and cap count from the first
+start; the idle lease starts afresh after a restart.
 
     >>> lease_ttl({"ttl_s": 60}, 3600.0), lease_ttl({}, 900.0), lease_ttl({"ttl_s": -1}, 9.0)
     (60.0, 900.0, None)
@@ -106,8 +108,13 @@ class Guard:
         self.child: subprocess.Popen[bytes] | None = None
         self.child_exit: int | None = None
         state = self.load_state()
-        self.created = float(state.get("created_at", self.clock()))
-        self.ending = state.get("ending")
+        created, now = state.get("created_at"), self.clock()
+        if not isinstance(created, (int, float)) or isinstance(created, bool) or created > now:
+            if state:
+                log("state_unusable", created_at=repr(created), note="counting from now")
+            created = now
+        self.created = float(created)
+        self.ending = state.get("ending") if isinstance(state.get("ending"), str) else None
         self.lease_expires = self.clock() + conf["idle_ttl_s"]
         self.port = conf["port"]
         self.save_state()

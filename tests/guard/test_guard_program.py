@@ -255,3 +255,21 @@ def test_the_time_scale_flag(pod: FakePod):
     eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=30)
     eventually(lambda: proc.poll() is not None)
     assert pod.read_state()["ending"] == "idle"
+
+
+def test_a_corrupt_state_file_counts_from_now_and_still_guards(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    pod.state.write_text('{"created_at": "yesterday", "ending": 7}')
+    pod.start("runpod", idle_spec(ttl=3600, deadline_s=1.0))
+    eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=20)
+    assert "state_unusable" in pod.guard_log()
+    assert isinstance(pod.read_state()["created_at"], float)
+
+
+def test_a_creation_time_in_the_future_is_clamped(pod: FakePod):
+    pod.fake_runpodctl()
+    pod.pid1 = RUNPOD_PID1
+    pod.state.write_text(json.dumps({"created_at": time.time() + 86400}))  # a clock that was off
+    pod.start("runpod", idle_spec(ttl=3600, deadline_s=1.0))
+    eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=20)
