@@ -112,9 +112,14 @@ class FakePod:
         provider: str,
         spec: GuardSpec,
         command: list[str] | None = None,
+        *,
+        env_in_pid1: bool = False,
         **extra: str,
     ) -> subprocess.Popen[bytes]:
-        """Start the guard as the provider would: RunPod ``args``, Fly ``init``, Vast ``onstart``."""
+        """Start the guard as the provider would: RunPod ``args``, Fly ``init``, Vast ``onstart``.
+
+        ``env_in_pid1`` puts the injected env only in the fake ``/proc/1/environ`` (an ``onstart``
+        or SSH shell that did not inherit the container's env)."""
         if provider == "runpod":
             inj = runpod_injection(spec, command or ["sleep", "300"])
             argv = shlex.split(inj["args"])
@@ -124,9 +129,11 @@ class FakePod:
         else:
             inj = vast_injection(spec)
             argv = ["sh", "-c", inj["onstart"]]
+        if env_in_pid1:
+            self.pid1 = {**self.pid1, **inj["env"]}
         proc = subprocess.Popen(
             argv,
-            env=self.env(inj["env"], **extra),
+            env=self.env({} if env_in_pid1 else inj["env"], **extra),
             stderr=open(self.tmp / f"guard-{len(self.procs)}.log", "wb"),  # noqa: SIM115
             start_new_session=True,
         )

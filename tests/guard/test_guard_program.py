@@ -273,3 +273,11 @@ def test_a_creation_time_in_the_future_is_clamped(pod: FakePod):
     pod.state.write_text(json.dumps({"created_at": time.time() + 86400}))  # a clock that was off
     pod.start("runpod", idle_spec(ttl=3600, deadline_s=1.0))
     eventually(lambda: pod.ctl_calls() == ["remove pod pod-123"], timeout=20)
+
+
+def test_the_program_and_its_settings_are_read_from_pid1_when_the_shell_lacks_them(
+    pod: FakePod, rest: FakeREST
+):
+    pod.pid1 = {"CONTAINER_ID": "31", "CONTAINER_API_KEY": "k31"}
+    pod.start("vast", idle_spec(ttl=0.5, grace=0.2), env_in_pid1=True)
+    eventually(lambda: [m for m, _ in rest.calls()] == ["PUT", "DELETE"], timeout=20)
