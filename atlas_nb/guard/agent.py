@@ -226,6 +226,8 @@ class Guard:
                 )
             if provider == "runpod":
                 pod = get("RUNPOD_POD_ID")
+                if not pod:
+                    log("no_pod_id", note="RUNPOD_POD_ID is in neither our env nor PID 1's")
                 ctl = shutil.which("runpodctl", path=self.env.own.get("PATH"))
                 if ctl and subprocess.run([ctl, "remove", "pod", pod], timeout=60).returncode == 0:
                     return True
@@ -265,6 +267,8 @@ def serve(guard: Guard) -> ThreadingHTTPServer:
     """The lease endpoint: ``POST /lease {"ttl_s": N}`` renews, ``GET /lease`` reads."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = 15  # a client that stalls mid-request cannot hold a thread for long
+
         def reply(self, code: int, body: dict[str, Any]) -> None:
             raw = json.dumps(body).encode()
             self.send_response(code)

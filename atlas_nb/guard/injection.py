@@ -149,7 +149,7 @@ def vast_onstart(script: str) -> str:
 def vast_injection(spec: GuardSpec) -> dict[str, Any]:
     """Vast: an ``onstart`` starting the guard in the background (the entrypoint is untouched)."""
     log = ">/var/tmp/atlas_guard.log 2>&1 &\n"
-    run = f"nohup sh -c {shlex.quote(launcher_source())} atlas-guard {log}"
+    run = f"N=$(command -v nohup); $N sh -c {shlex.quote(launcher_source())} atlas-guard {log}"
     return {
         "env": guard_env("vast", spec),
         "onstart": vast_onstart(run),

@@ -95,7 +95,7 @@ def test_fly_runs_the_guard_as_the_main_process_that_stops_the_machine():
 def test_vast_onstart_fits_and_starts_the_guard_in_the_background():
     inj = vast_injection(SPEC)
     assert len(inj["onstart"]) <= VAST_ONSTART_MAX
-    assert inj["onstart"].startswith("nohup sh -c ") and inj["onstart"].rstrip().endswith("&")
+    assert " sh -c " in inj["onstart"] and inj["onstart"].rstrip().endswith("&")
 
 
 def test_a_long_onstart_is_gzipped_and_still_runs(tmp_path):

@@ -11,7 +11,18 @@ from atlas_nb.guard import GuardSpec
 from tests.guard.harness import TOKEN, FakePod, FakeREST
 from tests.helpers.waiting import eventually
 
-TOOLS = ("sh", "tr", "sed", "head", "mkdir", "date", "cat", "awk", "sleep", "curl", "nohup")
+TOOLS = (
+    "sh",
+    "tr",
+    "sed",
+    "head",
+    "mkdir",
+    "date",
+    "cat",
+    "awk",
+    "sleep",
+    "curl",
+)  # no nohup either
 
 
 @pytest.fixture
