@@ -245,6 +245,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for name, url in cfg.base_urls.items():
         if url != DEFAULT_BASE_URLS.get(name):
             _print(f"base url {name:<16} {url}")
+    if cfg.store is None:
+        _print("store            local files (configure(store=...) or ATLAS_NB_STORE for Redis)")
+    else:
+        team_key = "set" if cfg.store_key else "not set: Fly tokens stay local"
+        _print(f"store            {cfg.store.masked} (team key {team_key})")
     fly, why = find_fly()
     _print(f"fly executable   {fly or f'not found ({why})'}")
     data = cfg.data_dir

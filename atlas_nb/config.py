@@ -25,12 +25,15 @@ from typing import Any
 
 import platformdirs
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ._redis import StoreURL, store_url
 from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
 CONFIG_ENV = "ATLAS_NB_CONFIG"
+#: settings the environment can set (below the config file and configure())
+SETTING_ENV_VARS = {"store": "ATLAS_NB_STORE", "store_key": "ATLAS_NB_STORE_KEY"}
 #: the config file's format version (``atlas-nb upgrade`` migrates older files)
 SCHEMA_VERSION = 1
 PROVIDER_NAMES = ("runpod", "lambda", "vast", "fly", "mock")
@@ -96,6 +99,11 @@ class Settings(BaseModel):
     reap_grace_s: float = 600.0
     owner: str | None = None
 
+    # shared store: None is the local files; "redis://..." a team's Redis (password masked)
+    store: StoreURL | None = None
+    #: the team key (Fernet) that encrypts Fly tokens in the shared store
+    store_key: SecretStr | None = None
+
     # widgets
     log_buffer_lines: int = 5_000
 
@@ -104,6 +112,18 @@ class Settings(BaseModel):
             if name == "http_transport":
                 continue
             yield name, value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _check_store(cls, value: Any) -> StoreURL | None:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "local")):
+            return None
+        return store_url(value)
+
+    @field_validator("store_key", mode="before")
+    @classmethod
+    def _no_empty_store_key(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The key configured for ``provider`` (without per-call arguments), or None."""
@@ -189,7 +209,11 @@ class _Config:
         if resolved is not None and self._resolved_stamp == stamp:
             return resolved
         with self.lock:
-            values: dict[str, Any] = {}
+            values: dict[str, Any] = {
+                field: os.environ[name]
+                for field, name in SETTING_ENV_VARS.items()
+                if os.environ.get(name)
+            }
             keys: dict[str, str] = {p: v for p, (v, _) in self.env_keys().items()}
             urls: dict[str, str] = dict(DEFAULT_BASE_URLS)
             for layer in (file_layer, self.programmatic):
@@ -217,7 +241,9 @@ class _Config:
         return out
 
 
-_ALL_ENV_NAMES = tuple(n for names in ENV_VARS.values() for n in names)
+_ALL_ENV_NAMES = tuple(n for names in ENV_VARS.values() for n in names) + tuple(
+    SETTING_ENV_VARS.values()
+)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,117 @@
+"""The `store` setting: which store URLs are accepted, where they come from, always masked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import atlas_nb as atlas
+from atlas_nb._redis import StoreURL, store_url
+from atlas_nb.cli import main
+from atlas_nb.errors import ValidationError
+
+
+@pytest.mark.parametrize(
+    ("url", "masked", "tls"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0", False),
+        ("redis://:hunter2@cache:6379/0", "redis://REDACTED@cache:6379/0", False),
+        ("redis://team:hunter2@cache/3", "redis://REDACTED@cache/3", False),
+        (
+            "rediss://:hunter2@cache.example.com:6380",
+            "rediss://REDACTED@cache.example.com:6380",
+            True,
+        ),
+        (
+            "rediss://cache.example.com:6380/0?ssl_ca_certs=/etc/ca.pem",
+            "rediss://cache.example.com:6380/0?ssl_ca_certs=/etc/ca.pem",
+            True,
+        ),
+        ("REDIS://cache", "redis://cache", False),
+        ("unix:///run/redis/redis.sock?db=1", "unix:///run/redis/redis.sock?db=1", False),
+        ("unix://:hunter2@/run/redis.sock", "unix://REDACTED@/run/redis.sock", False),
+    ],
+)
+def test_accepted_urls_are_masked(url, masked, tls):
+    parsed = store_url(url)
+    assert isinstance(parsed, StoreURL)
+    assert parsed.masked == masked == str(parsed)
+    assert repr(parsed) == f"StoreURL({masked!r})"
+    assert parsed.get_secret_value() == url
+    assert parsed.tls is tls
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://:hunter2@cache:6379", "must be a redis://, rediss:// or unix:// URL"),
+        ("cache:6379", "must be a redis://, rediss:// or unix:// URL"),
+        ("redis://:hunter2@", "names no host"),
+        ("redis://:hunter2@cache:notaport/0", "malformed"),
+        ("redis://:hunter2@cache/zero", "must be a database number"),
+        ("unix://:hunter2@", "names no socket path"),
+    ],
+)
+def test_refused_urls_say_why_and_never_show_the_password(url, says):
+    with pytest.raises(ValidationError) as err:
+        store_url(url)
+    assert says in str(err.value) and err.value.field == "store"
+    assert "hunter2" not in str(err.value) and "hunter2" not in repr(err.value)
+
+
+def test_configure_store_is_masked_in_settings_and_its_repr():
+    atlas.configure(store="redis://:hunter2@cache:6379/0")
+    s = atlas.settings()
+    assert s.store.masked == "redis://REDACTED@cache:6379/0"
+    assert s.store.get_secret_value() == "redis://:hunter2@cache:6379/0"
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s)
+    atlas.configure(store=None)
+    assert atlas.settings().store is None
+
+
+def test_configure_refuses_a_bad_store_without_echoing_the_password():
+    atlas.configure(store="redis://cache/0")
+    with pytest.raises(ValidationError) as err:
+        atlas.configure(store="https://:hunter2@cache")
+    assert "hunter2" not in str(err.value) and "hunter2" not in repr(err.value.raw)
+    assert atlas.settings().store.masked == "redis://cache/0"  # the old value is kept
+
+
+@pytest.mark.parametrize("local", ["", "local", "  "])
+def test_empty_or_local_means_the_local_files(local):
+    atlas.configure(store=local)
+    assert atlas.settings().store is None
+
+
+def test_precedence_configure_over_file_over_environment(monkeypatch):
+    monkeypatch.setenv("ATLAS_NB_STORE", "redis://:envpw@from-env/0")
+    monkeypatch.setenv("ATLAS_NB_STORE_KEY", "k" * 10)
+    assert atlas.settings().store.masked == "redis://REDACTED@from-env/0"
+    assert atlas.settings().store_key.get_secret_value() == "k" * 10
+    Path(os.environ["ATLAS_NB_CONFIG"]).write_text('store = "rediss://from-file:6380/1"\n')
+    assert atlas.settings().store.masked == "rediss://from-file:6380/1"
+    atlas.configure(store="redis://from-configure/2")
+    assert atlas.settings().store.masked == "redis://from-configure/2"
+
+
+def test_a_bad_store_in_the_config_file_names_the_setting():
+    Path(os.environ["ATLAS_NB_CONFIG"]).write_text('store = "memcached://:pw@x"\n')
+    with pytest.raises(ValidationError) as err:
+        atlas.settings()
+    assert "store" in str(err.value) and ":pw@" not in str(err.value)
+
+
+def test_doctor_prints_the_store_masked(capsys):
+    assert main(["doctor"]) in (0, 1)
+    assert "store            local files" in capsys.readouterr().out
+    atlas.configure(store="redis://:hunter2@cache:6379/0")
+    assert main(["doctor"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "store            redis://REDACTED@cache:6379/0 (team key not set" in out
+    assert "hunter2" not in out
+    atlas.configure(store_key="a-team-key-value")
+    assert main(["doctor"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "(team key set)" in out and "a-team-key-value" not in out
