@@ -1,0 +1,239 @@
+"""Fly tokens in a real redis-server: the conformance suite, encryption, TLS and faults."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+import atlas_nb as atlas
+from atlas_nb._redis import RedisConnection
+from atlas_nb.errors import (
+    ManualTokenStoreCorrupt,
+    StoreUnavailableError,
+    TokenPersistError,
+    ValidationError,
+)
+from atlas_nb.fly.storage import DiskcacheTokenStorage, RedisTokenStorage, TokenRecord
+from atlas_nb.testing import TokenStorageConformance
+from tests.helpers.redis_server import REDIS_PASSWORD, RedisServer, free_port
+from tests.helpers.waiting import eventually
+
+TEAM_KEY = Fernet.generate_key()
+FAST = (0.01, 0.02, 0.04)  # retry delays for tests that wait for the give-up
+
+
+def raw_client(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url)
+
+
+def storage(server: RedisServer, namespace: str, **kw) -> RedisTokenStorage:
+    return RedisTokenStorage(server.url, key=kw.pop("key", TEAM_KEY), namespace=namespace, **kw)
+
+
+class TestRedisTokenStorage(TokenStorageConformance):
+    persistent = True
+
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_server):
+        self.server = redis_server
+
+    def make_storage(self, path: Path) -> RedisTokenStorage:
+        return storage(self.server, f"conformance:{path}")
+
+
+def test_redis_sees_only_ciphertext_and_cached_tokens_expire_there(redis_server, tmp_path):
+    store = storage(redis_server, str(tmp_path))
+    expiry = 4_000_000_000.0
+    store.put("web", "cached", TokenRecord("FlyV1 fm2_very_secret_cached", expiry))
+    store.put("web", "manual", TokenRecord("FlyV1 fm2_very_secret_manual"))
+    raw = raw_client(redis_server)
+    keys = sorted(k.decode() for k in raw.keys(f"{tmp_path}:*"))
+    assert keys == [f"{tmp_path}:fly_token:cached:web", f"{tmp_path}:fly_token:manual:web"]
+    for key in keys:
+        blob = raw.get(key)
+        assert b"very_secret" not in blob and b"FlyV1" not in blob
+        assert b"very_secret" in Fernet(TEAM_KEY).decrypt(blob)  # the team key opens it
+    assert raw.pexpiretime(keys[0]) == int(expiry * 1000) + 1
+    assert raw.ttl(keys[1]) == -1  # a manual token never expires
+    store.close()
+
+
+def test_a_teammate_with_the_key_reads_what_another_kernel_stored(redis_server, tmp_path):
+    mine, theirs = storage(redis_server, str(tmp_path)), storage(redis_server, str(tmp_path))
+    mine.put("web", "manual", TokenRecord("FlyV1 fm2_shared"))
+    assert theirs.get("web", "manual") == TokenRecord("FlyV1 fm2_shared")
+    mine.close(), theirs.close()
+
+
+def test_another_key_cannot_read_manual_tokens_and_leaves_them(redis_server, tmp_path):
+    storage(redis_server, str(tmp_path)).put("web", "manual", TokenRecord("FlyV1 fm2_m"))
+    stranger = storage(redis_server, str(tmp_path), key=Fernet.generate_key())
+    with pytest.raises(ManualTokenStoreCorrupt) as err:
+        stranger.get("web", "manual")
+    assert "cannot be decrypted with the team key" in str(err.value)
+    assert "ATLAS_NB_STORE_KEY" in str(err.value)
+    assert storage(redis_server, str(tmp_path)).get("web", "manual") == TokenRecord("FlyV1 fm2_m")
+
+
+def test_an_unreadable_cached_token_is_dropped_with_a_warning(redis_server, tmp_path, caplog):
+    raw = raw_client(redis_server)
+    key = f"{tmp_path}:fly_token:cached:web"
+    raw.set(key, b"not a fernet token")
+    with caplog.at_level(logging.WARNING, "atlas_nb.fly.storage"):
+        assert storage(redis_server, str(tmp_path)).get("web", "cached") is None
+    assert "cannot be decrypted" in caplog.text
+    assert raw.exists(key) == 0
+    # valid ciphertext of something that is not a record: also dropped, also said
+    raw.set(key, Fernet(TEAM_KEY).encrypt(b'{"token": 5}'))
+    assert storage(redis_server, str(tmp_path)).get("web", "cached") is None
+    assert "is not a token record" in caplog.text
+
+
+@pytest.mark.parametrize("key", [None, "", b""])
+def test_without_a_team_key_tokens_are_refused(redis_server, key):
+    with pytest.raises(ValidationError) as err:
+        RedisTokenStorage(redis_server.url, key=key)
+    assert err.value.field == "store_key" and "ATLAS_NB_STORE_KEY" in str(err.value)
+    assert REDIS_PASSWORD not in str(err.value)
+
+
+def test_a_key_that_is_not_a_fernet_key_is_refused(redis_server):
+    with pytest.raises(ValidationError, match="is not a Fernet key") as err:
+        RedisTokenStorage(redis_server.url, key="team-password")
+    assert REDIS_PASSWORD not in str(err.value) and "generate_key" in str(err.value)
+
+
+def test_redis_down_at_start_names_the_masked_url():
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
+    with pytest.raises(StoreUnavailableError) as err:
+        RedisTokenStorage(url, key=TEAM_KEY)
+    text = str(err.value)
+    assert "cannot connect to the Redis store redis://REDACTED@127.0.0.1:" in text
+    assert REDIS_PASSWORD not in text and REDIS_PASSWORD not in repr(err.value)
+    assert "atlas-nb doctor" in text  # the hint: what to check
+
+
+def test_a_wrong_password_is_refused_without_echoing_it(redis_server):
+    url = redis_server.url.replace(REDIS_PASSWORD, "wrong-pw-123")
+    with pytest.raises(StoreUnavailableError) as err:
+        RedisTokenStorage(url, key=TEAM_KEY)
+    assert "wrong-pw-123" not in str(err.value) and "REDACTED" in str(err.value)
+
+
+def test_redis_lost_mid_run_retries_then_raises_a_storage_error(own_redis, tmp_path, caplog):
+    conn = RedisConnection(own_redis.url, delays=FAST)
+    store = RedisTokenStorage(own_redis.url, key=TEAM_KEY, connection=conn)
+    store.put("web", "cached", TokenRecord("FlyV1 fm2_before", 4e9))
+    own_redis.stop()
+    with caplog.at_level(logging.WARNING, "atlas_nb.store"):
+        with pytest.raises(StoreUnavailableError) as err:
+            store.get("web", "cached")
+    assert "gave up after 4 attempts on the Redis store redis://REDACTED@" in str(err.value)
+    assert caplog.text.count("retry") == 3 and REDIS_PASSWORD not in caplog.text
+    # a manual token that cannot be saved reaches the caller as TokenPersistError
+    with pytest.raises(TokenPersistError, match="could not save the manual token for web"):
+        store.put("web", "manual", TokenRecord("FlyV1 fm2_lost"))
+    # Redis back (same port, its AOF): the store reconnects; nothing stored before was lost
+    own_redis.start()
+    assert store.get("web", "cached") == TokenRecord("FlyV1 fm2_before", 4e9)
+    store.close()
+
+
+def test_an_operation_waits_out_a_redis_restart(own_redis, caplog):
+    conn = RedisConnection(own_redis.url, delays=(0.05,) * 400)  # up to ~20 s
+    store = RedisTokenStorage(own_redis.url, key=TEAM_KEY, connection=conn)
+    store.put("web", "manual", TokenRecord("FlyV1 fm2_kept"))
+    own_redis.stop()
+    done: list[object] = []
+    caplog.set_level(logging.WARNING, "atlas_nb.store")
+
+    def write() -> None:
+        try:
+            store.put("worker", "manual", TokenRecord("FlyV1 fm2_during"))
+            done.append("ok")
+        except BaseException as exc:  # reported by the assertion below
+            done.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    eventually(lambda: "saving the manual token of worker failed" in caplog.text)
+    assert not done  # still retrying while Redis is down
+    own_redis.start()
+    writer.join(timeout=30)
+    assert done == ["ok"]
+    assert store.get("worker", "manual") == TokenRecord("FlyV1 fm2_during")
+    assert store.get("web", "manual") == TokenRecord("FlyV1 fm2_kept")
+    store.close()
+
+
+def test_rediss_tls_round_trip(tmp_path):
+    with RedisServer(tmp_path / "tls", password=REDIS_PASSWORD, tls=True) as server:
+        assert server.url.startswith("rediss://")
+        store = RedisTokenStorage(server.url, key=TEAM_KEY)
+        assert store.location.startswith("rediss://REDACTED@127.0.0.1:")
+        store.put("web", "manual", TokenRecord("FlyV1 fm2_over_tls"))
+        assert store.get("web", "manual") == TokenRecord("FlyV1 fm2_over_tls")
+        store.close()
+        # plain redis:// to a TLS-only port does not get through
+        plain = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{server.port}/0"
+        with pytest.raises(StoreUnavailableError):
+            RedisTokenStorage(plain, key=TEAM_KEY, connection=RedisConnection(plain, timeout_s=2))
+
+
+def test_a_rediss_url_without_the_ca_is_refused_clearly(tmp_path):
+    with RedisServer(tmp_path / "tls", password=REDIS_PASSWORD, tls=True) as server:
+        untrusted = server.url.split("?", 1)[0]  # no ssl_ca_certs: the test CA is unknown
+        with pytest.raises(StoreUnavailableError) as err:
+            RedisTokenStorage(untrusted, key=TEAM_KEY)
+        assert "rediss://REDACTED@127.0.0.1" in str(err.value)
+        assert REDIS_PASSWORD not in str(err.value)
+
+
+# -- the store setting selects where Fly tokens go ---------------------------------------------
+
+
+@pytest.fixture
+def fresh_tokens():
+    atlas.fly.tokens.set_storage(None)  # the settings choose
+    yield
+    atlas.fly.tokens.set_storage(None)
+
+
+def test_store_and_team_key_put_fly_tokens_in_redis(redis_server, fresh_tokens, tmp_path):
+    atlas.configure(store=redis_server.url, store_key=TEAM_KEY.decode())
+    atlas.fly.tokens.set_manual("team-web", "FlyV1 fm2_team_token")
+    raw = raw_client(redis_server)
+    blob = raw.get("atlas_nb:fly_token:manual:team-web")
+    assert blob is not None and b"team_token" not in blob
+    assert atlas.fly.tokens.get("team-web") == "FlyV1 fm2_team_token"
+    atlas.fly.tokens.clear_manual("team-web")
+    assert raw.exists("atlas_nb:fly_token:manual:team-web") == 0
+    local = tmp_path / "data" / "fly_tokens"
+    assert not (local / "manual").exists()  # nothing went to the local files
+
+
+def test_without_the_team_key_fly_tokens_stay_local(redis_server, fresh_tokens, tmp_path, caplog):
+    atlas.configure(store=redis_server.url)
+    with caplog.at_level(logging.WARNING, "atlas_nb.fly.tokens"):
+        atlas.fly.tokens.set_manual("solo-web", "FlyV1 fm2_solo_token")
+    assert "needs a team key (ATLAS_NB_STORE_KEY)" in caplog.text
+    assert REDIS_PASSWORD not in caplog.text
+    assert raw_client(redis_server).keys("atlas_nb:fly_token:*solo-web") == []
+    local = DiskcacheTokenStorage(tmp_path / "data" / "fly_tokens")
+    assert local.get("solo-web", "manual") == TokenRecord("FlyV1 fm2_solo_token")
+    local.close()
+    atlas.fly.tokens.clear_manual("solo-web")
+
+
+def test_store_down_means_an_error_not_a_silent_local_save(fresh_tokens, tmp_path):
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
+    atlas.configure(store=url, store_key=TEAM_KEY.decode())
+    with pytest.raises(TokenPersistError) as err:
+        atlas.fly.tokens.set_manual("team-web", "FlyV1 fm2_team_token")
+    assert "redis://REDACTED@127.0.0.1" in str(err.value) and REDIS_PASSWORD not in str(err.value)
+    assert not (tmp_path / "data" / "fly_tokens" / "manual").exists()
