@@ -25,6 +25,8 @@ redis-py is the ``redis`` extra: ``pip install 'atlas_nb[redis]'``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from ._runtime import current_runtime
 from .errors import StoreUnavailableError, ValidationError
 from .transport.redact import redact_url
 
@@ -173,13 +176,23 @@ class RedisConnection:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client, self._loop = self._make_client(), loop
+            runtime = current_runtime()
+            if runtime is not None and runtime.loop is loop:  # closed before the loop is
+                runtime.on_shutdown(functools.partial(self._close_client, self._client), last=True)
         return self._client
+
+    async def _close_client(self, client: Any) -> None:
+        if self._client is client:
+            self._client = None
+        await client.aclose()
 
     async def connect(self) -> None:
         """PING once: a clear ``StoreUnavailableError`` now rather than at the first token."""
         try:
             await self.client.ping()
         except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.aclose()
             raise self._unavailable("cannot connect to", exc) from None
 
     async def call(self, what: str, op: Callable[[Any], Awaitable[T]]) -> T:
@@ -217,4 +230,4 @@ class RedisConnection:
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+            await client.aclose()  # aclose() of a closed client is a no-op (shutdown may too)

@@ -158,17 +158,32 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         args += self._tls_args
+        log = self.directory / "redis.log"
+        seen = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not _ping(self.port, self.password, self.ca_file):
+        # our process says it is ready (not another server on the port), then answers PING
+        while not (
+            self._log_since(seen).find("Ready to accept connections") >= 0
+            and self.process.poll() is None
+            and _ping(self.port, self.password, self.ca_file)
+        ):
             if self.process.poll() is not None:
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server exited ({self.process.returncode}): {log}")
+                code, self.process = self.process.returncode, None
+                raise RuntimeError(f"redis-server exited ({code}): {self._log_since(seen)[-2000:]}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
             time.sleep(0.02)
         return self
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.directory / "redis.log", "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and wait for it to exit."""

@@ -27,12 +27,36 @@ TEAM_KEY = Fernet.generate_key()
 FAST = (0.01, 0.02, 0.04)  # retry delays for tests that wait for the give-up
 
 
-def raw_client(server: RedisServer) -> redis.Redis:
-    return redis.Redis.from_url(server.url)
+@pytest.fixture
+def raw_client():
+    """``raw_client(server)``: a plain redis-py client, to look at what the store wrote."""
+    clients: list[redis.Redis] = []
+
+    def make(server: RedisServer) -> redis.Redis:
+        clients.append(redis.Redis.from_url(server.url))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 def storage(server: RedisServer, namespace: str, **kw) -> RedisTokenStorage:
     return RedisTokenStorage(server.url, key=kw.pop("key", TEAM_KEY), namespace=namespace, **kw)
+
+
+@pytest.fixture
+def open_store(redis_server, tmp_path):
+    """``open_store(key=...)``: a store on the session server in this test's namespace."""
+    opened: list[RedisTokenStorage] = []
+
+    def make(**kw) -> RedisTokenStorage:
+        opened.append(storage(redis_server, str(tmp_path), **kw))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 class TestRedisTokenStorage(TokenStorageConformance):
@@ -46,7 +70,9 @@ class TestRedisTokenStorage(TokenStorageConformance):
         return storage(self.server, f"conformance:{path}")
 
 
-def test_redis_sees_only_ciphertext_and_cached_tokens_expire_there(redis_server, tmp_path):
+def test_redis_sees_only_ciphertext_and_cached_tokens_expire_there(
+    redis_server, tmp_path, raw_client
+):
     store = storage(redis_server, str(tmp_path))
     expiry = 4_000_000_000.0
     store.put("web", "cached", TokenRecord("FlyV1 fm2_very_secret_cached", expiry))
@@ -63,34 +89,35 @@ def test_redis_sees_only_ciphertext_and_cached_tokens_expire_there(redis_server,
     store.close()
 
 
-def test_a_teammate_with_the_key_reads_what_another_kernel_stored(redis_server, tmp_path):
-    mine, theirs = storage(redis_server, str(tmp_path)), storage(redis_server, str(tmp_path))
+def test_a_teammate_with_the_key_reads_what_another_kernel_stored(open_store):
+    mine, theirs = open_store(), open_store()
     mine.put("web", "manual", TokenRecord("FlyV1 fm2_shared"))
     assert theirs.get("web", "manual") == TokenRecord("FlyV1 fm2_shared")
-    mine.close(), theirs.close()
 
 
-def test_another_key_cannot_read_manual_tokens_and_leaves_them(redis_server, tmp_path):
-    storage(redis_server, str(tmp_path)).put("web", "manual", TokenRecord("FlyV1 fm2_m"))
-    stranger = storage(redis_server, str(tmp_path), key=Fernet.generate_key())
+def test_another_key_cannot_read_manual_tokens_and_leaves_them(open_store):
+    open_store().put("web", "manual", TokenRecord("FlyV1 fm2_m"))
+    stranger = open_store(key=Fernet.generate_key())
     with pytest.raises(ManualTokenStoreCorrupt) as err:
         stranger.get("web", "manual")
     assert "cannot be decrypted with the team key" in str(err.value)
     assert "ATLAS_NB_STORE_KEY" in str(err.value)
-    assert storage(redis_server, str(tmp_path)).get("web", "manual") == TokenRecord("FlyV1 fm2_m")
+    assert open_store().get("web", "manual") == TokenRecord("FlyV1 fm2_m")
 
 
-def test_an_unreadable_cached_token_is_dropped_with_a_warning(redis_server, tmp_path, caplog):
+def test_an_unreadable_cached_token_is_dropped_with_a_warning(
+    redis_server, tmp_path, open_store, raw_client, caplog
+):
     raw = raw_client(redis_server)
     key = f"{tmp_path}:fly_token:cached:web"
     raw.set(key, b"not a fernet token")
     with caplog.at_level(logging.WARNING, "atlas_nb.fly.storage"):
-        assert storage(redis_server, str(tmp_path)).get("web", "cached") is None
+        assert open_store().get("web", "cached") is None
     assert "cannot be decrypted" in caplog.text
     assert raw.exists(key) == 0
     # valid ciphertext of something that is not a record: also dropped, also said
     raw.set(key, Fernet(TEAM_KEY).encrypt(b'{"token": 5}'))
-    assert storage(redis_server, str(tmp_path)).get("web", "cached") is None
+    assert open_store().get("web", "cached") is None
     assert "is not a token record" in caplog.text
 
 
@@ -204,7 +231,9 @@ def fresh_tokens():
     atlas.fly.tokens.set_storage(None)
 
 
-def test_store_and_team_key_put_fly_tokens_in_redis(redis_server, fresh_tokens, tmp_path):
+def test_store_and_team_key_put_fly_tokens_in_redis(
+    redis_server, fresh_tokens, tmp_path, raw_client
+):
     atlas.configure(store=redis_server.url, store_key=TEAM_KEY.decode())
     atlas.fly.tokens.set_manual("team-web", "FlyV1 fm2_team_token")
     raw = raw_client(redis_server)
@@ -217,7 +246,9 @@ def test_store_and_team_key_put_fly_tokens_in_redis(redis_server, fresh_tokens, 
     assert not (local / "manual").exists()  # nothing went to the local files
 
 
-def test_without_the_team_key_fly_tokens_stay_local(redis_server, fresh_tokens, tmp_path, caplog):
+def test_without_the_team_key_fly_tokens_stay_local(
+    redis_server, fresh_tokens, tmp_path, raw_client, caplog
+):
     atlas.configure(store=redis_server.url)
     with caplog.at_level(logging.WARNING, "atlas_nb.fly.tokens"):
         atlas.fly.tokens.set_manual("solo-web", "FlyV1 fm2_solo_token")
@@ -237,3 +268,21 @@ def test_store_down_means_an_error_not_a_silent_local_save(fresh_tokens, tmp_pat
         atlas.fly.tokens.set_manual("team-web", "FlyV1 fm2_team_token")
     assert "redis://REDACTED@127.0.0.1" in str(err.value) and REDIS_PASSWORD not in str(err.value)
     assert not (tmp_path / "data" / "fly_tokens" / "manual").exists()
+
+
+def test_shutdown_closes_the_connection_and_a_new_runtime_reconnects(redis_server, fresh_tokens):
+    atlas.configure(store=redis_server.url, store_key=TEAM_KEY.decode())
+    atlas.fly.tokens.set_manual("team-web", "FlyV1 fm2_across_runtimes")
+    atlas.shutdown()  # the token store closes on the loop that is shutting down
+    assert atlas.fly.tokens.get("team-web") == "FlyV1 fm2_across_runtimes"  # a new loop
+    atlas.fly.tokens.clear_manual("team-web")
+
+
+def test_one_store_used_after_the_runtime_restarted(redis_server, tmp_path):
+    from atlas_nb._runtime import get_runtime
+
+    store = storage(redis_server, str(tmp_path))
+    store.put("web", "manual", TokenRecord("FlyV1 fm2_a"))
+    get_runtime().shutdown()
+    assert store.get("web", "manual") == TokenRecord("FlyV1 fm2_a")  # a client on the new loop
+    store.close()

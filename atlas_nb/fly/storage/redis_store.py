@@ -21,6 +21,8 @@ URL (password masked); lost mid-operation: retried with backoff, then the same e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -80,7 +82,6 @@ class RedisTokenStorage:
             )
         self._fernet = _fernet(key, self.location)
         self.namespace = namespace
-        self._closed = False
         self._run(self._conn.connect())
 
     def __repr__(self) -> str:
@@ -146,9 +147,12 @@ class RedisTokenStorage:
         self._run(self._conn.call(f"deleting the {kind} token of {app}", lambda r: r.delete(key)))
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Close the connection; a later call opens a new one. Safe while atlas_nb shuts down."""
         runtime = current_runtime()
-        if runtime is not None:
-            runtime.run(self._conn.aclose())
+        if runtime is None:
+            return
+        # not runtime.run(): that refuses work once shutdown began, and shutdown closes us
+        done = asyncio.run_coroutine_threadsafe(self._conn.aclose(), runtime.loop)
+        if not runtime.in_loop_thread:
+            with contextlib.suppress(Exception):
+                done.result(timeout=10)
