@@ -25,6 +25,7 @@ redis-py is the ``redis`` extra: ``pip install 'atlas_nb[redis]'``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import logging
@@ -113,6 +114,25 @@ def store_url(value: str | SecretStr) -> StoreURL:
             f"store URL {shown!r}: the path must be a database number (like /0)", field="store"
         )
     return StoreURL(raw.strip())
+
+
+#: how to make a team key (in every "not a Fernet key" message)
+FERNET_KEY_HINT = (
+    "Make one with `python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'` and share it with the team."
+)
+
+
+def is_fernet_key(key: str) -> bool:
+    """Whether ``key`` is what ``cryptography.fernet.Fernet`` takes (32 url-safe base64 bytes).
+
+    >>> is_fernet_key("A" * 43 + "="), is_fernet_key("team-password")
+    (True, False)
+    """
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        return False
 
 
 def _scrub(text: str, url: StoreURL) -> str:

@@ -3,7 +3,8 @@
 Each value resolves, first match wins: the per-call argument > ``atlas_nb.configure(...)`` >
 the config file (``atlas_nb.toml``; path from ``ATLAS_NB_CONFIG`` or the platformdirs user
 config dir) > the environment (``RUNPOD_API_KEY``, ``LAMBDA_API_KEY`` or ``LAMBDA_LABS_API_KEY``,
-``VAST_API_KEY``, ``FLY_API_TOKEN``) > the built-in default.
+``VAST_API_KEY``, ``FLY_API_TOKEN``; ``ATLAS_NB_STORE`` and ``ATLAS_NB_STORE_KEY`` for the shared
+store and its team key) > the built-in default.
 
     >>> import atlas_nb as atlas
     >>> atlas.configure(default_provider="mock", catalog_ttl_s=60)
@@ -27,7 +28,7 @@ import platformdirs
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from ._redis import StoreURL, store_url
+from ._redis import FERNET_KEY_HINT, StoreURL, is_fernet_key, store_url
 from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
@@ -122,8 +123,21 @@ class Settings(BaseModel):
 
     @field_validator("store_key", mode="before")
     @classmethod
-    def _no_empty_store_key(cls, value: Any) -> Any:
-        return None if value == "" else value
+    def _check_store_key(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        if value is None or value == "":
+            return None
+        if not is_fernet_key(value):
+            raise ValidationError(
+                "store_key is not a Fernet key (32 url-safe base64-encoded bytes); the value "
+                "is not shown",
+                field="store_key",
+                hint=FERNET_KEY_HINT,
+            )
+        return SecretStr(value)
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The key configured for ``provider`` (without per-call arguments), or None."""

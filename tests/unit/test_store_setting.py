@@ -12,6 +12,8 @@ from atlas_nb._redis import StoreURL, store_url
 from atlas_nb.cli import main
 from atlas_nb.errors import ValidationError
 
+TEAM_KEY = "kZ3pZzl0ReO8qwrP6s1hKoVZ2Y4C6J2b6m0xVd3QW4s="  # a Fernet key (test only)
+
 
 @pytest.mark.parametrize(
     ("url", "masked", "tls"),
@@ -87,9 +89,9 @@ def test_empty_or_local_means_the_local_files(local):
 
 def test_precedence_configure_over_file_over_environment(monkeypatch):
     monkeypatch.setenv("ATLAS_NB_STORE", "redis://:envpw@from-env/0")
-    monkeypatch.setenv("ATLAS_NB_STORE_KEY", "k" * 10)
+    monkeypatch.setenv("ATLAS_NB_STORE_KEY", TEAM_KEY)
     assert atlas.settings().store.masked == "redis://REDACTED@from-env/0"
-    assert atlas.settings().store_key.get_secret_value() == "k" * 10
+    assert atlas.settings().store_key.get_secret_value() == TEAM_KEY
     Path(os.environ["ATLAS_NB_CONFIG"]).write_text('store = "rediss://from-file:6380/1"\n')
     assert atlas.settings().store.masked == "rediss://from-file:6380/1"
     atlas.configure(store="redis://from-configure/2")
@@ -111,7 +113,43 @@ def test_doctor_prints_the_store_masked(capsys):
     out = capsys.readouterr().out
     assert "store            redis://REDACTED@cache:6379/0 (team key not set" in out
     assert "hunter2" not in out
-    atlas.configure(store_key="a-team-key-value")
+    atlas.configure(store_key=TEAM_KEY)
     assert main(["doctor"]) in (0, 1)
     out = capsys.readouterr().out
-    assert "(team key set)" in out and "a-team-key-value" not in out
+    assert "(team key set)" in out and TEAM_KEY not in out
+
+
+@pytest.mark.parametrize(
+    "password", ["hunter2", "p%40ss%3Aw%2Ford", "ünï%20code", "x" * 200, "REDACTED", "@@"]
+)
+def test_no_password_survives_masking(password):
+    url = store_url(f"redis://user:{password}@cache:6379/0")
+    assert url.masked == "redis://REDACTED@cache:6379/0"
+    assert url.get_secret_value() == f"redis://user:{password}@cache:6379/0"
+
+
+def test_the_team_key_is_a_fernet_key_never_shown():
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key()
+    atlas.configure(store_key=key)  # bytes, as generate_key() returns it
+    assert atlas.settings().store_key.get_secret_value() == key.decode()
+    assert key.decode() not in repr(atlas.settings())
+    atlas.configure(store_key=key.decode())
+    assert atlas.settings().store_key.get_secret_value() == key.decode()
+    atlas.configure(store_key="")
+    assert atlas.settings().store_key is None
+
+
+@pytest.mark.parametrize("bad", ["team-password", "A" * 44, "é" * 43 + "="])
+def test_a_team_key_that_is_not_a_fernet_key_is_refused_unshown(bad):
+    with pytest.raises(ValidationError) as err:
+        atlas.configure(store_key=bad)
+    assert "store_key is not a Fernet key" in str(err.value)
+    assert bad not in str(err.value) and bad not in repr(err.value.raw)
+
+
+def test_a_bad_team_key_in_the_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("ATLAS_NB_STORE_KEY", "not-a-key")
+    with pytest.raises(ValidationError, match="store_key is not a Fernet key"):
+        atlas.settings()

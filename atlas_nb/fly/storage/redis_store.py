@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from ..._redis import RedisConnection
+from ..._redis import FERNET_KEY_HINT, RedisConnection
 from ..._runtime import current_runtime, get_runtime
 from ...errors import ManualTokenStoreCorrupt, StoreUnavailableError, TokenPersistError
 from ...errors import ValidationError as AtlasValidationError
@@ -55,8 +55,7 @@ def _fernet(key: str | bytes | SecretStr, where: str) -> Any:
             f"the team key for the Redis store {where} is not a Fernet key (32 url-safe "
             "base64-encoded bytes)",
             field="store_key",
-            hint="Make one with `python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'` and share it with the team.",
+            hint=FERNET_KEY_HINT,
         ) from None
 
 
