@@ -5,6 +5,8 @@ Each token is one Redis string ``<namespace>:fly_token:<kind>:<app>`` whose valu
 one with ``cryptography.fernet.Fernet.generate_key()``). Redis never sees a token in clear, and
 a cached token expires in Redis when it expires for Fly. Without a key the store refuses to be
 built (``ValidationError``): tokens then stay in the local store, never in Redis unencrypted.
+A token the key cannot open is left in Redis (a teammate's key may): a cached one reads as
+absent with a warning, a manual one raises :class:`~atlas_nb.errors.ManualTokenStoreCorrupt`.
 
 The protocol is synchronous; every call runs on atlas_nb's runtime loop with ``redis.asyncio``
 (so it must not be called *on* that loop: atlas_nb calls token stores from worker threads).
@@ -115,8 +117,9 @@ class RedisTokenStorage:
                     hint="Check that ATLAS_NB_STORE_KEY is the team's key, or set the manual "
                     "token again.",
                 ) from None
-            log.warning("dropping the cached Fly token of %s in %s: it %s", app, self.location, why)
-            self._run(self._conn.call(f"dropping the token of {app}", lambda r: r.delete(key)))
+            # left in place: a teammate with the right key may still read it; the next
+            # acquisition overwrites it
+            log.warning("ignoring the cached Fly token of %s in %s: it %s", app, self.location, why)
             return None
 
     def put(self, app: str, kind: Kind, record: TokenRecord) -> None:
