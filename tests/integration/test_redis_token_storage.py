@@ -286,3 +286,33 @@ def test_one_store_used_after_the_runtime_restarted(redis_server, tmp_path):
     get_runtime().shutdown()
     assert store.get("web", "manual") == TokenRecord("FlyV1 fm2_a")  # a client on the new loop
     store.close()
+
+
+def test_a_kernel_in_another_process_shares_tokens_through_the_environment(redis_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ATLAS_NB_STORE": redis_server.url,
+        "ATLAS_NB_STORE_KEY": TEAM_KEY.decode(),
+        "ATLAS_NB_CONFIG": str(tmp_path / "other.toml"),
+    }
+    script = (
+        "import atlas_nb as atlas\n"
+        "print(atlas.settings().store)\n"
+        "atlas.fly.tokens.set_manual('shared-web', 'FlyV1 fm2_from_the_other_kernel')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("redis://REDACTED@127.0.0.1:")
+    assert REDIS_PASSWORD not in out.stdout + out.stderr
+    here = RedisTokenStorage(redis_server.url, key=TEAM_KEY)
+    try:
+        assert here.get("shared-web", "manual") == TokenRecord("FlyV1 fm2_from_the_other_kernel")
+        here.delete("shared-web", "manual")
+    finally:
+        here.close()
