@@ -49,6 +49,10 @@ data_dir = "{data_dir}"
 # fly_app = "my-app"
 # fly_executable = "/usr/local/bin/fly"
 
+# A team's shared store (Redis; needs `pip install 'atlas_nb[redis]'`); unset: the local files.
+# Fly tokens go there only encrypted with the team key: set ATLAS_NB_STORE_KEY (a Fernet key).
+# store = "redis://:password@redis.internal:6379/0"
+
 [api_keys]
 # Prefer environment variables (RUNPOD_API_KEY, LAMBDA_API_KEY, VAST_API_KEY, FLY_API_TOKEN);
 # keys written here are read by every kernel of this user.

@@ -153,3 +153,13 @@ def test_a_bad_team_key_in_the_environment_is_refused(monkeypatch):
     monkeypatch.setenv("ATLAS_NB_STORE_KEY", "not-a-key")
     with pytest.raises(ValidationError, match="store_key is not a Fernet key"):
         atlas.settings()
+
+
+def test_the_init_template_documents_the_store_and_its_line_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    config = Path(os.environ["ATLAS_NB_CONFIG"])
+    text = config.read_text()
+    assert "ATLAS_NB_STORE_KEY" in text
+    config.write_text(text.replace('# store = "redis://', 'store = "redis://'))
+    assert atlas.settings().store.masked == "redis://REDACTED@redis.internal:6379/0"
