@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint unit lab clean browser-deps bench
+.PHONY: demo test lint unit lab clean browser-deps redis-deps bench
 
 # binder/requirements.txt's pins are constraints here: the dev venv tests what Binder installs.
 $(STAMP): pyproject.toml binder/requirements.txt
@@ -28,7 +28,13 @@ browser-deps:
 	  echo "installing Debian's chromium for the browser test"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null )
 
-test: $(STAMP) lint browser-deps
+# Debian's redis-server for the Redis store tests (they start their own; no system service).
+redis-deps:
+	@command -v redis-server >/dev/null 2>&1 || ( \
+	  echo "installing Debian's redis-server for the Redis store tests"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null )
+
+test: $(STAMP) lint browser-deps redis-deps
 	$(BIN)/python -m pytest -p no:cacheprovider --doctest-modules atlas_nb tests \
 	  notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 	  $(PYTEST_ARGS)

@@ -50,6 +50,10 @@ data_dir = "{data_dir}"
 # fly_app = "my-app"
 # fly_executable = "/usr/local/bin/fly"
 
+# A team's shared store (Redis; needs `pip install 'atlas_nb[redis]'`); unset: the local files.
+# Fly tokens go there only encrypted with the team key: set ATLAS_NB_STORE_KEY (a Fernet key).
+# store = "redis://:password@redis.internal:6379/0"
+
 [api_keys]
 # Prefer environment variables (RUNPOD_API_KEY, LAMBDA_API_KEY, VAST_API_KEY, FLY_API_TOKEN);
 # keys written here are read by every kernel of this user.
@@ -277,6 +281,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for name, url in cfg.base_urls.items():
         if url != DEFAULT_BASE_URLS.get(name):
             _print(f"base url {name:<16} {url}")
+    if cfg.store is None:
+        _print("store            local files (configure(store=...) or ATLAS_NB_STORE for Redis)")
+    else:
+        team_key = "set" if cfg.store_key else "not set: Fly tokens stay local"
+        _print(f"store            {cfg.store.masked} (team key {team_key})")
     fly, why = find_fly()
     _print(f"fly executable   {fly or f'not found ({why})'}")
     data = cfg.data_dir

@@ -3,7 +3,8 @@
 Each value resolves, first match wins: the per-call argument > ``atlas_nb.configure(...)`` >
 the config file (``atlas_nb.toml``; path from ``ATLAS_NB_CONFIG`` or the platformdirs user
 config dir) > the environment (``RUNPOD_API_KEY``, ``LAMBDA_API_KEY`` or ``LAMBDA_LABS_API_KEY``,
-``VAST_API_KEY``, ``FLY_API_TOKEN``) > the built-in default.
+``VAST_API_KEY``, ``FLY_API_TOKEN``; ``ATLAS_NB_STORE`` and ``ATLAS_NB_STORE_KEY`` for the shared
+store and its team key) > the built-in default.
 
     >>> import atlas_nb as atlas
     >>> atlas.configure(default_provider="mock", catalog_ttl_s=60)
@@ -25,13 +26,16 @@ from typing import Any
 
 import platformdirs
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ._redact import remember
+from ._redis import FERNET_KEY_HINT, StoreURL, is_fernet_key, store_url
 from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
 CONFIG_ENV = "ATLAS_NB_CONFIG"
+#: settings the environment can set (below the config file and configure())
+SETTING_ENV_VARS = {"store": "ATLAS_NB_STORE", "store_key": "ATLAS_NB_STORE_KEY"}
 #: the config file's format version (``atlas-nb upgrade`` migrates older files)
 SCHEMA_VERSION = 1
 PROVIDER_NAMES = ("runpod", "lambda", "vast", "fly", "mock")
@@ -102,6 +106,11 @@ class Settings(BaseModel):
     #: prefix); None: a random one kept in data_dir
     owner: str | None = Field(default=None, pattern=OWNER_PATTERN)
 
+    # shared store: None is the local files; "redis://..." a team's Redis (password masked)
+    store: StoreURL | None = None
+    #: the team key (Fernet) that encrypts Fly tokens in the shared store
+    store_key: SecretStr | None = None
+
     # widgets
     log_buffer_lines: int = 5_000
 
@@ -110,6 +119,31 @@ class Settings(BaseModel):
             if name == "http_transport":
                 continue
             yield name, value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _check_store(cls, value: Any) -> StoreURL | None:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "local")):
+            return None
+        return store_url(value)
+
+    @field_validator("store_key", mode="before")
+    @classmethod
+    def _check_store_key(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        if value is None or value == "":
+            return None
+        if not is_fernet_key(value):
+            raise ValidationError(
+                "store_key is not a Fernet key (32 url-safe base64-encoded bytes); the value "
+                "is not shown",
+                field="store_key",
+                hint=FERNET_KEY_HINT,
+            )
+        return SecretStr(value)
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The key configured for ``provider`` (without per-call arguments), or None."""
@@ -198,7 +232,11 @@ class _Config:
         if resolved is not None and self._resolved_stamp == stamp:
             return resolved
         with self.lock:
-            values: dict[str, Any] = {}
+            values: dict[str, Any] = {
+                field: os.environ[name]
+                for field, name in SETTING_ENV_VARS.items()
+                if os.environ.get(name)
+            }
             keys: dict[str, str] = {p: v for p, (v, _) in self.env_keys().items()}
             urls: dict[str, str] = dict(DEFAULT_BASE_URLS)
             for layer in (file_layer, self.programmatic):
@@ -226,7 +264,9 @@ class _Config:
         return out
 
 
-_ALL_ENV_NAMES = tuple(n for names in ENV_VARS.values() for n in names)
+_ALL_ENV_NAMES = tuple(n for names in ENV_VARS.values() for n in names) + tuple(
+    SETTING_ENV_VARS.values()
+)
 
 
 @functools.lru_cache(maxsize=8)

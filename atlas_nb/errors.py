@@ -245,6 +245,16 @@ class TransportError(AtlasError):
     default_hint = "Check the network connection and the provider's base URL."
 
 
+class StoreUnavailableError(TransportError):
+    """The team store (Redis) cannot be reached or refused the request; the message names its
+    URL with the password masked. Nothing falls back silently to the local files."""
+
+    default_hint = (
+        "Check that Redis runs and that the store URL (atlas-nb doctor) and its password are "
+        "right, or configure(store=None) to use the local files."
+    )
+
+
 class JobFailedError(ProviderError):
     """A serverless job ended FAILED, CANCELLED or TIMED_OUT. ``job`` is the final Job."""
 

@@ -12,6 +12,8 @@ from atlas_nb.errors import ENV_VARS
 for _names in ENV_VARS.values():
     for _name in _names:
         os.environ.pop(_name, None)
+for _name in ("ATLAS_NB_STORE", "ATLAS_NB_STORE_KEY"):  # a developer's team store, too
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,13 @@ from .deploy import Deploy
 from .discovery import discover_apps, parse_app_name
 from .dispatcher import Evicted
 from .logs.streamer import LogBatch, LogsStopped, LogSubscription, SlowSubscriberError
-from .storage import DiskcacheTokenStorage, MemoryTokenStorage, TokenRecord, TokenStorage
+from .storage import (
+    DiskcacheTokenStorage,
+    MemoryTokenStorage,
+    RedisTokenStorage,
+    TokenRecord,
+    TokenStorage,
+)
 
 _deploy = syncify(aio.deploy)
 
@@ -89,6 +95,7 @@ __all__ = [
     "LogSubscription",
     "LogsStopped",
     "MemoryTokenStorage",
+    "RedisTokenStorage",
     "SlowSubscriberError",
     "TokenRecord",
     "TokenStorage",

@@ -10,7 +10,8 @@ Subclass it in a test module, name the subclass ``Test...`` and say how to build
         def make_storage(self, path):          # path: a fresh, empty directory
             return MyStore(path)
 
-Both built-in backends (``MemoryTokenStorage``, ``DiskcacheTokenStorage``) pass it.
+The built-in backends (``MemoryTokenStorage``, ``DiskcacheTokenStorage``, and
+``RedisTokenStorage`` against a real redis-server) pass it.
 """
 
 from __future__ import annotations

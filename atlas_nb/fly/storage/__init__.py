@@ -1,8 +1,10 @@
-"""Token storage: the protocol, the default diskcache backend and an in-memory backend."""
+"""Token storage: the protocol, the default diskcache backend, an in-memory backend and a
+team's Redis (tokens encrypted with the team key)."""
 
 from .base import KINDS, Kind, TokenRecord, TokenStorage
 from .diskcache_store import DiskcacheTokenStorage, JsonOnlyDisk
 from .memory import MemoryTokenStorage
+from .redis_store import RedisTokenStorage
 
 __all__ = [
     "KINDS",
@@ -10,6 +12,7 @@ __all__ = [
     "JsonOnlyDisk",
     "Kind",
     "MemoryTokenStorage",
+    "RedisTokenStorage",
     "TokenRecord",
     "TokenStorage",
 ]

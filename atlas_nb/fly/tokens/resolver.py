@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,7 @@ from ...config import Settings, settings
 from ...errors import MissingCredentialsError, TokenPersistError, ValidationError
 from ..storage.base import TokenRecord, TokenStorage
 from ..storage.diskcache_store import DiskcacheTokenStorage
+from ..storage.redis_store import RedisTokenStorage
 from .cache import CachedToken, TokenCache
 from .cli import CliMiss, CliTokenRunner
 from .config_file import config_path, read_access_token
@@ -72,6 +75,31 @@ def emit_fast(app: str) -> None:
             {"duration_ns": time.monotonic_ns() - t0},
             {"app": app, "source": "cache", "acquirer": "facade"},
         )
+
+
+def choose_storage(s: Settings) -> tuple[str, Callable[[], TokenStorage]]:
+    """The token store the settings select, as (an identity, a factory): the team's Redis when
+    ``store`` and ``store_key`` are both set, else the local diskcache. Without the team key
+    tokens stay local (they are never written to Redis in clear)."""
+    if s.store is not None and s.store_key is not None:
+        url, key = s.store, s.store_key
+        identity = hashlib.sha256(
+            f"{url.get_secret_value()}\0{key.get_secret_value()}".encode()
+        ).hexdigest()
+        return f"redis:{identity}", lambda: RedisTokenStorage(url, key=key)
+    wanted = str(s.fly_token_storage_path or (s.data_dir / "fly_tokens"))
+    team = s.store
+
+    def local() -> TokenStorage:
+        if team is not None:
+            log.warning(
+                "Fly tokens stay in the local store %s: the Redis store %s needs a team key "
+                "(ATLAS_NB_STORE_KEY) to hold them encrypted",
+                wanted, team.masked,
+            )  # fmt: skip
+        return DiskcacheTokenStorage(wanted)
+
+    return wanted, local
 
 
 class TokenResolver:
@@ -330,7 +358,7 @@ class TokenResolver:
     async def _storage_for(self, s: Settings) -> TokenStorage | None:
         if self._explicit_storage is not None:
             return self._explicit_storage
-        wanted = str(s.fly_token_storage_path or (s.data_dir / "fly_tokens"))
+        wanted, make = choose_storage(s)
         if self._storage is not None and self._storage_key == wanted:
             return self._storage
         if self._storage_lock is None:
@@ -339,7 +367,7 @@ class TokenResolver:
             if self._storage is not None and self._storage_key == wanted:
                 return self._storage
             try:
-                storage = await asyncio.to_thread(DiskcacheTokenStorage, wanted)
+                storage = await asyncio.to_thread(make)
             except Exception as exc:
                 self._storage_error = f"{type(exc).__name__}: {exc}"
                 log.error("Fly token storage is unavailable: %s", self._storage_error)
