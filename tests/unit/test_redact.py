@@ -165,3 +165,9 @@ def test_requests_and_computes_show_no_user_secret_but_keep_it():
     assert req.model_dump()["env"]["HF_TOKEN"] == "hf_sentinel_value"
     c = Compute(id="p1", provider="mock", raw={"env": {"HF_TOKEN": "hf_sentinel_value"}})
     assert "hf_sentinel_value" not in c.model_dump_json() and c.raw["env"]["HF_TOKEN"] == "***"
+
+
+def test_a_placeholder_after_a_secret_name_is_left_alone():
+    # an error hint that shows how to pass a key is not a key
+    text = "add a key (atlas.configure(api_keys=...)), or set RUNPOD_API_KEY"
+    assert redact(text) == text
