@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -14,6 +15,20 @@ for _names in ENV_VARS.values():
         os.environ.pop(_name, None)
 for _name in ("ATLAS_NB_STORE", "ATLAS_NB_STORE_KEY"):  # a developer's team store, too
     os.environ.pop(_name, None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in the tests, even when pytest was started ignoring it.
+
+    A shell starts a background job (`make test &`, `nohup`) with SIGINT ignored, and Python then
+    leaves it ignored; the tests that press Ctrl-C on a blocking call would wait for nothing.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)
