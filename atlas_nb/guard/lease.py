@@ -8,6 +8,11 @@ ends a pod by itself (the pod only ends once its lease has run out plus the grac
     'https://abc123-8642.proxy.runpod.net/lease'
     >>> vast_lease_url("203.0.113.7", {"8642/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40123"}]})
     'http://203.0.113.7:40123/lease'
+    >>> from atlas_nb.models import Compute
+    >>> lease_url_for(Compute(id="my-app/e28", provider="fly"))
+    ('https://my-app.fly.dev:8642/lease', {'fly-force-instance-id': 'e28'})
+    >>> lease_url_for(Compute(id="p1", provider="runpod"), override="http://127.0.0.1:9/lease")
+    ('http://127.0.0.1:9/lease/runpod/p1/lease', {})
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -57,6 +63,32 @@ def fly_lease_url(app: str, port: int = DEFAULT_PORT) -> str:
     return f"https://{app}.fly.dev:{port}/lease"
 
 
+def lease_url_for(
+    compute: Any, port: int = DEFAULT_PORT, *, override: str = ""
+) -> tuple[str | None, dict[str, str]]:
+    """(lease URL, extra headers) for a compute, or (None, {}) while it has no route yet.
+
+    ``override`` (the sandbox's ``guard_lease`` base URL) replaces every cloud's route with
+    ``{override}/{provider}/{id}/lease``. Vast needs the running instance's port mapping; Fly
+    pins the request to the machine with ``fly-force-instance-id`` (its proxy balances an
+    app's machines otherwise).
+    """
+    provider, cid = str(compute.provider), str(compute.id)
+    if override:
+        return f"{override.rstrip('/')}/{provider}/{quote(cid, safe='')}/lease", {}
+    if provider == "runpod":
+        return runpod_lease_url(cid, port), {}
+    if provider == "vast":
+        mapped = [p for p in compute.ports if p.internal == port and p.external]
+        if not mapped or not compute.public_ip:
+            return None, {}
+        return f"http://{compute.public_ip}:{mapped[0].external}/lease", {}
+    if provider == "fly" and "/" in cid:
+        app, machine = cid.split("/", 1)
+        return fly_lease_url(app, port), {"fly-force-instance-id": machine}
+    return None, {}
+
+
 async def renew_lease(
     url: str,
     token: str,
@@ -66,6 +98,7 @@ async def renew_lease(
     backoff_s: float = 0.5,
     timeout_s: float = 10.0,
     client: httpx.AsyncClient | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LeaseOutcome:
     """Renew the lease at ``url`` for ``ttl_s`` seconds from the pod's own clock.
 
@@ -79,7 +112,9 @@ async def renew_lease(
         for attempt in range(1, attempts + 1):
             try:
                 resp = await http.post(
-                    url, json={"ttl_s": ttl_s}, headers={"Authorization": f"Bearer {token}"}
+                    url,
+                    json={"ttl_s": ttl_s},
+                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                 )
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 detail = f"{type(exc).__name__}: {exc}"
