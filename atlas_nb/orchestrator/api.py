@@ -28,13 +28,13 @@ from ..errors import (
     ValidationError,
 )
 from ..frames import frame, mark
+from ..guard.lease import lease_url_for
+from ..guard.plan import choose_guard
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
 from ..providers.created import on_created
 from ..providers.registry import ProviderLike, get_provider
-from ..guard.lease import lease_url_for
-from ..guard.plan import choose_guard
 from . import pod_lease
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
