@@ -155,7 +155,7 @@ class PodGuards:
             return
         key = (provider, pod_id)
         with self.lock:
-            if key in self.procs and self.procs[key].proc.poll() is None:
+            if key in self.procs and _alive(self.procs[key]):
                 return
             pod_dir = self.root / provider / hashlib.sha256(pod_id.encode()).hexdigest()[:16]
             pod_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,7 @@ class PodGuards:
         """Stop a pod's guard (its process group: the launcher, agent and any helpers)."""
         with self.lock:
             gp = self.procs.pop((provider, pod_id), None)
-        if gp is None or gp.proc.poll() is not None:
+        if gp is None or not _alive(gp):
             return
         gp.stopping = True
         _signal_group(gp.proc.pid, signal.SIGTERM)
@@ -198,7 +198,7 @@ class PodGuards:
 
     def running(self, provider: str, pod_id: str) -> bool:
         gp = self.procs.get((provider, pod_id))
-        return gp is not None and gp.proc.poll() is None
+        return gp is not None and _alive(gp)
 
     def port(self, provider: str, pod_id: str) -> int | None:
         """The local port the pod's guard serves its lease on (from its state file)."""
@@ -250,6 +250,18 @@ class PodGuards:
             app, _, machine = pod_id.partition("/")
             env.update(FLY_APP_NAME=app, FLY_MACHINE_ID=machine, FLY_REGION="iad")
         return env
+
+
+def _alive(gp: GuardProcess) -> bool:
+    """Whether the guard runs: its process, or its process group (a Vast ``onstart`` puts the
+    guard in the background and its shell exits)."""
+    if gp.proc.poll() is None:
+        return True
+    try:
+        os.killpg(gp.proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
