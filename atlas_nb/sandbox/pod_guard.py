@@ -375,6 +375,6 @@ def build_app(state: SandboxState) -> Starlette:
         routes=[
             Route("/registry/v2/{name:path}/manifests/{ref}", manifest, methods=["GET"]),
             Route("/registry/v2/{name:path}/blobs/{digest}", blob, methods=["GET"]),
-            Route("/lease/{provider}/{pod}/lease", lease, methods=["GET", "POST"]),
+            Route("/lease/{provider}/{pod:path}/lease", lease, methods=["GET", "POST"]),
         ]
     )

@@ -54,9 +54,9 @@ from starlette.routing import Route
 
 from ._http import FaultMiddleware, json_body, json_response
 from ._state import SandboxState
-from .pod_guard import scoped_pod, start_guard, stop_guard
 from ._vast_offers import QueryError, external_offers, generate_offers, priced, run
 from ._vast_offers import prepare as prepare_offers
+from .pod_guard import scoped_pod, start_guard, stop_guard
 
 FAULT_NAME = "vast"
 OFFER_COUNT = 15_000
