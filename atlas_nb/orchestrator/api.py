@@ -70,6 +70,7 @@ TRACKED_COLUMNS: dict[str, str] = {
     "guard": "string",
     "owner": "string",
     "lease_expires_at": "datetime64[ns, UTC]",
+    "lease_error": "string",
 }
 
 
@@ -446,6 +447,7 @@ def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
         "lease_expires_at": None
         if rec.lease_expires_at is None
         else datetime.fromtimestamp(rec.lease_expires_at, UTC),
+        "lease_error": rec.lease_error if rec.guard == "pod" else None,
     }
 
 

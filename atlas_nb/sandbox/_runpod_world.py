@@ -367,7 +367,7 @@ class RunPodWorld:
             pod.up.append([now, None])
         if kind == "restart":
             stop_guard(self.state, "runpod", pod.id)
-        start_guard(self.state, "runpod", pod.id, pod.env, args=pod.args)
+        start_guard(self.state, "runpod", pod.id, pod.env, args=pod.args, image=pod.image)
 
     def halt(self, pod: FakePod, *, terminate: bool = False) -> None:
         now = self.now()

@@ -349,9 +349,8 @@ def build_app(state: SandboxState) -> FaultMiddleware:
                 transition(m, "destroy" if config.get("auto_destroy") else "stop")
 
         env = dict(config.get("env") or {})
-        start_guard(
-            state, "fly", f"{app.name}/{m['id']}", env, on_exit=exited, init=config.get("init")
-        )
+        pod_id, image = f"{app.name}/{m['id']}", str(config.get("image") or "")
+        start_guard(state, "fly", pod_id, env, image=image, on_exit=exited, init=config.get("init"))
 
     async def create_machine(request: Request) -> tuple[int, Any]:
         app = app_of(request)

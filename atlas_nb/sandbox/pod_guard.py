@@ -93,7 +93,7 @@ def guard_argv(
     if isinstance(init, dict):
         entry = init.get("entrypoint") or []
         return list(entry) if entry[:2] == ["sh", "-c"] and entry[3:4] == [LAUNCHER_ARGV0] else None
-    if (onstart and LAUNCHER_ARGV0 in onstart) or (onstart or "").startswith("echo H4sI"):
+    if onstart and (LAUNCHER_ARGV0 in onstart or onstart.startswith("echo H4sI")):
         return ["sh", "-c", onstart]
     return None
 
@@ -148,10 +148,17 @@ class PodGuards:
         argv: list[str] | None,
         env: dict[str, str],
         *,
+        image: str = "",
         on_exit: Callable[[int], None] | None = None,
     ) -> None:
-        """Start the guard of a pod (no-op without one, or when it already runs)."""
+        """Start the guard of a pod (no-op without one, or when it already runs). An image
+        without ``sh`` (the sandbox's ``*distroless*`` images) cannot run it: the wrapped start
+        command fails at once, as ``exec sh`` would (a Fly machine then stops)."""
         if argv is None or "ATLAS_GUARD_AGENT" not in env:
+            return
+        if "distroless" in image:
+            if on_exit is not None:
+                threading.Thread(target=on_exit, args=(127,), daemon=True).start()
             return
         key = (provider, pod_id)
         with self.lock:
@@ -285,7 +292,7 @@ def pod_guards(state: SandboxState) -> PodGuards:
         guards = PodGuards(state, state.public_base)
         state.providers["pod_guards"] = guards
         state.on_stop.append(guards.stop_all)
-    return guards  # type: ignore[no-any-return]
+    return guards
 
 
 def prepare(state: SandboxState, origin: str) -> None:
@@ -301,12 +308,14 @@ def start_guard(
     pod_id: str,
     env: dict[str, str],
     *,
+    image: str = "",
     on_exit: Callable[[int], None] | None = None,
     **hook: Any,
 ) -> None:
     """Start a pod's guard if it was created with one (``hook``: ``args``/``init``/``onstart``)."""
     if state.info.get("pod_guards_run"):
-        pod_guards(state).start(provider, pod_id, guard_argv(**hook), env, on_exit=on_exit)
+        argv = guard_argv(**hook)
+        pod_guards(state).start(provider, pod_id, argv, env, image=image, on_exit=on_exit)
 
 
 def stop_guard(state: SandboxState, provider: str, pod_id: str) -> None:

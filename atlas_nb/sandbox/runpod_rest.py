@@ -138,7 +138,7 @@ def _api(world: RunPodWorld, state: SandboxState, fn: Handler) -> Callable[[Requ
             if fn is not delete_pod or request.path_params.get("id") != own:
                 # a pod-scoped key may remove its own pod, nothing else (RunPod: Unauthorized)
                 return problem(401, "this pod-scoped key may only remove its own pod")
-        headers, retry_after = world.rate_limit(token)
+        headers, retry_after = world.rate_limit(token or "")
         if retry_after is not None:
             return problem(
                 429,

@@ -571,7 +571,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         world.instances[iid] = inst
         offer["rented"], offer["rentable"] = True, False
         if target == "running":
-            start_guard(state, "vast", str(iid), {k: v for k, v in pairs}, onstart=onstart)
+            start_guard(state, "vast", str(iid), dict(pairs), onstart=onstart, image=inst.image)
         return 200, {
             "success": True,
             "new_contract": iid,
@@ -612,8 +612,8 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         elif target == "running" and inst.phase == "stop":
             busy = inst.machine_id in world.busy_machines
             inst.phase, inst.phase_at = ("schedule" if busy else "start"), now
-            env = {k: v for k, v in inst.env_pairs}
-            start_guard(state, "vast", str(inst.id), env, onstart=inst.onstart)
+            env = dict(inst.env_pairs)
+            start_guard(state, "vast", str(inst.id), env, onstart=inst.onstart, image=inst.image)
         return 200, {"success": True}
 
     async def destroy(request: Request) -> tuple[int, Any]:
