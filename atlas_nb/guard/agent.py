@@ -161,6 +161,7 @@ class Guard:
             if self.limit_at() == float("inf")
             else round(self.limit_at() - now, 3),
             "command_exit": self.child_exit,
+            "time_scale": self.conf["time_scale"],  # guard seconds per wall second
         }
 
     def renew(self, ttl: float) -> tuple[int, dict[str, Any]]:

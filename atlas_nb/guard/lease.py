@@ -39,6 +39,15 @@ class LeaseOutcome:
     lease_expires_in_s: float | None = None
     attempts: int = 1
     detail: str = ""
+    #: the pod clock's seconds per wall second (1 on a real cloud; a sped-up sandbox's speed)
+    time_scale: float = 1.0
+
+    @property
+    def wall_left_s(self) -> float | None:
+        """Wall-clock seconds until the lease runs out (None when the pod did not say)."""
+        if self.lease_expires_in_s is None:
+            return None
+        return self.lease_expires_in_s / self.time_scale
 
 
 def runpod_lease_url(pod_id: str, port: int = DEFAULT_PORT) -> str:
@@ -122,13 +131,21 @@ async def renew_lease(
                 outcome = _outcome(resp, attempt)
                 if outcome is not None:
                     return outcome
-                detail = f"HTTP {resp.status_code}"
+                detail = f"HTTP {resp.status_code} {_error_text(resp)}".strip()
             if attempt < attempts:
                 await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
         return LeaseOutcome("unreachable", False, attempts=attempts, detail=detail)
     finally:
         if own:
             await http.aclose()
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
 
 
 def _outcome(resp: httpx.Response, attempt: int) -> LeaseOutcome | None:
@@ -143,8 +160,11 @@ def _outcome(resp: httpx.Response, attempt: int) -> LeaseOutcome | None:
     expires = body.get("lease_expires_in_s")
     expires = float(expires) if isinstance(expires, (int, float)) else None
     text = str(body.get("error") or body.get("reason") or "")
+    scale = body.get("time_scale")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        scale = 1.0
     if resp.status_code == 200:
-        return LeaseOutcome("renewed", True, expires, attempt)
+        return LeaseOutcome("renewed", True, expires, attempt, time_scale=float(scale))
     kinds = {401: "unauthorized", 403: "unauthorized", 409: "ending"}
     status = kinds.get(resp.status_code, "rejected")
     return LeaseOutcome(status, False, expires, attempt, text or f"HTTP {resp.status_code}")

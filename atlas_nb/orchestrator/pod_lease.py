@@ -78,9 +78,15 @@ async def arm(
         if not request.image:
             return _fallback(request, guard, "a template's start command cannot be wrapped")
         registry = settings().base_url("oci_registry")
+        transport = settings().http_transport
+        sync = (
+            httpx.Client(transport=_Bridge(transport, asyncio.get_running_loop()), timeout=30)
+            if transport is not None
+            else None
+        )
         try:
             command = await asyncio.to_thread(
-                resolve_image_command, request.image, registry_url=registry
+                resolve_image_command, request.image, registry_url=registry, client=sync
             )
         except AtlasError as exc:
             return _fallback(request, guard, f"the image's command is unknown ({exc})")
@@ -94,6 +100,22 @@ async def arm(
         grace_s=settings().pod_guard_grace_s,
     )
     return Armed(guarded_request(name, request, spec, command), "pod", token)
+
+
+class _Bridge(httpx.BaseTransport):
+    """A blocking transport over the configured async one (the in-process sandbox), for the
+    registry reads that run in a worker thread while the event loop serves them."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, loop: asyncio.AbstractEventLoop):
+        self.transport, self.loop = transport, loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            resp = await self.transport.handle_async_request(request)
+            body = b"".join([chunk async for chunk in resp.stream])  # type: ignore[union-attr]
+            return httpx.Response(resp.status_code, headers=resp.headers, content=body)
+
+        return asyncio.run_coroutine_threadsafe(send(), self.loop).result(60)
 
 
 def _fallback(request: ComputeRequest, guard: str, why: str) -> Armed:
@@ -124,7 +146,7 @@ def wants_renewal(rec: TrackedRecord) -> bool:
 
 def schedule(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = None) -> None:
     """Renew ``rec``'s lease soon (one renewal in flight per compute; a newer one waits)."""
-    if not wants_renewal(rec) or rec.terminating:
+    if not wants_renewal(rec) or rec.terminating or sup.records.get(rec.id) is not rec:
         return
     try:
         loop = asyncio.get_running_loop()
@@ -169,9 +191,12 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
             await client.aclose()
     if not outcome.ok:
         return _failed(sup, rec, f"{outcome.status}: {outcome.detail}", attempts=outcome.attempts)
-    expires = now + (outcome.lease_expires_in_s if outcome.lease_expires_in_s is not None else ttl)
+    left = outcome.wall_left_s if outcome.wall_left_s is not None else ttl
+    expires = now + left
     sup._update(rec, lease_expires_at=expires, lease_error=None)
     sup.publish(rec.id, "lease", ok=True, lease_expires_at=expires, attempts=outcome.attempts)
+    if left / 2 < settings().heartbeat_s:  # a short lease (a sped-up pod clock): renew sooner
+        asyncio.get_running_loop().call_later(max(left / 2, 0.2), schedule, sup, rec)
 
 
 def _failed(sup: Supervisor, rec: TrackedRecord, error: str, **data: Any) -> None:
