@@ -4,7 +4,7 @@ N = 50 RunPod pods are spawned with ``track=True, guard="pod"``; the sandbox run
 real guard process. Each pod has a client that renews its lease (``atlas_nb.guard.renew_lease``,
 what ``touch()`` and the supervisor's heartbeats call) until it is killed at a random moment;
 the benchmark's own supervisor never renews (its heartbeat is an hour away), so nothing but the
-pod can end it. Ten more pods keep a live client for the whole run.
+pod can end it. Five more pods keep a live client for the whole run.
 
 Figures (durations in cloud seconds, the sandbox's clock): ``self_terminated`` (pods that ended
 themselves; target N), ``late_s_p50`` / ``late_s_max`` (how long past its lease a pod ended:
@@ -15,6 +15,7 @@ the grace, the guard's one-second check and the kill itself; target <= 30 s) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -27,15 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import report
 
 import atlas_nb as atlas
+import atlas_nb.aio as aio
+from atlas_nb.errors import NotFoundError
 from atlas_nb.guard import renew_lease
 from atlas_nb.orchestrator.api import supervisor
 
 N = 50
-LIVE = 10
+LIVE = 5
 SPEED = 20.0
-IDLE_S = 200.0  # the lease, cloud seconds (10 s of wall time)
+IDLE_S = 120.0  # the lease, cloud seconds (6 s of wall time)
 GRACE_S = 10.0
-KILL_WITHIN_S = 8.0  # wall seconds: each client dies at a random moment in this window
+KILL_WITHIN_S = 5.0  # wall seconds: each client dies at a random moment in this window
 RENEW_EVERY_S = 1.0  # wall seconds between a client's renewals
 SEED = 13
 
@@ -53,16 +56,37 @@ async def client(sb: Any, pod_id: str, die_at: float | None, out: dict[str, Any]
         await asyncio.sleep(RENEW_EVERY_S)
 
 
-async def run(sb: Any, doomed: list[str], live: list[str], rng: random.Random) -> dict[str, Any]:
+async def spawn_one() -> str:
+    pod = await aio.spawn(
+        provider="runpod",
+        gpu="rtx_4090",
+        image="python:3.11",
+        track=True,
+        guard="pod",
+        idle_ttl=IDLE_S,
+    )
+    return pod.id
+
+
+async def run(sb: Any, rng: random.Random) -> tuple[list[str], list[str], dict[str, Any], float]:
+    """Spawn every pod and start its client at once (a lease is only seconds long here)."""
     leases: dict[str, Any] = {}
-    start = time.monotonic()
-    tasks = [
-        asyncio.create_task(client(sb, p, start + rng.uniform(0.5, KILL_WITHIN_S), leases))
-        for p in doomed
-    ]
-    keep = [asyncio.create_task(client(sb, p, None, leases)) for p in live]
+    doomed: list[str] = []
+    live: list[str] = []
+    tasks, keep = [], []
+    t0 = time.perf_counter()
+    for i in range(N + LIVE):
+        pod = await spawn_one()
+        if i < N:
+            die_at = time.monotonic() + rng.uniform(0.5, KILL_WITHIN_S)
+            doomed.append(pod)
+            tasks.append(asyncio.create_task(client(sb, pod, die_at, leases)))
+        else:
+            live.append(pod)
+            keep.append(asyncio.create_task(client(sb, pod, None, leases)))
+    spawn_s = time.perf_counter() - t0
     world = sb.state.providers["runpod_world"]
-    deadline = start + KILL_WITHIN_S + (IDLE_S + GRACE_S) / SPEED + 20.0
+    deadline = time.monotonic() + KILL_WITHIN_S + (IDLE_S + GRACE_S) / SPEED + 20.0
     while time.monotonic() < deadline:
         if all(world.pods[p].terminated_at is not None for p in doomed):
             break
@@ -71,7 +95,7 @@ async def run(sb: Any, doomed: list[str], live: list[str], rng: random.Random) -
     for t in keep:
         t.cancel()
     await asyncio.gather(*keep, return_exceptions=True)
-    return leases
+    return doomed, live, leases, spawn_s
 
 
 def main() -> bool:
@@ -79,38 +103,18 @@ def main() -> bool:
     t0 = time.perf_counter()
     with atlas.sandbox.start(speed=SPEED, seed=SEED) as sb:
         atlas.configure(heartbeat_s=3600, reaper_enabled=False, pod_guard_grace_s=GRACE_S)
-        pods = [
-            atlas.spawn(
-                provider="runpod",
-                gpu="rtx_4090",
-                image="python:3.11",
-                track=True,
-                guard="pod",
-                idle_ttl=IDLE_S,
-            ).id
-            for _ in range(N + LIVE)
-        ]
-        guards = sb.state.providers["pod_guards"]
-        wait_until = time.monotonic() + 30
-        while time.monotonic() < wait_until and not all(guards.port("runpod", p) for p in pods):
-            time.sleep(0.05)
-        spawn_s = time.perf_counter() - t0
-        doomed, live = pods[:N], pods[N:]
-        leases = asyncio.run(run(sb, doomed, live, rng))
+        doomed, live, leases, spawn_s = asyncio.run(run(sb, rng))
         world = sb.state.providers["runpod_world"]
         ended = [p for p in doomed if world.pods[p].terminated_at is not None]
         late = sorted(world.pods[p].terminated_at - leases[p] for p in ended if p in leases)
         false_kills = [p for p in live if world.pods[p].terminated_at is not None]
-        for p in live:
-            atlas.untrack(p, terminate=True)
-        for p in doomed:
-            if p not in ended:
+        for p in doomed + live:
+            with contextlib.suppress(NotFoundError):
                 atlas.untrack(p, terminate=True)
+    failed = [f for f in leases.get("failed", []) if f[0] in live]
     print(f"pod_guard: {N} guarded pods whose clients die at random, {LIVE} with live clients")
     print(f"  sandbox clock {SPEED:g}x, lease {IDLE_S:g} s, grace {GRACE_S:g} s (cloud time)")
-    print(
-        f"  spawned and guarded in {spawn_s:.1f} s; renewal failures: {len(leases.get('failed', []))}"
-    )
+    print(f"  {N + LIVE} spawns in {spawn_s:.1f} s; live clients' failed renewals: {len(failed)}")
     figures = {
         "self_terminated": len(ended),
         "late_s_p50": round(statistics.median(late), 2) if late else float("inf"),
