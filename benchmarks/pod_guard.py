@@ -1,4 +1,4 @@
-"""Pod guards on the loopback sandbox (clock 20x): clients die at random, their pods end themselves.
+"""Pod guards on the loopback sandbox (clock 10x): clients die at random, their pods end themselves.
 
 N = 50 RunPod pods are spawned with ``track=True, guard="pod"``; the sandbox runs each one's
 real guard process. Each pod has a client that renews its lease (``atlas_nb.guard.renew_lease``,
@@ -35,10 +35,11 @@ from atlas_nb.orchestrator.api import supervisor
 
 N = 50
 LIVE = 5
-SPEED = 20.0
-IDLE_S = 120.0  # the lease, cloud seconds (6 s of wall time)
+SPEED = 10.0
+IDLE_S = 60.0  # the lease, cloud seconds (6 s of wall time)
 GRACE_S = 10.0
 KILL_WITHIN_S = 5.0  # wall seconds: each client dies at a random moment in this window
+BATCH = 5  # spawns in flight at once
 RENEW_EVERY_S = 1.0  # wall seconds between a client's renewals
 SEED = 13
 
@@ -75,15 +76,24 @@ async def run(sb: Any, rng: random.Random) -> tuple[list[str], list[str], dict[s
     live: list[str] = []
     tasks, keep = [], []
     t0 = time.perf_counter()
-    for i in range(N + LIVE):
-        pod = await spawn_one()
-        if i < N:
+
+    def start_client(pod: str, i: int) -> None:
+        if i < LIVE:  # spawned first, so their clients live through the whole run
+            live.append(pod)
+            keep.append(asyncio.create_task(client(sb, pod, None, leases)))
+        else:
             die_at = time.monotonic() + rng.uniform(0.5, KILL_WITHIN_S)
             doomed.append(pod)
             tasks.append(asyncio.create_task(client(sb, pod, die_at, leases)))
-        else:
-            live.append(pod)
-            keep.append(asyncio.create_task(client(sb, pod, None, leases)))
+
+    pods: list[str] = []
+    while len(pods) < N + LIVE:  # a few spawns at a time, each client starting with its pod
+        batch = await asyncio.gather(
+            *(spawn_one() for _ in range(min(BATCH, N + LIVE - len(pods))))
+        )
+        for pod in batch:
+            pods.append(pod)
+            start_client(pod, len(pods) - 1)
     spawn_s = time.perf_counter() - t0
     world = sb.state.providers["runpod_world"]
     deadline = time.monotonic() + KILL_WITHIN_S + (IDLE_S + GRACE_S) / SPEED + 20.0
