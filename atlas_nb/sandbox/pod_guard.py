@@ -77,7 +77,8 @@ print('pod "' + pod + '" ' + ("removed" if verb == "remove" else "stopped"))
 RUNPODCTL_SH = """#!/bin/sh
 # The sandbox's fake runpodctl (curl): remove|stop pod POD_ID with $RUNPOD_API_KEY.
 api={api}
-[ "$#" -eq 3 ] && [ "$2" = pod ] || {{ echo "usage: runpodctl remove|stop pod POD_ID" >&2; exit 2; }}
+usage() {{ echo "usage: runpodctl remove|stop pod POD_ID" >&2; exit 2; }}
+[ "$#" -eq 3 ] && [ "$2" = pod ] || usage
 auth="Authorization: Bearer $RUNPOD_API_KEY"
 case "$1" in
   remove) curl -fsS -X DELETE -H "$auth" "$api/v2/pods/$3" >/dev/null || exit 1
@@ -85,7 +86,7 @@ case "$1" in
   stop) curl -fsS -X POST -H "$auth" -H 'Content-Type: application/json' \\
       -d '{{"action": "stop"}}' "$api/v2/pods/$3/action" >/dev/null || exit 1
     echo "pod \\"$3\\" stopped" ;;
-  *) echo "usage: runpodctl remove|stop pod POD_ID" >&2; exit 2 ;;
+  *) usage ;;
 esac
 """
 
