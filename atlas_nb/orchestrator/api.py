@@ -390,7 +390,8 @@ async def touch(compute_id: str) -> None:
 async def untrack(compute_id: str, *, terminate: bool = False) -> None:
     """Stop guarding a compute; ``terminate=True`` also terminates it.
 
-    Untracked without terminating, it keeps running and the reaper leaves it alone.
+    Untracked without terminating, it keeps running and the reaper leaves it alone — until
+    its own pod guard (``guard="pod"``, set at spawn) ends it at the limits it was given.
     """
     sup = _running()
     rec = sup.records.get(compute_id)
