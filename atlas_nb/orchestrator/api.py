@@ -240,7 +240,8 @@ async def spawn_tracked(
     from ..core.compute import create_or_undo
 
     price = None
-    if request.max_cost_usd is not None and guard != "client":
+    pod_capable = "pod_guard" in type(provider).capabilities()
+    if request.max_cost_usd is not None and guard != "client" and pod_capable:
         priced = Compute(
             id="-", provider=provider.name, gpu=request.gpu, gpu_count=request.gpu_count
         )
