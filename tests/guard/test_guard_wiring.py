@@ -345,3 +345,17 @@ def test_vast_instance_keys_stop_or_destroy_their_own_instance_only(cloud):
     eventually(lambda: not guards(cloud).running("vast", a.id), timeout=30)  # stop stops it
     assert httpx.delete(f"{base}{a.id}/", headers=h).json()["success"]
     atlas.untrack(b.id, terminate=True)
+
+
+def test_the_dollar_cap_is_enforced_by_the_pod_from_its_catalogue_price(cloud):
+    c = atlas.spawn(
+        provider="runpod",
+        gpu="rtx_4090",
+        image="python:3.11",
+        track=True,
+        guard="pod",
+        idle_ttl=3600,
+        max_cost_usd=0.01,  # under a minute of cloud time at the RTX 4090's $/hr
+    )
+    eventually(lambda: runpod(cloud, "GET", f"/v2/pods/{c.id}").status_code == 404, timeout=90)
+    assert guard_state(cloud, "runpod", c.id)["ending"] == "cap"
