@@ -132,7 +132,7 @@ def _fallback(request: ComputeRequest, guard: str, why: str) -> Armed:
 
 def lease_ttl(rec: TrackedRecord, now: float) -> float:
     """Seconds left on the client's idle timer (all of it until the compute first runs)."""
-    ttl = rec.idle_ttl_s or 0.0
+    ttl = float(rec.idle_ttl_s or 0.0)
     if rec.running_since is not None:
         ttl -= max(0.0, now - max(rec.last_activity, rec.running_since))
     return ttl
