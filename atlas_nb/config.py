@@ -50,6 +50,10 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "vast": "https://console.vast.ai",
     "fly_machines": "https://api.machines.dev/v1",
     "fly_api": "https://api.fly.io",
+    # pod guard (atlas_nb.guard): "" means the real thing (each image's own registry; each
+    # cloud's own route to a pod's lease port); the sandbox serves both
+    "oci_registry": "",
+    "guard_lease": "",
 }
 
 
@@ -102,6 +106,8 @@ class Settings(BaseModel):
     reaper_enabled: bool = True
     name_prefix: str = "atlas-"
     reap_grace_s: float = 600.0
+    #: how long past its lease a pod guard waits before ending its pod (renewal jitter)
+    pod_guard_grace_s: float = 15.0
     #: this installation's owner tag (lowercase letters and digits, so no owner is another's
     #: prefix); None: a random one kept in data_dir
     owner: str | None = Field(default=None, pattern=OWNER_PATTERN)

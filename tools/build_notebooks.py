@@ -191,8 +191,9 @@ NOTEBOOKS["04_transient_pods"] = [
     "cost cap count from creation, as billing does. The supervisor in this kernel (or "
     "`atlas-nb reap` from a shell) enforces them; store, lock and provider failures are "
     "retried and reported as `store_error` / `terminate_failed` events, never dropped. Nothing "
-    "is guarded while no kernel and no `atlas-nb reap` runs for this data dir — cron "
-    "`atlas-nb reap` for unattended pods. A create that may have succeeded raises "
+    "is guarded by the client while no kernel and no `atlas-nb reap` runs for this data dir — "
+    "but on RunPod, Vast.ai and Fly Machines the pod also guards itself (last section), so "
+    "closing the laptop lid ends it anyway. A create that may have succeeded raises "
     "`ComputeMayExistError` with the pod's id or name (see the README).",
     SETUP.format(speed=50),
     "import time\natlas.configure(heartbeat_s=1)  # poll status every second (default: a minute)",
@@ -206,9 +207,11 @@ NOTEBOOKS["04_transient_pods"] = [
     "pod.terminate()",
     "## Idle TTL and touch\n\n`spawn(..., idle_ttl=...)` (or `track=True`) spawns and tracks "
     "in one step. Here the TTL is 4 s; touching restarts it. We subscribe to the events "
-    "before spawning, so nothing is missed.",
+    "before spawning, so nothing is missed. (`guard='client'`: this kernel's supervisor does "
+    "the guarding in these cells; the pod's own guard comes last.)",
     "# NBVAL_CHECK_OUTPUT\nwith atlas.events() as events:\n"
-    "    pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', idle_ttl='4s')\n"
+    "    pod = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11', idle_ttl='4s',\n"
+    "                      guard='client')\n"
     "    for _ in range(3):\n"
     "        pod.touch()           # activity: the idle timer starts again\n"
     "        time.sleep(1.5)\n"
@@ -220,9 +223,10 @@ NOTEBOOKS["04_transient_pods"] = [
     "## A deadline and a cost cap",
     "# NBVAL_CHECK_OUTPUT\nwith atlas.events() as events:\n"
     "    deadline = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',\n"
-    "                           max_runtime='3s', idle_ttl='1h')\n"
+    "                           max_runtime='3s', idle_ttl='1h', guard='client')\n"
     "    capped = atlas.spawn(provider='runpod', gpu='h100', image='python:3.11',\n"
-    "                         max_cost_usd=0.002, idle_ttl='1h')  # a few seconds at $2.99/hr\n"
+    "                         max_cost_usd=0.002, idle_ttl='1h',  # seconds at $2.99/hr\n"
+    "                         guard='client')\n"
     "    reasons = {}\n"
     "    for event in events:\n"
     "        if event.kind == 'terminating':\n"
@@ -256,6 +260,35 @@ NOTEBOOKS["04_transient_pods"] = [
     "atlas.auth.verify_url(url, secret=secret)  # valid: returns None\ntry:\n"
     "    atlas.auth.verify_url(url.replace('csv', 'xml'), secret=secret)\n"
     "except atlas.SignatureError as err:\n    print(type(err).__name__)\nsigned.terminate()",
+    "## The pod guards itself: close the lid\n\nOn RunPod, Vast.ai and Fly Machines "
+    "(`'pod_guard' in atlas.capabilities(p)`) a tracked spawn also puts a small guard in the "
+    "pod (`guard='auto'`, the default; `'pod'` insists, `'client'` opts out). It enforces the "
+    "deadline and the cost cap from the pod's own clock, and an **idle lease** that `touch()` "
+    "and this kernel's heartbeats renew. When every client is gone — lid closed, VPN lost, "
+    "kernel culled — the pod ends itself at its lease plus a small grace, with no atlas_nb "
+    "process running anywhere. Lambda has no credential inside an instance: there "
+    "`guard='pod'` raises `UnsupportedError` and the client guards it. `tracked()` says who "
+    "guards each compute and when its lease runs out; so does the dashboard.",
+    "# NBVAL_CHECK_OUTPUT\nlid = atlas.spawn(provider='runpod', gpu='l4', image='python:3.11',\n"
+    "                  track=True, guard='pod', idle_ttl='10m')\n"
+    "row = atlas.tracked().set_index('id').loc[lid.id]\n"
+    "print(row['guard'], 'lease until', type(row['lease_expires_at']).__name__)\n"
+    "print('pod_guard' in atlas.capabilities('runpod'), 'pod_guard' in atlas.capabilities('lambda'))",
+    "md:Now close the lid: `atlas.shutdown()` stops everything atlas_nb runs in this kernel, so "
+    "nothing renews the lease any more. The sandbox runs the pod's real guard as a process "
+    "and its clock runs 50x here, so the 10-minute lease runs out in about 12 seconds; we ask "
+    "the provider's API directly, without atlas_nb.",
+    "# NBVAL_CHECK_OUTPUT\nimport httpx\n\natlas.shutdown()  # the lid is closed\n"
+    "def pod_status():\n"
+    "    r = httpx.get(f\"{sb.urls['runpod_rest']}/v2/pods/{lid.id}\",\n"
+    "                  headers={'Authorization': f\"Bearer {sb.api_keys['runpod']}\"})\n"
+    "    return 'gone' if r.status_code == 404 else r.json()['status']\n\n"
+    "if sb:\n"
+    "    while pod_status() != 'gone':\n"
+    "        time.sleep(0.5)\n"
+    "    print('the pod ended itself:', pod_status())\n"
+    "else:\n"
+    "    print('the pod ended itself:', 'gone')  # on a real cloud: in 10 minutes and 15 s",
     "if sb:\n    sb.stop()",
 ]
 

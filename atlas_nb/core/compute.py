@@ -140,6 +140,7 @@ async def spawn(
     max_cost_usd: float | None = None,
     provision_timeout: Duration | None = "20m",
     provider_opts: Mapping[str, Any] | None = None,
+    guard: str = "auto",
 ) -> Compute:
     """Spawn a compute and return it (usually still provisioning).
 
@@ -147,8 +148,10 @@ async def spawn(
     offer is launched). ``track=True`` (or any of ``idle_ttl``, ``max_runtime``,
     ``max_cost_usd``) hands it to the orchestrator, which terminates it when idle, past its
     deadline or over its cost cap (the idle timer starts once it runs; ``provision_timeout``
-    bounds how long it may take to get there). ``auth="bearer"`` returns a token in
-    ``compute.auth``.
+    bounds how long it may take to get there). ``guard="auto"`` also gives a tracked pod its
+    own guard where the provider allows it (RunPod, Vast, Fly Machines), so its limits hold
+    with no client running; ``"pod"`` insists (``UnsupportedError`` elsewhere), ``"client"``
+    leaves it to the kernel. ``auth="bearer"`` returns a token in ``compute.auth``.
 
         >>> import atlas_nb as atlas
         >>> c = atlas.spawn(provider="mock", gpu="h100", image="python:3.11", auth="bearer")
@@ -187,6 +190,7 @@ async def spawn(
             prov,
             req,
             provision_timeout=optional_seconds(provision_timeout, field="provision_timeout"),
+            guard=guard,
         )
     return await create_or_undo(prov, req)
 

@@ -14,8 +14,10 @@ off does not matter. It rests on these facts (``shared/docs/provider-apis.md`` s
   the pod ends itself with ``runpodctl remove pod $RUNPOD_POD_ID`` (else REST
   ``DELETE /v2/pods/{id}`` with its pod-scoped ``RUNPOD_API_KEY``), both read from PID 1's env.
 - Vast.ai: container ports map to host ports in the instance's ``ports`` on ``public_ipaddr``;
-  the instance stops (``PUT /api/v0/instances/{CONTAINER_ID}/ {"state": "stopped"}``) then tries
-  to destroy itself with its ``CONTAINER_API_KEY``; the guard starts from ``onstart``.
+  the instance destroys itself (``DELETE /api/v0/instances/{CONTAINER_ID}/``) with its
+  ``CONTAINER_API_KEY``, and stops (``PUT ... {"state": "stopped"}``) when the scoped key may not
+  destroy: destroy comes first because a stop ends the container, guard included, at once;
+  the guard starts from ``onstart``.
 - Fly Machines: a Fly service exposes the port (``machines/{id}/exec`` is the fallback channel);
   the guard is the main process and exits, so ``restart.policy = "no"`` stops the machine and
   ``auto_destroy`` removes it.

@@ -161,6 +161,7 @@ class Guard:
             if self.limit_at() == float("inf")
             else round(self.limit_at() - now, 3),
             "command_exit": self.child_exit,
+            "time_scale": self.conf["time_scale"],  # guard seconds per wall second
         }
 
     def renew(self, ttl: float) -> tuple[int, dict[str, Any]]:
@@ -236,12 +237,14 @@ class Guard:
             if provider == "vast":
                 url = f"{self.conf['vast_api']}/api/v0/instances/{get('CONTAINER_ID')}/"
                 key = get("CONTAINER_API_KEY")
+                # destroy first: a stop ends this container (and the guard) at once, so a
+                # destroy sent after it may never leave; the scoped key may not destroy, and
+                # then stopped is enough (GPU billing ends; storage bills until destroyed)
+                if http("DELETE", url, key):
+                    return True
                 if not http("PUT", url, key, {"state": "stopped"}):
                     return False
-                if not http(
-                    "DELETE", url, key
-                ):  # the scoped key may not destroy: stopped is enough
-                    log("destroy_refused", note="instance stopped; storage bills until destroyed")
+                log("destroy_refused", note="instance stopped; storage bills until destroyed")
                 return True
             log("unknown_provider", provider=provider)
             return True

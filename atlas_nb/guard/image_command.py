@@ -78,12 +78,18 @@ def parse_image_ref(image: str) -> ImageRef:
     return ImageRef(registry, name, reference)
 
 
-def resolve_image_command(image: str, *, client: httpx.Client | None = None) -> list[str]:
-    """The image's ENTRYPOINT followed by its CMD, read from its registry (anonymous pull)."""
+def resolve_image_command(
+    image: str, *, client: httpx.Client | None = None, registry_url: str = ""
+) -> list[str]:
+    """The image's ENTRYPOINT followed by its CMD, read from its registry (anonymous pull).
+
+    ``registry_url`` (e.g. the sandbox's) replaces the image's own registry.
+    """
     ref = parse_image_ref(image)
     http = client or httpx.Client(timeout=30, follow_redirects=True)
     try:
-        session = _Registry(http, ref)
+        base = f"{registry_url.rstrip('/')}/v2/{ref.name}" if registry_url else ref.base_url
+        session = _Registry(http, ref, base)
         manifest = session.get_json(f"/manifests/{ref.reference}", MANIFEST_TYPES)
         if "manifests" in manifest:  # an index: the linux/amd64 image
             digest = _pick_platform(manifest, image)
@@ -120,11 +126,11 @@ def _pick_platform(index: dict[str, Any], image: str) -> str:
 class _Registry:
     """GETs against one repository, answering a Bearer challenge once with an anonymous token."""
 
-    def __init__(self, http: httpx.Client, ref: ImageRef) -> None:
-        self.http, self.ref, self.token = http, ref, ""
+    def __init__(self, http: httpx.Client, ref: ImageRef, base: str) -> None:
+        self.http, self.ref, self.base, self.token = http, ref, base, ""
 
     def get_json(self, path: str, accept: str) -> dict[str, Any]:
-        url = self.ref.base_url + path
+        url = self.base + path
         resp = self.http.get(url, headers=self._headers(accept))
         if resp.status_code == 401 and not self.token:
             self.token = self._anonymous_token(resp.headers.get("WWW-Authenticate", ""))

@@ -15,8 +15,9 @@ end_pod() {
   case "$(e ATLAS_GUARD_PROVIDER)" in
     fly) return 0 ;;
     vast) u="$(e ATLAS_GUARD_VAST_API)"; u="${u:-https://console.vast.ai}/api/v0/instances/$(e CONTAINER_ID)/"
+      req DELETE "$u" "$(e CONTAINER_API_KEY)" && return 0
       req PUT "$u" "$(e CONTAINER_API_KEY)" '{"state":"stopped"}' || return 1
-      req DELETE "$u" "$(e CONTAINER_API_KEY)" || echo "atlas_nb guard: stopped; destroy refused" >&2 ;;
+      echo "atlas_nb guard: destroy refused; stopped" >&2 ;;
     *) command -v runpodctl >/dev/null 2>&1 && runpodctl remove pod "$(e RUNPOD_POD_ID)" && return 0
       u="$(e ATLAS_GUARD_RUNPOD_API)"; req DELETE "${u:-https://api.runpod.io}/v2/pods/$(e RUNPOD_POD_ID)" "$(e RUNPOD_API_KEY)" ;;
   esac

@@ -8,6 +8,11 @@ ends a pod by itself (the pod only ends once its lease has run out plus the grac
     'https://abc123-8642.proxy.runpod.net/lease'
     >>> vast_lease_url("203.0.113.7", {"8642/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40123"}]})
     'http://203.0.113.7:40123/lease'
+    >>> from atlas_nb.models import Compute
+    >>> lease_url_for(Compute(id="my-app/e28", provider="fly"))
+    ('https://my-app.fly.dev:8642/lease', {'fly-force-instance-id': 'e28'})
+    >>> lease_url_for(Compute(id="p1", provider="runpod"), override="http://127.0.0.1:9/lease")
+    ('http://127.0.0.1:9/lease/runpod/p1/lease', {})
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -33,6 +39,15 @@ class LeaseOutcome:
     lease_expires_in_s: float | None = None
     attempts: int = 1
     detail: str = ""
+    #: the pod clock's seconds per wall second (1 on a real cloud; a sped-up sandbox's speed)
+    time_scale: float = 1.0
+
+    @property
+    def wall_left_s(self) -> float | None:
+        """Wall-clock seconds until the lease runs out (None when the pod did not say)."""
+        if self.lease_expires_in_s is None:
+            return None
+        return self.lease_expires_in_s / self.time_scale
 
 
 def runpod_lease_url(pod_id: str, port: int = DEFAULT_PORT) -> str:
@@ -57,6 +72,32 @@ def fly_lease_url(app: str, port: int = DEFAULT_PORT) -> str:
     return f"https://{app}.fly.dev:{port}/lease"
 
 
+def lease_url_for(
+    compute: Any, port: int = DEFAULT_PORT, *, override: str = ""
+) -> tuple[str | None, dict[str, str]]:
+    """(lease URL, extra headers) for a compute, or (None, {}) while it has no route yet.
+
+    ``override`` (the sandbox's ``guard_lease`` base URL) replaces every cloud's route with
+    ``{override}/{provider}/{id}/lease``. Vast needs the running instance's port mapping; Fly
+    pins the request to the machine with ``fly-force-instance-id`` (its proxy balances an
+    app's machines otherwise).
+    """
+    provider, cid = str(compute.provider), str(compute.id)
+    if override:
+        return f"{override.rstrip('/')}/{provider}/{quote(cid, safe='')}/lease", {}
+    if provider == "runpod":
+        return runpod_lease_url(cid, port), {}
+    if provider == "vast":
+        mapped = [p for p in compute.ports if p.internal == port and p.external]
+        if not mapped or not compute.public_ip:
+            return None, {}
+        return f"http://{compute.public_ip}:{mapped[0].external}/lease", {}
+    if provider == "fly" and "/" in cid:
+        app, machine = cid.split("/", 1)
+        return fly_lease_url(app, port), {"fly-force-instance-id": machine}
+    return None, {}
+
+
 async def renew_lease(
     url: str,
     token: str,
@@ -66,6 +107,7 @@ async def renew_lease(
     backoff_s: float = 0.5,
     timeout_s: float = 10.0,
     client: httpx.AsyncClient | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LeaseOutcome:
     """Renew the lease at ``url`` for ``ttl_s`` seconds from the pod's own clock.
 
@@ -79,7 +121,9 @@ async def renew_lease(
         for attempt in range(1, attempts + 1):
             try:
                 resp = await http.post(
-                    url, json={"ttl_s": ttl_s}, headers={"Authorization": f"Bearer {token}"}
+                    url,
+                    json={"ttl_s": ttl_s},
+                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                 )
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 detail = f"{type(exc).__name__}: {exc}"
@@ -87,13 +131,21 @@ async def renew_lease(
                 outcome = _outcome(resp, attempt)
                 if outcome is not None:
                     return outcome
-                detail = f"HTTP {resp.status_code}"
+                detail = f"HTTP {resp.status_code} {_error_text(resp)}".strip()
             if attempt < attempts:
                 await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
         return LeaseOutcome("unreachable", False, attempts=attempts, detail=detail)
     finally:
         if own:
             await http.aclose()
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return str(body.get("error") or "") if isinstance(body, dict) else ""
 
 
 def _outcome(resp: httpx.Response, attempt: int) -> LeaseOutcome | None:
@@ -108,8 +160,11 @@ def _outcome(resp: httpx.Response, attempt: int) -> LeaseOutcome | None:
     expires = body.get("lease_expires_in_s")
     expires = float(expires) if isinstance(expires, (int, float)) else None
     text = str(body.get("error") or body.get("reason") or "")
+    scale = body.get("time_scale")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        scale = 1.0
     if resp.status_code == 200:
-        return LeaseOutcome("renewed", True, expires, attempt)
+        return LeaseOutcome("renewed", True, expires, attempt, time_scale=float(scale))
     kinds = {401: "unauthorized", 403: "unauthorized", 409: "ending"}
     status = kinds.get(resp.status_code, "rejected")
     return LeaseOutcome(status, False, expires, attempt, text or f"HTTP {resp.status_code}")

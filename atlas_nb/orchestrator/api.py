@@ -20,13 +20,22 @@ from typing import TYPE_CHECKING, Any
 from .._durations import Duration, optional_seconds
 from .._runtime import current_runtime, get_runtime, on_runtime, run_sync
 from ..config import settings
-from ..errors import ComputeMayExistError, MissingCredentialsError, NotFoundError, ValidationError
+from ..errors import (
+    ComputeMayExistError,
+    MissingCredentialsError,
+    NotFoundError,
+    UnsupportedError,
+    ValidationError,
+)
 from ..frames import frame, mark
+from ..guard.lease import lease_url_for
+from ..guard.plan import choose_guard
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
 from ..providers.created import on_created
 from ..providers.registry import ProviderLike, get_provider
+from . import pod_lease
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
 from .reaper import reap_providers
@@ -58,6 +67,10 @@ TRACKED_COLUMNS: dict[str, str] = {
     "max_cost_usd": "Float64",
     "terminating": "string",
     "started_at": "datetime64[ns, UTC]",
+    "guard": "string",
+    "owner": "string",
+    "lease_expires_at": "datetime64[ns, UTC]",
+    "lease_error": "string",
 }
 
 
@@ -153,6 +166,7 @@ def _record(
     max_cost_usd: float | None,
     provision_timeout: float | None = DEFAULT_PROVISION_TIMEOUT_S,
     cost_per_hr: float | None = None,
+    armed: pod_lease.Armed | None = None,
 ) -> TrackedRecord:
     check_limits(
         idle_ttl=idle_ttl,
@@ -179,7 +193,22 @@ def _record(
         status=compute.status.value,
         running_since=now if compute.status == ComputeStatus.RUNNING else None,
         provision_timeout_s=provision_timeout,
+        **_guard_fields(compute, armed, idle_ttl, now),
     )
+
+
+def _guard_fields(
+    compute: Compute, armed: pod_lease.Armed | None, idle_ttl: float | None, now: float
+) -> dict[str, Any]:
+    if armed is None or armed.guard != "pod":
+        return {"guard": "client", "lease_error": armed.why_client if armed else None}
+    url, _ = lease_url_for(compute, override=settings().base_url("guard_lease"))
+    return {
+        "guard": "pod",
+        "lease_token": armed.token,
+        "lease_url": url,
+        "lease_expires_at": now + idle_ttl if idle_ttl else None,
+    }
 
 
 async def spawn_tracked(
@@ -187,10 +216,14 @@ async def spawn_tracked(
     request: ComputeRequest,
     *,
     provision_timeout: float | None = DEFAULT_PROVISION_TIMEOUT_S,
+    guard: str = "auto",
 ) -> Compute:
     """Spawn and track in one step. A compute that may exist is tracked before the error is
     raised; one interrupted (Ctrl-C) is tracked and terminated by the supervisor (retried until
-    gone); one whose cost cap cannot be priced is terminated and refused."""
+    gone); one whose cost cap cannot be priced is terminated and refused.
+
+    ``guard`` (``"auto"``, ``"pod"``, ``"client"``): whether the pod gets its own guard
+    (:mod:`atlas_nb.orchestrator.pod_lease`), so its limits hold with no client running."""
     sup = _running()  # guard first, so nothing spawned is ever unguarded
     idle = request.idle_ttl
     if idle is None and request.max_runtime is None and request.max_cost_usd is None:
@@ -206,9 +239,19 @@ async def spawn_tracked(
     sup.store.ensure()  # an unusable tracked dir is refused before anything bills
     from ..core.compute import create_or_undo
 
+    price = None
+    pod_capable = "pod_guard" in type(provider).capabilities()
+    if request.max_cost_usd is not None and guard != "client" and pod_capable:
+        priced = Compute(
+            id="-", provider=provider.name, gpu=request.gpu, gpu_count=request.gpu_count
+        )
+        price = await hourly_rate(priced, provider)
+    armed = await pod_lease.arm(provider, request, guard, idle_ttl=idle, price_hr=price)
+    request = armed.request
+
     def placeholder(compute_id: str) -> TrackedRecord:
         stub = Compute(id=compute_id, provider=provider.name, name=request.name, gpu=request.gpu)
-        return _record(stub, provider, **limits)
+        return _record(stub, provider, **limits, armed=armed)
 
     async def terminate_interrupted(prov: Provider, compute_id: str) -> None:
         sup.condemn(placeholder(compute_id), prov, "interrupted")
@@ -232,7 +275,7 @@ async def spawn_tracked(
             rate = await hourly_rate(compute, provider)
             if rate is None:
                 raise _unpriced(compute.id, provider.name, compute.gpu)
-        sup.add(_record(compute, provider, **limits, cost_per_hr=rate), provider)
+        sup.add(_record(compute, provider, **limits, cost_per_hr=rate, armed=armed), provider)
     except BaseException:
         try:
             await provider.terminate(compute.id)
@@ -288,14 +331,25 @@ async def track(
     max_runtime: Duration | None = None,
     max_cost_usd: float | None = None,
     provision_timeout: Duration | None = "20m",
+    guard: str = "auto",
 ) -> Tracked:
     """Guard an existing compute: terminate it when idle for ``idle_ttl`` (counted from when it
     first runs), past ``max_runtime`` or once it has cost ``max_cost_usd`` (both counted from
     its creation), whichever comes first; one that never runs is terminated after
     ``provision_timeout``.
 
-    The state is kept on disk, so a new kernel or ``atlas-nb reap`` keeps enforcing it.
+    The state is kept on disk, so a new kernel or ``atlas-nb reap`` keeps enforcing it. A pod
+    guard is installed at spawn only, so here ``guard="auto"`` means the client guards it and
+    ``guard="pod"`` raises ``UnsupportedError`` (spawn with ``track=True`` instead).
     """
+    if guard == "pod":
+        raise UnsupportedError(
+            "guard='pod' cannot be added to a compute that already runs: the guard is "
+            "injected into its start command at spawn",
+            hint="Spawn it with atlas.spawn(..., track=True, guard='pod'), or track it with "
+            "guard='client' (a kernel or `atlas-nb reap` then enforces its limits).",
+        )
+    choose_guard("mock", guard)  # validates the word
     limits: dict[str, Any] = {
         "idle_ttl": optional_seconds(idle_ttl, field="idle_ttl"),
         "max_runtime": optional_seconds(max_runtime, field="max_runtime"),
@@ -337,7 +391,8 @@ async def touch(compute_id: str) -> None:
 async def untrack(compute_id: str, *, terminate: bool = False) -> None:
     """Stop guarding a compute; ``terminate=True`` also terminates it.
 
-    Untracked without terminating, it keeps running and the reaper leaves it alone.
+    Untracked without terminating, it keeps running and the reaper leaves it alone — until
+    its own pod guard (``guard="pod"``, set at spawn) ends it at the limits it was given.
     """
     sup = _running()
     rec = sup.records.get(compute_id)
@@ -389,6 +444,12 @@ def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
         "max_cost_usd": rec.max_cost_usd,
         "terminating": rec.terminating,
         "started_at": datetime.fromtimestamp(rec.started_at, UTC),
+        "guard": rec.guard,
+        "owner": rec.owner,
+        "lease_expires_at": None
+        if rec.lease_expires_at is None
+        else datetime.fromtimestamp(rec.lease_expires_at, UTC),
+        "lease_error": rec.lease_error if rec.guard == "pod" else None,
     }
 
 

@@ -67,6 +67,14 @@ class TrackedRecord:
     running_since: float | None = None
     #: how long it may take to first run before it is terminated (None: no bound)
     provision_timeout_s: float | None = DEFAULT_PROVISION_TIMEOUT_S
+    #: who guards it: "pod" (it ends itself, atlas_nb.guard) or "client" (a supervisor only)
+    guard: str = "client"
+    #: the pod guard's lease endpoint, its bearer token, when its lease runs out (unix
+    #: seconds, as last answered) and why the last renewal failed (None: it succeeded)
+    lease_url: str | None = None
+    lease_token: str | None = field(default=None, repr=False)
+    lease_expires_at: float | None = None
+    lease_error: str | None = None
     #: fields written by a newer atlas_nb: kept as they are on rewrite
     unknown: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -86,7 +94,7 @@ class TrackedRecord:
         for key in ("id", "provider"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise _invalid(f"{key}={values.get(key)!r} must be a non-empty string")
-        for key in ("name", "gpu", "owner", "terminating"):
+        for key in ("name", "gpu", "owner", "terminating", "lease_url", "lease_token"):
             if values.get(key) is not None and not isinstance(values[key], str):
                 raise _invalid(f"{key}={values[key]!r} must be a string or null")
         for key in ("status", "key_fp"):
@@ -102,6 +110,7 @@ class TrackedRecord:
         for key in ("started_at", "last_activity", "spend_at", "running_since"):
             if key in values and (key != "running_since" or values[key] is not None):
                 values[key] = _time(key, values[key])
+        _check_guard(values)
         if "released" in values and not isinstance(values["released"], bool):
             raise _invalid(f"released={values['released']!r} must be true or false")
         if "extra" in values and not isinstance(values["extra"], dict):
@@ -115,6 +124,16 @@ class TrackedRecord:
         data = asdict(self)
         data.pop("unknown")
         return {**self.unknown, **data}
+
+
+def _check_guard(values: dict[str, Any]) -> None:
+    """The pod-guard fields: ``guard`` is "pod" or "client"; the lease expiry is a time."""
+    if values.get("guard", "client") not in ("pod", "client"):
+        raise _invalid(f"guard={values['guard']!r} must be 'pod' or 'client'")
+    if values.get("lease_error") is not None and not isinstance(values["lease_error"], str):
+        raise _invalid(f"lease_error={values['lease_error']!r} must be a string or null")
+    if values.get("lease_expires_at") is not None:
+        values["lease_expires_at"] = _time("lease_expires_at", values["lease_expires_at"])
 
 
 def _invalid(message: str) -> TrackedStoreError:

@@ -38,6 +38,7 @@ from ..providers.registry import (
     registered_name,
     resolve_provider_class,
 )
+from . import pod_lease
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
 from .state import TrackedRecord, TrackStore
@@ -116,6 +117,9 @@ class Supervisor:
         self._store_broken: str | None = None
         self.rounds = 0
         self.last_error: str | None = None
+        #: pod-guard lease renewals in flight, and computes touched meanwhile (pod_lease)
+        self._leases: dict[str, asyncio.Task[None]] = {}
+        self._lease_again: set[str] = set()
 
     # -- providers -------------------------------------------------------------------------
     def provider_for(self, rec: TrackedRecord) -> Provider:
@@ -327,6 +331,8 @@ class Supervisor:
             self._store_error(compute_id, "touch", exc)
             if rec is not None:
                 self._unsaved.add(compute_id)
+        if rec is not None:
+            pod_lease.schedule(self, rec)  # the pod's own guard hears of the activity too
         self.wake()
 
     def publish(self, compute_id: str, kind: str, **data: Any) -> None:
@@ -554,6 +560,8 @@ class Supervisor:
         self.publish(rec.id, "heartbeat", ok=True, status=status, spend_usd=spend_at(rec, now))
         if compute.status == ComputeStatus.TERMINATED:
             self.forget(rec.id, reason="terminated outside atlas_nb")
+        elif compute.status == ComputeStatus.RUNNING:
+            pod_lease.schedule(self, rec, compute)  # every heartbeat renews the pod's lease
 
     async def reap_orphans(self) -> None:
         from .api import reap_once

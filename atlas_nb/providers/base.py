@@ -58,6 +58,7 @@ CAPABILITY_DOCS: dict[str, str] = {
     "logs": "stream a compute's logs",
     "gpu_types": "a GPU catalogue with prices",
     "offers": "live offers (rentable configurations) with prices",
+    "pod_guard": "a tracked compute can end itself when every client is gone (atlas_nb.guard)",
 }
 CAPABILITIES = frozenset(CAPABILITY_DOCS)
 

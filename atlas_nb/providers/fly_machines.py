@@ -295,7 +295,7 @@ class FlyMachinesProvider(Provider):
     name = "fly"
     display_name = "Fly.io Machines"
     CAPABILITIES = frozenset(
-        {"http_proxy", "raw_tcp", "global_networking", "stop_start", "restart"}
+        {"http_proxy", "raw_tcp", "global_networking", "stop_start", "restart", "pod_guard"}
     )
     UNSUPPORTED_HINTS: ClassVar[Mapping[str, str]] = {
         "a GPU catalogue": GPU_PROVIDERS_HINT,

@@ -344,7 +344,7 @@ class VastProvider(Provider):
 
     name = "vast"
     display_name = "Vast.ai"
-    CAPABILITIES = frozenset({"spot", "raw_tcp", "stop_start", "gpu_types", "offers"})
+    CAPABILITIES = frozenset({"spot", "raw_tcp", "stop_start", "gpu_types", "offers", "pod_guard"})
     UNSUPPORTED_HINTS: ClassVar[Mapping[str, str]] = {
         "restart": "Stop and start it (atlas.stop / atlas.start).",
         "logs": "Vast has no streaming log API; read logs over SSH or in the Vast console.",

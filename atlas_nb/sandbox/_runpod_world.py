@@ -31,6 +31,7 @@ from ._runpod_catalog import (
     VOLUME_PRICE_GB_MONTH,
 )
 from ._state import SandboxState
+from .pod_guard import start_guard, stop_guard
 
 PROVISION_S = 3.0
 START_S = 4.0
@@ -364,6 +365,9 @@ class RunPodWorld:
         pod.boot_at, pod.boot_kind, pod.stopped_at = now, kind, None
         if not pod.up or pod.up[-1][1] is not None:
             pod.up.append([now, None])
+        if kind == "restart":
+            stop_guard(self.state, "runpod", pod.id)
+        start_guard(self.state, "runpod", pod.id, pod.env, args=pod.args, image=pod.image)
 
     def halt(self, pod: FakePod, *, terminate: bool = False) -> None:
         now = self.now()
@@ -376,6 +380,7 @@ class RunPodWorld:
             pod.terminated_at = now
         else:
             pod.stopped_at = now
+        stop_guard(self.state, "runpod", pod.id)
 
     def pod_json(self, pod: FakePod) -> dict[str, Any]:
         now = self.now()

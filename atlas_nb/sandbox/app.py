@@ -32,6 +32,7 @@ MOUNTS: tuple[MountSpec, ...] = (
     MountSpec("vast", "/vast", {"vast": ""}),
     MountSpec("fly_machines", "/fly-machines", {"fly_machines": "/v1"}),
     MountSpec("fly_api", "/fly-api", {"fly_api": ""}),
+    MountSpec("pod_guard", "/guard", {"oci_registry": "/registry", "guard_lease": "/lease"}),
 )
 
 

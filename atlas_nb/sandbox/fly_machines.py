@@ -50,6 +50,7 @@ from ._flym_rules import (
 )
 from ._http import FaultMiddleware, json_body, json_response
 from ._state import SandboxState
+from .pod_guard import start_guard, stop_guard
 
 FAULT_NAME = "fly"
 CREATE_S = 1.0
@@ -336,10 +337,27 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         out.sort(key=lambda d: (d["created_at"], d["id"]))
         return 200, out
 
+    def run_guard(app: FlyApp, m: LiveMachine) -> None:
+        """Start the machine's pod guard (if it has one); when the guard exits by itself the
+        main process has ended: restart "no" stops the machine, auto_destroy destroys it."""
+        config = m["config"]
+
+        def exited(code: int) -> None:
+            if (config.get("restart") or {}).get("policy", "always") != "no":
+                return  # Fly would restart the main process; the guard injects policy "no"
+            if m.current_state() not in ("destroyed", "destroying", "stopped", "stopping"):
+                transition(m, "destroy" if config.get("auto_destroy") else "stop")
+
+        env = dict(config.get("env") or {})
+        pod_id, image = f"{app.name}/{m['id']}", str(config.get("image") or "")
+        start_guard(state, "fly", pod_id, env, image=image, on_exit=exited, init=config.get("init"))
+
     async def create_machine(request: Request) -> tuple[int, Any]:
         app = app_of(request)
         m = new_machine(app, await body_of(request))
         app.machines[m["id"]] = m
+        if not m.life.skip_launch:
+            run_guard(app, m)
         return 200, m.to_json()
 
     async def get_machine(request: Request) -> tuple[int, Any]:
@@ -372,10 +390,11 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         return current
 
     async def start(request: Request) -> tuple[int, Any]:
-        _, m = machine_of(request)
+        app, m = machine_of(request)
         current = not_destroyed(m)
         if current in ("stopped", "suspended", "created", "stopping", "suspending"):
             transition(m, "start")
+            run_guard(app, m)
         return 200, {"previous_state": current}
 
     async def stop(request: Request) -> tuple[int, Any]:
@@ -386,14 +405,17 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         current = not_destroyed(m)
         if current in ("started", "starting", "restarting", "updating", "created"):
             transition(m, "stop")
+            stop_guard(state, "fly", f"{request.path_params['app']}/{m['id']}")
         return 200, {"ok": True}
 
     async def restart(request: Request) -> tuple[int, Any]:
-        _, m = machine_of(request)
+        app, m = machine_of(request)
         current = not_destroyed(m)
         if current not in ("started", "starting", "restarting", "updating"):
             raise FlyApiError(412, f"failed_precondition: cannot restart a {current} machine")
         transition(m, "restart")
+        stop_guard(state, "fly", f"{app.name}/{m['id']}")
+        run_guard(app, m)
         return 200, {"ok": True}
 
     async def suspend(request: Request) -> tuple[int, Any]:
@@ -402,6 +424,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         if current not in ("started", "starting"):
             raise FlyApiError(412, f"failed_precondition: cannot suspend a {current} machine")
         transition(m, "suspend")
+        stop_guard(state, "fly", f"{request.path_params['app']}/{m['id']}")
         return 200, {"ok": True}
 
     async def delete_machine(request: Request) -> tuple[int, Any]:
@@ -419,6 +442,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
                 "suspended, or failed (use force=true)",
             )
         transition(m, "destroy")
+        stop_guard(state, "fly", f"{request.path_params['app']}/{m['id']}")
         return 200, {"ok": True}
 
     async def wait(request: Request) -> tuple[int, Any]:

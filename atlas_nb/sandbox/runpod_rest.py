@@ -73,6 +73,7 @@ from ._runpod_world import (
     template_json,
 )
 from ._state import SandboxState
+from .pod_guard import scoped_pod
 
 FAULT_PROVIDER = "runpod"
 PROBLEM = "application/problem+json"
@@ -131,8 +132,13 @@ def _api(world: RunPodWorld, state: SandboxState, fn: Handler) -> Callable[[Requ
         if not request.headers.get("authorization"):
             return problem(401, "missing bearer token")
         if token != state.api_keys["runpod"]:
-            return problem(401, "invalid bearer token")
-        headers, retry_after = world.rate_limit(token)
+            own = scoped_pod(state, "runpod", token or "")
+            if own is None:
+                return problem(401, "invalid bearer token")
+            if fn is not delete_pod or request.path_params.get("id") != own:
+                # a pod-scoped key may remove its own pod, nothing else (RunPod: Unauthorized)
+                return problem(401, "this pod-scoped key may only remove its own pod")
+        headers, retry_after = world.rate_limit(token or "")
         if retry_after is not None:
             return problem(
                 429,

@@ -56,6 +56,7 @@ from ._http import FaultMiddleware, json_body, json_response
 from ._state import SandboxState
 from ._vast_offers import QueryError, external_offers, generate_offers, priced, run
 from ._vast_offers import prepare as prepare_offers
+from .pod_guard import scoped_pod, start_guard, stop_guard
 
 FAULT_NAME = "vast"
 OFFER_COUNT = 15_000
@@ -429,9 +430,16 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         given = given or request.query_params.get("api_key") or ""
         return bool(given) and hmac.compare_digest(given.encode(), key.encode())
 
+    def own_instance(request: Request, fn: Any) -> bool:
+        """An instance's own CONTAINER_API_KEY may stop or destroy that instance, no more."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        own = scoped_pod(state, "vast", value.strip()) if scheme.lower() == "bearer" else None
+        same = own is not None and request.path_params.get("id", "").strip("/") == own
+        return same and fn.__name__ in ("manage", "destroy")
+
     def handler(fn: Any) -> Any:
         async def endpoint(request: Request) -> Response:
-            if not authorized(request):
+            if not authorized(request) and not own_instance(request, fn):
                 return json_response(
                     {"success": False, "error": "auth_error", "msg": "Invalid user key"}, 401
                 )
@@ -562,6 +570,8 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         )
         world.instances[iid] = inst
         offer["rented"], offer["rentable"] = True, False
+        if target == "running":
+            start_guard(state, "vast", str(iid), dict(pairs), onstart=onstart, image=inst.image)
         return 200, {
             "success": True,
             "new_contract": iid,
@@ -598,9 +608,12 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         now = world.now()
         if target == "stopped" and inst.phase != "stop":
             inst.phase, inst.phase_at = "stop", now
+            stop_guard(state, "vast", str(inst.id))
         elif target == "running" and inst.phase == "stop":
             busy = inst.machine_id in world.busy_machines
             inst.phase, inst.phase_at = ("schedule" if busy else "start"), now
+            env = dict(inst.env_pairs)
+            start_guard(state, "vast", str(inst.id), env, onstart=inst.onstart, image=inst.image)
         return 200, {"success": True}
 
     async def destroy(request: Request) -> tuple[int, Any]:
@@ -609,6 +622,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
             return 200, {"success": False, "msg": offline_msg(inst)}
         del world.instances[inst.id]
         inst.offer["rented"], inst.offer["rentable"] = False, True
+        stop_guard(state, "vast", str(inst.id))
         return 200, {"success": True, "msg": "Instance destroyed successfully"}
 
     async def list_v1(request: Request) -> tuple[int, Any]:

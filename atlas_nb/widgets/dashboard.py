@@ -1,7 +1,9 @@
 """``ComputeDashboard``: a live table of tracked computes with per-row actions.
 
 Columns: provider, name, GPU, status, uptime, $/hr, spend so far, time left before the next
-limit (idle TTL, deadline or cost cap). Touch is always available; Stop and Terminate are
+limit (idle TTL, deadline or cost cap), and who guards it: ``pod`` (it ends itself; with the
+time left on its lease, or the last renewal's failure) or ``client`` (this kernel or
+``atlas-nb reap``). Touch is always available; Stop and Terminate are
 disabled unless ``allow_destructive=True`` and ask for confirmation. The table refreshes every
 ``refresh`` and immediately on orchestrator events; the last error is shown, not swallowed.
 
@@ -26,7 +28,18 @@ from .._runtime import cancel_task, get_runtime
 MIN_REFRESH_S = 1.0
 MIN_EVENT_GAP_S = 0.5
 
-HEADERS = ("provider", "name", "GPU", "status", "uptime", "$/hr", "spent", "limit in", "")
+HEADERS = (
+    "provider",
+    "name",
+    "GPU",
+    "status",
+    "uptime",
+    "$/hr",
+    "spent",
+    "limit in",
+    "guard",
+    "",
+)
 _STATUS_COLOURS = {
     "running": "#2e7d32",
     "provisioning": "#f9a825",
@@ -71,7 +84,30 @@ def format_row(row: dict[str, Any]) -> list[str]:
         _money(row.get("cost_per_hr")),
         _money(row.get("spend_usd"), 4),
         f"{left} ({limit})" if limit else "-",
+        guard_cell(row),
     ]
+
+
+def guard_cell(row: dict[str, Any], now: float | None = None) -> str:
+    """Who guards a compute, and its lease: ``client``, ``pod · lease 4m10s`` or
+    ``pod · renewal failed: ...`` (a failed renewal never ends the pod by itself).
+
+    >>> guard_cell({"guard": "pod", "lease_error": "unreachable: ConnectError"})
+    'pod · renewal failed: unreachable: ConnectError'
+    >>> guard_cell({"guard": "client"})
+    'client'
+    """
+    guard = row.get("guard")
+    if guard != "pod":
+        return str(guard or "client")
+    error = row.get("lease_error")
+    if isinstance(error, str) and error:
+        return f"pod · renewal failed: {error}"
+    expires = row.get("lease_expires_at")
+    if expires is None or expires != expires:  # None or NaT
+        return "pod"
+    at = expires.timestamp() if hasattr(expires, "timestamp") else float(expires)
+    return f"pod · lease {_duration(max(0.0, at - (now or time.time())))}"
 
 
 class _Row:
@@ -153,7 +189,7 @@ class ComputeDashboard(w.VBox):
         self.info = w.HTML()
         self.error = w.HTML()
         self.grid = w.GridBox(
-            layout=w.Layout(grid_template_columns="repeat(8, auto) 1fr", grid_gap="2px 12px")
+            layout=w.Layout(grid_template_columns="repeat(9, auto) 1fr", grid_gap="2px 12px")
         )
         self._headers = [w.HTML(f"<b>{h}</b>") for h in HEADERS]
         self._rows: dict[str, _Row] = {}

@@ -94,13 +94,13 @@ def test_fields_from_a_newer_schema_survive_a_rewrite(tmp_path):
     store.put(TrackedRecord(id="p1", provider="mock", started_at=1.0, last_activity=1.0))
     path = tmp_path / "tracked" / "p1.json"
     data = json.loads(path.read_text())
-    data["lease_expires_at"] = 123.0
-    data["guard"] = {"kind": "pod"}
+    data["replicas"] = 123.0
+    data["placement"] = {"kind": "pod"}
     path.write_text(json.dumps(data))
     store.update("p1", status="running")
     again = json.loads(path.read_text())
     assert again["status"] == "running"
-    assert again["lease_expires_at"] == 123.0 and again["guard"] == {"kind": "pod"}
+    assert again["replicas"] == 123.0 and again["placement"] == {"kind": "pod"}
 
 
 def test_a_record_naming_code_on_disk_is_never_imported(tmp_path):

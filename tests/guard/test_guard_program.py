@@ -180,20 +180,22 @@ def test_own_environment_wins_over_pid1(pod: FakePod, rest: FakeREST):
     eventually(lambda: rest.calls() == [("DELETE", "/v2/pods/own-pod")], timeout=20)
 
 
-def test_vast_stops_then_destroys_from_onstart(pod: FakePod, rest: FakeREST):
+def test_vast_destroys_itself_from_onstart(pod: FakePod, rest: FakeREST):
     pod.pid1 = {"CONTAINER_ID": "777", "CONTAINER_API_KEY": "instance-key"}
     pod.start("vast", idle_spec(ttl=0.5, grace=0.2))  # onstart returns; the guard runs detached
     path = "/api/v0/instances/777/"
-    eventually(lambda: rest.calls() == [("PUT", path), ("DELETE", path)], timeout=20)
-    assert rest.requests[0]["body"] == {"state": "stopped"}
+    # destroy first: a stop would end the container (and the guard) before a destroy left
+    eventually(lambda: rest.calls() == [("DELETE", path)], timeout=20)
     assert {r["auth"] for r in rest.requests} == {"Bearer instance-key"}
 
 
-def test_vast_destroy_refused_still_counts_as_ended(pod: FakePod, rest: FakeREST):
+def test_vast_destroy_refused_stops_instead_and_counts_as_ended(pod: FakePod, rest: FakeREST):
     rest.status["DELETE"] = 403
     pod.pid1 = {"CONTAINER_ID": "777", "CONTAINER_API_KEY": "instance-key"}
     pod.start("vast", idle_spec(ttl=0.5, grace=0.2))
-    eventually(lambda: len(rest.calls()) == 2, timeout=20)
+    path = "/api/v0/instances/777/"
+    eventually(lambda: rest.calls() == [("DELETE", path), ("PUT", path)], timeout=20)
+    assert rest.requests[1]["body"] == {"state": "stopped"}
     eventually(lambda: pid_alive_from_state(pod) is False, timeout=20)
     assert len(rest.calls()) == 2  # stopped is enough: no retry loop on destroy
 
@@ -280,4 +282,4 @@ def test_the_program_and_its_settings_are_read_from_pid1_when_the_shell_lacks_th
 ):
     pod.pid1 = {"CONTAINER_ID": "31", "CONTAINER_API_KEY": "k31"}
     pod.start("vast", idle_spec(ttl=0.5, grace=0.2), env_in_pid1=True)
-    eventually(lambda: [m for m, _ in rest.calls()] == ["PUT", "DELETE"], timeout=20)
+    eventually(lambda: [m for m, _ in rest.calls()] == ["DELETE"], timeout=20)

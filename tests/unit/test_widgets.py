@@ -259,6 +259,7 @@ def test_format_row():
         "$2.49",
         "$2.5700",
         "1m35s (idle_timeout)",
+        "client",
     ]
 
 

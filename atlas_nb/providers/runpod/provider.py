@@ -65,6 +65,7 @@ class RunPodProvider(Provider):
             "logs",
             "gpu_types",
             "offers",
+            "pod_guard",
         }
     )
 
