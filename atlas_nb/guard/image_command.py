@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, TransportError, UnsupportedError, ValidationError
+
+if TYPE_CHECKING:
+    import httpx
 
 DOCKER_HUB = "registry-1.docker.io"
 MANIFEST_TYPES = ", ".join(
@@ -85,6 +86,8 @@ def resolve_image_command(
 
     ``registry_url`` (e.g. the sandbox's) replaces the image's own registry.
     """
+    import httpx  # deferred: ``import atlas_nb`` stays light
+
     ref = parse_image_ref(image)
     http = client or httpx.Client(timeout=30, follow_redirects=True)
     try:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from ..errors import ValidationError
 from .injection import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ async def renew_lease(
     The TTL is relative, so a client clock that is off changes nothing. Network errors and 5xx
     answers are retried ``attempts`` times with doubling backoff; 4xx answers are final.
     """
+    import httpx  # deferred: ``import atlas_nb`` stays light
+
     own = client is None
     http = client or httpx.AsyncClient(timeout=timeout_s)
     detail = ""

@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from ..config import settings
 from ..errors import AtlasError, ValidationError
 from ..guard import GuardSpec, resolve_image_command
@@ -79,11 +77,9 @@ async def arm(
             return _fallback(request, guard, "a template's start command cannot be wrapped")
         registry = settings().base_url("oci_registry")
         transport = settings().http_transport
-        sync = (
-            httpx.Client(transport=_Bridge(transport, asyncio.get_running_loop()), timeout=30)
-            if transport is not None
-            else None
-        )
+        from ..transport.bridge import blocking_client  # deferred: httpx loads on first use
+
+        sync = blocking_client(transport, asyncio.get_running_loop()) if transport else None
         try:
             command = await asyncio.to_thread(
                 resolve_image_command, request.image, registry_url=registry, client=sync
@@ -100,22 +96,6 @@ async def arm(
         grace_s=settings().pod_guard_grace_s,
     )
     return Armed(guarded_request(name, request, spec, command), "pod", token)
-
-
-class _Bridge(httpx.BaseTransport):
-    """A blocking transport over the configured async one (the in-process sandbox), for the
-    registry reads that run in a worker thread while the event loop serves them."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, loop: asyncio.AbstractEventLoop):
-        self.transport, self.loop = transport, loop
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def send() -> httpx.Response:
-            resp = await self.transport.handle_async_request(request)
-            body = b"".join([chunk async for chunk in resp.stream])  # type: ignore[union-attr]
-            return httpx.Response(resp.status_code, headers=resp.headers, content=body)
-
-        return asyncio.run_coroutine_threadsafe(send(), self.loop).result(60)
 
 
 def _fallback(request: ComputeRequest, guard: str, why: str) -> Armed:
@@ -181,7 +161,9 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
     stub = Compute(id=rec.id, provider=rec.provider)
     _, headers = lease_url_for(stub, override=settings().base_url("guard_lease"))
     transport = settings().http_transport
-    client = httpx.AsyncClient(timeout=10.0, transport=transport) if transport else None
+    from ..transport.bridge import async_client  # deferred: httpx loads on first use
+
+    client = async_client(transport) if transport else None
     try:
         outcome = await renew_lease(
             rec.lease_url, rec.lease_token, ttl, client=client, headers=headers

@@ -405,16 +405,14 @@ def test_half_written_files_never_break_loading(tmp_path):
 
 
 def test_limits_on_the_runpod_sandbox_over_loopback(sandbox):
-    """Idle TTL, deadline and cost cap against the RunPod fake on its fast clock; the pods are
-    really gone from the (fake) account afterwards."""
+    """Idle TTL, deadline and cost cap enforced by the client (``guard="client"``: with the pod
+    guard the pods would end themselves first) against the RunPod fake on its fast clock; the
+    pods are really gone from the (fake) account afterwards."""
+    client = {"provider": "runpod", "image": "x", "guard": "client"}
     with atlas.events() as sub:
-        idle = atlas.spawn(provider="runpod", gpu="l4", image="x", idle_ttl=1.0)
-        deadline = atlas.spawn(
-            provider="runpod", gpu="l4", image="x", max_runtime=1.0, idle_ttl="1h"
-        )
-        capped = atlas.spawn(
-            provider="runpod", gpu="h100", image="x", max_cost_usd=0.001, idle_ttl="1h"
-        )
+        idle = atlas.spawn(gpu="l4", idle_ttl=1.0, **client)
+        deadline = atlas.spawn(gpu="l4", max_runtime=1.0, idle_ttl="1h", **client)
+        capped = atlas.spawn(gpu="h100", max_cost_usd=0.001, idle_ttl="1h", **client)
         reasons, done = {}, set()
         for event in sub:
             if event.kind == "terminating":

@@ -1,0 +1,40 @@
+"""Clients over the configured transport (``settings().http_transport``, e.g. the in-process
+sandbox) for code that talks to one URL without an :class:`HttpApi`.
+
+>>> client = async_client(transport)          # doctest: +SKIP
+>>> sync = blocking_client(transport, loop)   # from a worker thread, while ``loop`` runs
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+
+def async_client(transport: httpx.AsyncBaseTransport, *, timeout: float = 10.0) -> httpx.AsyncClient:
+    """An async client whose requests go through ``transport``."""
+    return httpx.AsyncClient(timeout=timeout, transport=transport)
+
+
+def blocking_client(
+    transport: httpx.AsyncBaseTransport, loop: asyncio.AbstractEventLoop, *, timeout: float = 30.0
+) -> httpx.Client:
+    """A blocking client for a worker thread, whose requests run on ``loop`` through the async
+    ``transport`` (the loop must keep running while the thread waits)."""
+    return httpx.Client(transport=_SyncOverAsync(transport, loop), timeout=timeout)
+
+
+class _SyncOverAsync(httpx.BaseTransport):
+    """A blocking transport that hands each request to an async one on another thread's loop."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, loop: asyncio.AbstractEventLoop):
+        self.transport, self.loop = transport, loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            resp = await self.transport.handle_async_request(request)
+            body = b"".join([chunk async for chunk in resp.stream])  # type: ignore[union-attr]
+            return httpx.Response(resp.status_code, headers=resp.headers, content=body)
+
+        return asyncio.run_coroutine_threadsafe(send(), self.loop).result(60)
