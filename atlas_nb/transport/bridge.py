@@ -12,7 +12,9 @@ import asyncio
 import httpx
 
 
-def async_client(transport: httpx.AsyncBaseTransport, *, timeout: float = 10.0) -> httpx.AsyncClient:
+def async_client(
+    transport: httpx.AsyncBaseTransport, *, timeout: float = 10.0
+) -> httpx.AsyncClient:
     """An async client whose requests go through ``transport``."""
     return httpx.AsyncClient(timeout=timeout, transport=transport)
 
