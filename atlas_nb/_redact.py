@@ -22,6 +22,7 @@ was told about with :func:`remember`. :func:`redact_url` does the same for one U
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -75,6 +76,11 @@ _PAIR = re.compile(
 _known: dict[str, None] = {}  # insertion-ordered
 _known_lock = threading.Lock()
 _known_pattern: re.Pattern[str] | None = None
+#: redact() of short strings (statuses, ids, names repeat in every listing); a new dict
+#: replaces it whenever a secret is remembered, so no answer outlives the pattern it used
+_redacted: dict[str, str] = {}
+_CACHED_LEN = 256
+_CACHED_MAX = 8192
 
 
 def is_secret_name(name: str) -> bool:
@@ -83,6 +89,11 @@ def is_secret_name(name: str) -> bool:
     >>> [is_secret_name(n) for n in ("HF_TOKEN", "db_password", "ssh_public_key", "PORT")]
     [True, True, False, False]
     """
+    return _secret_name(name)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names (raw fields, env vars) come back
+def _secret_name(name: str) -> bool:
     lower = name.strip("\"'").lower()
     if lower in SECRET_PARAMS or ("private" in lower and _SECRET_NAME.search(lower)):
         return True
@@ -93,7 +104,7 @@ def is_secret_name(name: str) -> bool:
 
 def remember(secret: str | None) -> None:
     """Mask this exact value wherever :func:`redact` sees it (a configured key, a token)."""
-    global _known_pattern
+    global _known_pattern, _redacted
     if not isinstance(secret, str) or len(secret) < MIN_REMEMBERED:
         return
     with _known_lock:
@@ -104,6 +115,7 @@ def remember(secret: str | None) -> None:
             del _known[next(iter(_known))]
         ordered = sorted(_known, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        _redacted = {}
 
 
 def _mask_pair(match: re.Match[str]) -> str:
@@ -116,26 +128,44 @@ def redact(text: str) -> str:
     """``text`` with every secret-looking substring replaced by ``REDACTED``."""
     if not isinstance(text, str) or not text:
         return text
+    cache, short = _redacted, len(text) <= _CACHED_LEN
+    if short:
+        hit = cache.get(text)
+        if hit is not None:
+            return hit
     known = _known_pattern
-    if known is not None:
-        text = known.sub(REDACTED, text)
-    text = _SHAPES.sub(REDACTED, text)
-    return _PAIR.sub(_mask_pair, text)
+    out = known.sub(REDACTED, text) if known is not None else text
+    out = _PAIR.sub(_mask_pair, _SHAPES.sub(REDACTED, out))
+    if short:
+        if len(cache) >= _CACHED_MAX:
+            cache.clear()
+        cache[text] = out
+    return out
 
 
 def redact_value(value: Any) -> Any:
     """Nested data (dicts, lists, tuples, strings) with secrets masked; values under a
     secret-looking key become ``***``. Other objects are returned as they are."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return redact(value)
-    if isinstance(value, Mapping):
+    if kind in _SCALARS:
+        return value
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return {
-            k: (MASKED if isinstance(k, str) and is_secret_name(k) and v else redact_value(v))
+            k: (MASKED if isinstance(k, str) and _secret_name(k) and v else redact_value(v))
             for k, v in value.items()
         }
+    if kind is list:
+        return [redact_value(v) for v in value]
+    if isinstance(value, str):  # a str subclass
+        return redact(value)
     if isinstance(value, (list, tuple)):
         return type(value)(redact_value(v) for v in value)
     return value
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def redact_url(url: str) -> str:

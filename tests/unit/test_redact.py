@@ -4,6 +4,8 @@
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atlas_nb import _redact, telemetry
 from atlas_nb._redact import is_secret_name, mask, redact, redact_env, redact_url, redact_value
@@ -171,3 +173,31 @@ def test_a_placeholder_after_a_secret_name_is_left_alone():
     # an error hint that shows how to pass a key is not a key
     text = "add a key (atlas.configure(api_keys=...)), or set RUNPOD_API_KEY"
     assert redact(text) == text
+
+
+def test_a_text_seen_before_its_secret_was_remembered_is_masked_after():
+    # redact() caches short strings: remembering a secret must drop the answers it changes
+    secret = "plainlookingvalue42"
+    text = f"the pod said {secret}"
+    assert redact(text) == text
+    _redact.remember(secret)
+    assert secret not in redact(text)
+
+
+def test_redact_value_keeps_types_and_masks_nested_secret_names():
+    class Tagged(str):
+        pass
+
+    data = {"a": [1, 2.5, True, None, ("x", {"api_key": "v"})], "b": Tagged(RUNPOD)}
+    out = redact_value(data)
+    assert out["a"][:4] == [1, 2.5, True, None]
+    assert out["a"][4] == ("x", {"api_key": "***"})
+    assert RUNPOD not in out["b"]
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_cached_redaction_is_the_same_as_a_fresh_one(text):
+    first = redact(text)
+    _redact._redacted = {}  # a fresh cache computes it again
+    assert redact(text) == first == redact(text)
