@@ -89,7 +89,7 @@ class TrackedRecord:
         """
         if not isinstance(data, dict):
             raise _invalid(f"a record must be a JSON object, not {type(data).__name__}")
-        known = {f.name for f in fields(cls)} - {"unknown"}
+        known = _FIELD_NAMES
         values = {k: v for k, v in data.items() if k in known}
         for key in ("id", "provider"):
             if not isinstance(values.get(key), str) or not values[key]:
@@ -116,7 +116,8 @@ class TrackedRecord:
         if "extra" in values and not isinstance(values["extra"], dict):
             raise _invalid(f"extra={values['extra']!r} must be an object")
         rec = cls(**values)
-        rec.unknown = {k: v for k, v in data.items() if k not in known}
+        if len(values) < len(data):
+            rec.unknown = {k: v for k, v in data.items() if k not in known}
         return rec
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +135,10 @@ def _check_guard(values: dict[str, Any]) -> None:
         raise _invalid(f"lease_error={values['lease_error']!r} must be a string or null")
     if values.get("lease_expires_at") is not None:
         values["lease_expires_at"] = _time("lease_expires_at", values["lease_expires_at"])
+
+
+#: the fields a record file may set (``unknown`` is where the others go)
+_FIELD_NAMES = frozenset(f.name for f in fields(TrackedRecord)) - {"unknown"}
 
 
 def _invalid(message: str) -> TrackedStoreError:
@@ -276,12 +281,14 @@ class TrackStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _read_one(self, file: Path) -> TrackedRecord | None:
-        """The record in ``file`` (None if gone); ``TrackedStoreError`` when it is corrupt."""
+    def _read_one(self, file: Path, *, link: bool | None = None) -> TrackedRecord | None:
+        """The record in ``file`` (None if gone); ``TrackedStoreError`` when it is corrupt.
+        ``link``: whether it is a symlink, when the caller knows (from a directory scan)."""
         try:
-            if stat.S_ISLNK(os.lstat(file).st_mode):
+            if stat.S_ISLNK(os.lstat(file).st_mode) if link is None else link:
                 raise _invalid("the record is a symlink (refused)")
-            text = file.read_text()
+            with open(file, "rb") as f:
+                text = f.read().decode()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
@@ -341,11 +348,19 @@ class TrackStore:
         if not self._check_dir():
             return {}
         out = {}
-        for file in sorted(self.path.glob("*.json")):
+        try:
+            with os.scandir(self.path) as scan:
+                entries = sorted((e.name, e.is_symlink()) for e in scan if e.name.endswith(".json"))
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._unusable(f"cannot be listed ({exc.strerror or exc})") from None
+        for name, link in entries:
+            file = self.path / name
             if file in self._unreadable:
                 continue
             try:
-                rec = self._read_one(file)
+                rec = self._read_one(file, link=link)
             except TrackedStoreError as exc:
                 self._quarantine(file, exc.message or str(exc))
                 continue

@@ -240,8 +240,13 @@ class Supervisor:
                 self._store_error("", "load", exc)
             return
         self._store_broken = None
-        by_file = {self.store.file_of(cid): rec for cid, rec in self.records.items()}
-        for file, reason in self.store.quarantined:
+        quarantined = self.store.quarantined
+        by_file = (
+            {self.store.file_of(cid): rec for cid, rec in self.records.items()}
+            if quarantined
+            else {}
+        )
+        for file, reason in quarantined:
             mine = by_file.get(file)
             self.publish(
                 mine.id if mine else file.stem,
