@@ -170,3 +170,19 @@ def test_telemetry_on_transport_failure():
 )
 def test_redact(url, expected):
     assert redact_url(url) == expected
+
+
+def test_a_cookie_an_api_sets_is_sent_back_and_none_is_sent_otherwise():
+    # httpx's cookie jar is skipped for answers without Set-Cookie; one that sets it still counts
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("cookie"))
+        if len(seen) == 2:
+            return httpx.Response(200, json={}, headers={"set-cookie": "session=abc; Path=/"})
+        return httpx.Response(200, json={})
+
+    api = api_with(handler)
+    for _ in range(4):
+        run(api.json("GET", "/thing"))
+    assert seen == [None, None, "session=abc", "session=abc"]
