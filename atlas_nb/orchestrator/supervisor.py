@@ -17,6 +17,12 @@ Faults never stop the guarding: a store write that fails (lock held, disk full, 
 reported as ``store_error`` and retried while the record stays guarded in memory; a corrupt
 record is quarantined and reported once; a compute is forgotten only once its death is
 confirmed (a second miss one heartbeat later, or a list after a 404 on terminate).
+
+The store is a :class:`~atlas_nb.orchestrator.store.RecordStore`. A shared one (Redis) is
+guarded by one supervisor at a time, the holder of its lease (:mod:`.lease`); the others
+observe (follow the store, publish its events) and take over when the holder dies. Every
+termination is claimed in the store first, so a limit is enforced once, by one process, and a
+claim left by a dead holder is resumed by the next.
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from ..config import settings
@@ -40,7 +50,8 @@ from ..providers.registry import (
 )
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
-from .state import TrackedRecord, TrackStore
+from .state import TrackedRecord
+from .store import Claim, Listener, RecordStore
 
 log = logging.getLogger("atlas_nb.orchestrator")
 
@@ -93,9 +104,17 @@ class Supervisor:
     #: first retry delay and cap (seconds) when a store write fails
     store_backoff_s: tuple[float, float] = (0.5, 30.0)
 
-    def __init__(self, store: TrackStore) -> None:
+    def __init__(self, store: RecordStore, *, holder: str | None = None) -> None:
         self.store = store
+        #: who this process is in a shared store (lease, claims, events)
+        self.holder = holder or (holder_id() if store.shared else f"local:{os.getpid()}")
         self.bus = EventBus()
+        #: the enforcer's lease of a shared store (None: this process always enforces)
+        self.lease = store.lease(self.holder, self.wake)
+        self._lease_task: asyncio.Task[None] | None = None
+        self._changed = False  # another process wrote to the shared store
+        #: touches from other processes applied here (benchmarks read it)
+        self.remote_touches = 0
         self.records: dict[str, TrackedRecord] = {}
         #: the provider instance (and key) each compute was spawned or tracked with
         self.providers: dict[str, Provider] = {}
@@ -132,12 +151,30 @@ class Supervisor:
             "so its absence proves nothing; configure that key (atlas.configure(api_keys=...))"
         )
 
+    @property
+    def enforcing(self) -> bool:
+        """Whether this process enforces the limits (always, unless another holds the lease)."""
+        return self.lease is None or self.lease.held
+
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
-        """Adopt what the store holds and start guarding (idempotent; on the loop)."""
+        """Adopt what the store holds and start guarding (idempotent; on the loop, after
+        ``await store.connect()``)."""
         if self._task is not None and not self._task.done():
             return
         self.sync_from_store()
+        self.store.start(
+            Listener(
+                changed=self._remote_change,
+                touched=self.remote_touch,
+                event=self.bus.publish,
+                health=self._store_health,
+            )
+        )
+        if self.lease is not None:
+            self._lease_task = asyncio.get_running_loop().create_task(
+                self.lease.run(), name="atlas-orchestrator lease"
+            )
         cfg = settings()
         now = time.time()
         self._next_heartbeat = now + cfg.heartbeat_s
@@ -150,7 +187,9 @@ class Supervisor:
             self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [self._task, *self._terminations.values(), *self._rounds.values()]
+        tasks = [
+            self._task, self._lease_task, *self._terminations.values(), *self._rounds.values()
+        ]  # fmt: skip
         for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
@@ -158,7 +197,32 @@ class Supervisor:
             if task is not None:
                 with contextlib.suppress(BaseException):
                     await task
-        self._task = None
+        self._task = self._lease_task = None
+        if self.lease is not None:
+            await self.lease.release()  # the next observer takes over at once
+        with contextlib.suppress(Exception):
+            await self.store.aclose()
+
+    # -- what other processes did (a shared store) -----------------------------------------
+    def _remote_change(self, compute_id: str) -> None:
+        self._changed = True
+        self.wake()
+
+    def remote_touch(self, compute_id: str, at: float) -> None:
+        """A touch made in another process: the idle timer starts again here too."""
+        rec = self.records.get(compute_id)
+        if rec is not None and at > rec.last_activity:
+            rec.last_activity = at
+        self.remote_touches += 1
+        self.wake()
+
+    def _store_health(self, error: str | None) -> None:
+        if error is not None:
+            self._store_error("", "reach the store", RuntimeError(error))
+        else:
+            self.last_error = None
+            self._changed = True
+            self.wake()
 
     # -- the store (every write may fail: report, keep guarding, retry) --------------------
     def _store_error(self, compute_id: str, action: str, exc: BaseException) -> None:
@@ -240,7 +304,7 @@ class Supervisor:
         for file, reason in self.store.quarantined:
             mine = by_file.get(file)
             self.publish(
-                mine.id if mine else file.stem,
+                mine.id if mine else (file.stem if isinstance(file, Path) else str(file)),
                 "store_error",
                 action="quarantine",
                 error=reason,
@@ -330,7 +394,9 @@ class Supervisor:
         self.wake()
 
     def publish(self, compute_id: str, kind: str, **data: Any) -> None:
-        self.bus.publish(ComputeEvent(compute_id, kind, data))
+        event = ComputeEvent(compute_id, kind, data)
+        self.bus.publish(event)
+        self.store.record_event(event)  # a shared store tells the other kernels
 
     # -- the loop ----------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -355,19 +421,24 @@ class Supervisor:
         cfg = settings()
         now = time.time()
         self._retry_store(now)
-        self.enforce_deadlines(now)
+        if self._changed:  # another process wrote to the shared store
+            self._changed = False
+            self.sync_from_store()
+        enforcing = self.enforcing  # observers follow the store and wait for the lease
+        if enforcing:
+            self.enforce_deadlines(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + cfg.heartbeat_s
-            self._start_round("heartbeat", self.heartbeat)
-        if cfg.reaper_enabled and now >= self._next_reap:
+            self._start_round("heartbeat", self.heartbeat if enforcing else self.observe)
+        if enforcing and cfg.reaper_enabled and now >= self._next_reap:
             self._next_reap = now + cfg.reap_interval_s
             self._start_round("reap", self.reap_orphans)
         wake_at = [self._next_heartbeat]
-        if cfg.reaper_enabled:
+        if enforcing and cfg.reaper_enabled:
             wake_at.append(self._next_reap)
         if self._unsaved or self._gone:
             wake_at.append(self._store_retry_at)
-        for rec in self.guarded():
+        for rec in self.guarded() if enforcing else ():
             if rec.id not in self._terminations:
                 d = next_deadline(rec, now)
                 if d is not None:
@@ -390,6 +461,11 @@ class Supervisor:
         fired = []
         for rec in self.guarded():
             if rec.id in self._terminations:
+                continue
+            if rec.terminating and self.store.shared:  # claimed by a holder that died: finish
+                self._terminations[rec.id] = asyncio.get_running_loop().create_task(
+                    self._terminate(rec, rec.terminating), name=f"atlas-terminate {rec.id}"
+                )
                 continue
             d = next_deadline(rec, now)
             if d is None or d.at > now:
@@ -418,16 +494,21 @@ class Supervisor:
     async def _terminate(self, rec: TrackedRecord, reason: str) -> None:
         """Terminate until the provider confirms it gone; every failure is retried."""
         try:
-            rec.terminating = reason
-            try:
-                marked = self.store.update(rec.id, terminating=reason)
-            except Exception as exc:  # the limit matters more than the note on disk
-                self._store_error(rec.id, "mark terminating", exc)
-                marked = rec
-            if marked is None and rec.id not in self._unsaved:
+            claim = await self._claim(rec, reason)
+            if claim is None:
+                return  # another process enforces now
+            if claim.outcome == "touched":
+                rec.last_activity = max(rec.last_activity, claim.last_activity or 0.0)
+                self.wake()
+                return
+            if claim.outcome in ("gone", "released") and rec.id not in self._unsaved:
                 self.records.pop(rec.id, None)  # untracked meanwhile: nothing to do
                 return
-            self.publish(rec.id, "terminating", reason=reason)
+            rec.terminating = reason
+            if claim.outcome == "resumed":
+                self.publish(rec.id, "terminating", reason=reason, resumed=True)
+            else:
+                self.publish(rec.id, "terminating", reason=reason)
             await self._terminate_until_gone(rec)
             self.records.pop(rec.id, None)
             self.providers.pop(rec.id, None)
@@ -438,6 +519,34 @@ class Supervisor:
         finally:
             if self._terminations.get(rec.id) is asyncio.current_task():
                 del self._terminations[rec.id]
+
+    async def _claim(self, rec: TrackedRecord, reason: str) -> Claim | None:
+        """Claim the termination in the store (once for every process sharing it).
+
+        A local store that fails is reported and the limit fires anyway (the limit matters
+        more than the note on disk); a shared store is retried with backoff (another process
+        could otherwise enforce it too) for as long as this process holds the lease.
+        """
+        known = rec.last_activity if reason == "idle_timeout" else None
+        delay, cap = self.store_backoff_s
+        reported = False
+        while True:
+            if not self.enforcing:
+                return None
+            try:
+                return await self.store.claim_termination(
+                    rec.id, reason, by=self.holder, last_activity=known
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not reported:
+                    self._store_error(rec.id, "mark terminating", exc)
+                    reported = True
+                if not self.store.shared:
+                    return Claim("claimed", by=self.holder)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
 
     async def _terminate_until_gone(self, rec: TrackedRecord) -> None:
         delay, cap = self.terminate_backoff_s
@@ -471,8 +580,15 @@ class Supervisor:
                 return c.status == ComputeStatus.TERMINATED
         return True
 
+    async def observe(self) -> None:
+        """An observer's round (another process enforces): bring the view up to date."""
+        await self.store.refresh()
+        self.sync_from_store()
+        self.rounds += 1
+
     async def heartbeat(self) -> None:
         """One round: refresh every tracked compute with one list call per provider."""
+        await self.store.refresh()
         self.sync_from_store()
         self.rounds += 1
         groups: dict[int, tuple[Provider, list[TrackedRecord]]] = {}
@@ -563,3 +679,14 @@ class Supervisor:
         except Exception as exc:
             self.last_error = f"reaper: {exc}"
             log.warning("reaper failed: %s", exc)
+
+
+def holder_id() -> str:
+    """Who this process is in a shared store: owner tag, host, pid and a random part."""
+    from ..naming import owner_tag
+
+    try:
+        owner = owner_tag()
+    except Exception:  # an unwritable data dir: still a usable (random) identity
+        owner = "unknown"
+    return f"{owner}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -26,7 +26,7 @@ from .._runtime import cancel_task, get_runtime
 MIN_REFRESH_S = 1.0
 MIN_EVENT_GAP_S = 0.5
 
-HEADERS = ("provider", "name", "GPU", "status", "uptime", "$/hr", "spent", "limit in", "")
+HEADERS = ("provider", "name", "GPU", "status", "uptime", "$/hr", "spent", "limit in", "owner", "")
 _STATUS_COLOURS = {
     "running": "#2e7d32",
     "provisioning": "#f9a825",
@@ -71,6 +71,7 @@ def format_row(row: dict[str, Any]) -> list[str]:
         _money(row.get("cost_per_hr")),
         _money(row.get("spend_usd"), 4),
         f"{left} ({limit})" if limit else "-",
+        str(row.get("owner") or "-"),
     ]
 
 
@@ -153,7 +154,7 @@ class ComputeDashboard(w.VBox):
         self.info = w.HTML()
         self.error = w.HTML()
         self.grid = w.GridBox(
-            layout=w.Layout(grid_template_columns="repeat(8, auto) 1fr", grid_gap="2px 12px")
+            layout=w.Layout(grid_template_columns="repeat(9, auto) 1fr", grid_gap="2px 12px")
         )
         self._headers = [w.HTML(f"<b>{h}</b>") for h in HEADERS]
         self._rows: dict[str, _Row] = {}
@@ -173,7 +174,7 @@ class ComputeDashboard(w.VBox):
     async def _start(self) -> None:
         from ..orchestrator.api import _running
 
-        sup = _running()
+        sup = await _running()
         self._kick = asyncio.Event()
         self._unsubscribe = sup.bus.subscribe(self._on_event)
         await self.refresh_async()
@@ -251,17 +252,21 @@ class ComputeDashboard(w.VBox):
 
     async def act_async(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
-        from ..orchestrator.api import _running
+        from ..orchestrator.api import _running, check_owner
 
         try:
             if action in ("stop", "terminate") and not self.allow_destructive:
                 raise PermissionError(
                     f"{action} is disabled; open the dashboard with allow_destructive=True"
                 )
-            sup = _running()
+            sup = await _running()
             rec = sup.records.get(compute_id)
             if rec is None:
                 raise LookupError(f"{compute_id} is no longer tracked")
+            if action in ("stop", "terminate"):  # the dashboard was opened allowing it
+                sup.publish(
+                    compute_id, "action", **check_owner(rec, action, allow_destructive=True)
+                )
             if action == "touch":
                 sup.touch(compute_id)
             elif action == "stop":
