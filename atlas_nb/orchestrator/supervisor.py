@@ -166,7 +166,7 @@ class Supervisor:
         self.store.start(
             Listener(
                 changed=self._remote_change,
-                touched=self.remote_touch,
+                touched=lambda cid, at: self.remote_touch(cid, at),
                 event=self.bus.publish,
                 health=self._store_health,
             )
@@ -321,7 +321,13 @@ class Supervisor:
             mine = self.records.get(cid)
             if mine is None:
                 self.records[cid] = rec
+            elif self.store.shared and not self.enforcing and cid not in self._unsaved:
+                # an observer: the enforcer writes status and spend; touches merge
+                rec.last_activity = max(mine.last_activity, rec.last_activity)
+                self.records[cid] = rec
             else:
+                if rec.terminating and not mine.terminating:  # claimed elsewhere
+                    mine.terminating = rec.terminating
                 mine.last_activity = max(mine.last_activity, rec.last_activity)
                 mine.released = rec.released
                 if mine.running_since is None:
