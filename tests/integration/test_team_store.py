@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -9,9 +10,9 @@ import pytest
 import redis
 
 import atlas_nb as atlas
-from atlas_nb._runtime import get_runtime
 from atlas_nb.errors import StoreUnavailableError, ValidationError
 from atlas_nb.orchestrator.api import supervisor
+from atlas_nb.orchestrator.state import TrackedRecord
 from tests.helpers.redis_server import REDIS_PASSWORD, free_port
 from tests.helpers.team import Kernel
 from tests.helpers.waiting import eventually
@@ -114,6 +115,7 @@ def team(sandbox, own_redis, tmp_path):
         data_dir=tmp_path / "carol",
     )  # fmt: skip
     yield own_redis
+    atlas.shutdown()  # while Redis still runs
 
 
 def test_redis_restarted_mid_run_loses_nothing(team, sandbox):
@@ -122,6 +124,7 @@ def test_redis_restarted_mid_run_loses_nothing(team, sandbox):
     eventually(lambda: sup.enforcing, timeout=30)
     raw = redis.Redis.from_url(team.url)
     eventually(lambda: raw.scard("atlas_nb:ids") == 2, timeout=30)
+    before = float(raw.hget(f"atlas_nb:rec:{keep[0].id}", "last_activity"))
     with atlas.events() as events:
         team.stop()
         # while Redis is away: a new compute is tracked, with a limit due soon, and touched
@@ -142,7 +145,7 @@ def test_redis_restarted_mid_run_loses_nothing(team, sandbox):
     ids = eventually(lambda: {m.decode() for m in raw.smembers("atlas_nb:ids")} or None)
     assert ids == {p.id for p in keep}  # the due one is gone, nothing else lost
     touched = float(raw.hget(f"atlas_nb:rec:{keep[0].id}", "last_activity"))
-    assert touched > keep[0].created_at.timestamp()
+    assert touched > before  # the touch made while Redis was away reached it
     raw.close()
 
 
@@ -159,14 +162,21 @@ def test_redis_down_at_start_is_a_clear_error_and_the_local_store_is_untouched(s
 
 
 def test_another_owners_compute_needs_allow_destructive_and_is_recorded(team, sandbox):
-    pod = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h")
+    mine = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h")
+    pod = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", track=False)
     raw = redis.Redis.from_url(team.url)
-    eventually(lambda: raw.sismember("atlas_nb:ids", pod.id), timeout=30)
-    raw.hset(f"atlas_nb:rec:{pod.id}", "owner", '"erin00001"')  # as if erin had spawned it
+    # erin's kernel tracked it: her record, as her store wrote it
+    erin = TrackedRecord(id=pod.id, provider="runpod", owner="erin00001", idle_ttl_s=3600.0,
+                         started_at=time.time(), last_activity=time.time())  # fmt: skip
+    raw.hset(
+        f"atlas_nb:rec:{pod.id}", mapping={k: json.dumps(v) for k, v in erin.to_dict().items()}
+    )
+    raw.sadd("atlas_nb:ids", pod.id)
     raw.incr("atlas_nb:rev")
     sup = supervisor()
-    get_runtime().run(sup.store.refresh())
-    assert atlas.tracked(owner="me").empty
+    eventually(lambda: pod.id in sup.records, timeout=30)  # adopted at a heartbeat
+    assert atlas.tracked(owner="me")["id"].tolist() == [mine.id]
+    assert set(atlas.tracked()["owner"]) == {"carol0001", "erin00001"}
     assert atlas.tracked(owner="erin00001")["id"].tolist() == [pod.id]
     with pytest.raises(ValidationError, match="allow_destructive=True"):
         atlas.untrack(pod.id, terminate=True)
