@@ -113,7 +113,7 @@ return {'resumed', redis.call('GET', KEYS[2])}
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _encode(data: dict[str, Any]) -> list[str]:

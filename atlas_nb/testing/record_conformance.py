@@ -18,17 +18,15 @@ Every call runs on atlas_nb's runtime loop, as the supervisor makes it. The buil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from atlas_nb._runtime import get_runtime
 from atlas_nb.orchestrator.state import TrackedRecord
 from atlas_nb.orchestrator.store import RecordStore
-
-T = TypeVar("T")
 
 
 def record(compute_id: str = "pod1", **overrides: Any) -> TrackedRecord:
@@ -61,12 +59,14 @@ class RecordStoreConformance:
             assert await flush(), "the store did not send its writes"
 
     # -- helpers ----------------------------------------------------------------------------
-    def on_loop(self, fn: Callable[[], T] | Callable[[], Awaitable[T]]) -> T:
-        async def call() -> T:
+    def on_loop(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` on the runtime loop (awaited when it returns a coroutine)."""
+
+        async def call() -> Any:
             result = fn()
             if asyncio.iscoroutine(result):
-                return await result  # type: ignore[no-any-return]
-            return result  # type: ignore[return-value]
+                return await result
+            return result
 
         return get_runtime().run(call())
 
