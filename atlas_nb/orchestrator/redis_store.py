@@ -219,19 +219,27 @@ class RedisTrackStore:
         self._records = fresh
         self._rev_seen = int(rev or 0)
 
-    async def _pull_one(self, compute_id: str) -> None:
-        raw = await self.conn.call(
-            "reading a tracked record", lambda r: r.hgetall(self._k("rec", compute_id))
-        )
-        self.ops += 1
-        if any(cid == compute_id for _, cid, _ in self._pending):
-            return  # our own write is on its way: it wins
-        if not raw:
-            self._records.pop(compute_id, None)
-            return
-        decoded = self._decode(compute_id, raw)
-        if decoded is not None:
-            self._records[compute_id] = decoded
+    async def _pull_some(self, ids: list[str]) -> None:
+        """Re-read these records (one pipelined round trip)."""
+
+        async def read(r: Any) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for cid in ids:
+                pipe.hgetall(self._k("rec", cid))
+            return list(await pipe.execute())
+
+        rows = await self.conn.call("reading tracked records", read)
+        self.ops += len(ids)
+        pending = {cid for _, cid, _ in self._pending}
+        for compute_id, raw in zip(ids, rows, strict=True):
+            if compute_id in pending:
+                continue  # our own write is on its way: it wins
+            if not raw:
+                self._records.pop(compute_id, None)
+                continue
+            decoded = self._decode(compute_id, raw)
+            if decoded is not None:
+                self._records[compute_id] = decoded
 
     def _decode(self, compute_id: str, raw: dict[Any, Any]) -> dict[str, Any] | None:
         data: dict[str, Any] = {}
@@ -478,19 +486,30 @@ class RedisTrackStore:
             self.ops += 1
             if self._broken is not None and not self._pending:
                 self._health(None)
+            changed: dict[str, None] = {}  # record writes of this batch: re-read together
             for _stream, entries in answer or ():
                 for entry_id, fields in entries:
                     self._stream_id = _text(entry_id)
-                    await self._apply({_text(k): _text(v) for k, v in fields.items()})
+                    self._apply({_text(k): _text(v) for k, v in fields.items()}, changed)
+            if changed:
+                try:
+                    await self._pull_some(list(changed))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # everything is re-read once Redis is back
+                    self._health(str(exc))
+                    continue
+                if self._listener is not None:
+                    for cid in changed:
+                        self._listener.changed(cid)
 
-    async def _apply(self, fields: dict[str, str]) -> None:
+    def _apply(self, fields: dict[str, str], changed: dict[str, None]) -> None:
         if fields.get("by") == self.holder or self._listener is None:
             return
         kind, cid = fields.get("kind", ""), fields.get("id", "")
         try:
             if kind == "_rec":
-                await self._pull_one(cid)
-                self._listener.changed(cid)
+                changed[cid] = None
             elif kind == "touch":
                 at = float(fields.get("at") or 0.0)
                 data = self._records.get(cid)

@@ -16,17 +16,68 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Kernel:
-    """One kernel process; ``lines`` collects what it printed (parsed), ``send`` a command."""
+class _Forked:
+    """A forkserver child (atlas_nb already imported) that looks like a ``Popen``."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], fifo_dir: Path) -> None:
+        import multiprocessing
+
+        from . import team_kernel
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["tests.helpers.team_kernel"])
+        fifo_dir.mkdir(parents=True, exist_ok=True)
+        fin, fout = fifo_dir / "in", fifo_dir / "out"
+        os.mkfifo(fin)
+        os.mkfifo(fout)
+        self._proc = ctx.Process(
+            target=team_kernel.from_fifos, args=(json.dumps(settings), str(fin), str(fout))
+        )
+        self._proc.start()
+        self.pid = self._proc.pid
+        self.stdin = open(fin, "w")  # noqa: SIM115 (same order as the child: no deadlock)
+        self.stdout = open(fout)  # noqa: SIM115
+        self.stderr = iter(())
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.exitcode
+
+    def poll(self) -> int | None:
+        return self._proc.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self._proc.kill()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._proc.join(timeout)
+        if self._proc.exitcode is None:
+            raise subprocess.TimeoutExpired("kernel", timeout or 0)
+        return self._proc.exitcode
+
+
+class Kernel:
+    """One kernel process; ``lines`` collects what it printed (parsed), ``send`` a command.
+
+    ``fork=True`` forks it from a forkserver that imported atlas_nb once (much cheaper when
+    starting many; its stderr is not captured), else it is a new interpreter.
+    """
+
+    def __init__(self, settings: dict[str, Any], *, fork: Path | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("ATLAS_NB_STORE", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.helpers.team_kernel", json.dumps(settings)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+        self.process: Any
+        if fork is not None:
+            self.process = _Forked(settings, fork)
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.helpers.team_kernel", json.dumps(settings)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, cwd=ROOT, env=env,
+            )  # fmt: skip
         self.lines: list[dict[str, Any]] = []
         self._new: queue.Queue[dict[str, Any]] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)

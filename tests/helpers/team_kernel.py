@@ -23,8 +23,15 @@ import threading
 import time
 from typing import Any
 
+# imported here, not on the loop later (that would stall it, lease renewals too), and once
+# for every kernel a forkserver forks (Kernel(..., fork=...))
+import pandas  # noqa: F401
+import redis.asyncio  # noqa: F401
+
 import atlas_nb as atlas
 import atlas_nb.aio as aio
+import atlas_nb.orchestrator.redis_store
+import atlas_nb.providers.runpod
 from atlas_nb._runtime import get_runtime
 from atlas_nb.orchestrator.api import _running
 from atlas_nb.orchestrator.events import ComputeEvent
@@ -66,50 +73,60 @@ async def serve(cfg: dict[str, Any]) -> None:
 
 
 def commands(cfg: dict[str, Any]) -> None:
-    rt = get_runtime()
     for line in sys.stdin:
         cmd = json.loads(line)
-        op = cmd["op"]
-        if op == "spawn":
-
-            async def spawn(cmd: dict[str, Any] = cmd) -> list[str]:
-                pods = await asyncio.gather(
-                    *(
-                        aio.spawn(
-                            provider="runpod",
-                            gpu="rtx_4090",
-                            image="x",
-                            idle_ttl=cmd.get("idle_ttl", 3600),
-                            max_runtime=cmd.get("max_runtime"),
-                        )
-                        for _ in range(cmd.get("n", 1))
-                    )
-                )
-                return [p.id for p in pods]
-
-            say(spawned=rt.run(spawn()))
-        elif op == "touch":
-            at = time.time()
-            atlas.touch(cmd["id"])
-            say(touched=cmd["id"], at=at)
-        elif op == "tracked":
-            df = atlas.tracked()
-            say(tracked=[[i, o] for i, o in zip(df["id"], df["owner"], strict=True)])
-        elif op == "stats":
-
-            async def stats() -> dict[str, Any]:
-                sup = await _running()
-                return {"ops": getattr(sup.store, "ops", 0), "rounds": sup.rounds,
-                        "remote_touches": sup.remote_touches, "records": len(sup.records),
-                        "enforcing": sup.enforcing}  # fmt: skip
-
-            say(stats=rt.run(stats()))
+        try:
+            command(cmd)
+        except Exception as exc:  # reported, the kernel keeps running
+            say(error=f"{type(exc).__name__}: {exc}", op=cmd.get("op"))
 
 
-def main() -> None:
-    import pandas  # noqa: F401  (imported on the loop later, it would stall it: lease renewals too)
+def command(cmd: dict[str, Any]) -> None:
+    rt = get_runtime()
+    op = cmd["op"]
+    if op == "spawn":
 
-    cfg = json.loads(sys.argv[1])
+        async def spawn() -> list[str]:
+            sem = asyncio.Semaphore(5)  # the loopback sandbox serves everyone: go easy
+
+            async def one() -> str:
+                async with sem:
+                    pod = await aio.spawn(
+                        provider="runpod", gpu="rtx_4090", image="x",
+                        idle_ttl=cmd.get("idle_ttl", 3600), max_runtime=cmd.get("max_runtime"),
+                    )  # fmt: skip
+                    return pod.id
+
+            return list(await asyncio.gather(*(one() for _ in range(cmd.get("n", 1)))))
+
+        say(spawned=rt.run(spawn()))
+    elif op == "touch":
+        at = time.time()
+        atlas.touch(cmd["id"])
+        say(touched=cmd["id"], at=at)
+    elif op == "tracked":
+        df = atlas.tracked()
+        say(tracked=[[i, o] for i, o in zip(df["id"], df["owner"], strict=True)])
+    elif op == "stats":
+
+        async def stats() -> dict[str, Any]:
+            sup = await _running()
+            return {"ops": getattr(sup.store, "ops", 0), "rounds": sup.rounds,
+                    "remote_touches": sup.remote_touches, "records": len(sup.records),
+                    "enforcing": sup.enforcing}  # fmt: skip
+
+        say(stats=rt.run(stats()))
+
+
+def from_fifos(settings: str, fifo_in: str, fifo_out: str) -> None:
+    """Run as a forked child (``Kernel(..., fork=True)``): stdin/stdout are two FIFOs."""
+    sys.stdin = open(fifo_in)  # noqa: SIM115 (the process's stdin from now on)
+    sys.stdout = open(fifo_out, "w")  # noqa: SIM115
+    main(settings)
+
+
+def main(settings: str | None = None) -> None:
+    cfg = json.loads(settings or sys.argv[1])
     LeaseLock.ttl_s = cfg.get("lease_ttl_s", LeaseLock.ttl_s)
     LeaseLock.renew_s = cfg.get("lease_renew_s", LeaseLock.renew_s)
     atlas.configure(
@@ -118,7 +135,12 @@ def main() -> None:
         reaper_enabled=False,
     )  # fmt: skip
     rt = get_runtime()
-    rt.spawn(serve(cfg))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def launch() -> None:  # not rt.spawn(): its short wait fails on a loaded machine
+        tasks.append(asyncio.get_running_loop().create_task(serve(cfg)))
+
+    rt.run(launch())
     try:
         commands(cfg)
     finally:
