@@ -93,20 +93,44 @@ def main() -> None:
         latencies = [ln["latency_ms"] for ln in _lines(enforcer, "touch_seen")]
 
         # Redis commands in a quiet window (everyone heartbeating and following)
+        s0 = raw.info("commandstats")
         c0, w0 = commands_processed(raw), time.monotonic()
         time.sleep(3.0)
         ops = commands_processed(raw) - c0
+        s1 = raw.info("commandstats")
+        busiest = sorted(
+            ((k, v["calls"] - s0.get(k, {"calls": 0})["calls"]) for k, v in s1.items()),
+            key=lambda kv: -kv[1],
+        )[:5]
+        print("redis commands in the window:", busiest)
         window = time.monotonic() - w0
         ops_per_heartbeat = ops / (window / HEARTBEAT_S)
 
         # the enforcer dies before the due limits fire
+        enforcer = next(k for k in kernels if _holds(k))  # the holder now
+        observers = [k for k in kernels if k is not enforcer]
         enforcer.kill()
         killed = time.time()
         heir_line = _until(
-            lambda: next((ln for k in observers for ln in _lines(k, "lease") if ln["lease"]), None),
+            lambda: next(
+                (
+                    ln
+                    for k in observers
+                    for ln in _lines(k, "lease")
+                    if ln["lease"] and ln["at"] >= killed
+                ),
+                None,
+            ),  # fmt: skip
             timeout=30,
         )
         failover_s = heir_line["at"] - killed
+        # the lease changing hands before the kill (a stalled loop missed its renewals)
+        handovers_before_kill = (
+            sum(
+                1 for k in kernels for ln in _lines(k, "lease") if ln["lease"] and ln["at"] < killed
+            )
+            - 1
+        )
 
         # every due limit is enforced, by one kernel each
         def claims() -> dict[str, int]:
@@ -160,6 +184,7 @@ def main() -> None:
         "claims_in_redis": redis_claims,
         "failover_s": round(failover_s, 2),
         "lease_ttl_s": LEASE_TTL_S,
+        "lease_handovers_before_kill": handovers_before_kill,
         "touch_to_enforcer_ms_p50": round(statistics.median(latencies), 1),
         "touch_to_enforcer_ms_max": round(max(latencies), 1),
         "redis_ops_per_heartbeat": round(ops_per_heartbeat, 1),

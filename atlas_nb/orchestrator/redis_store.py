@@ -4,8 +4,8 @@ Layout under the namespace ``ns`` (default ``atlas_nb``):
 
 - ``ns:ids`` (set) the tracked ids; ``ns:rec:<id>`` (hash) one record, each field JSON-encoded,
   so two processes changing different fields never overwrite each other;
-- ``ns:rev`` (counter) bumped by every record write, so a heartbeat re-reads everything only
-  when something changed it did not hear about;
+- ``ns:rev`` (counter) bumped by every record write (its ``_rec`` event carries it), so a
+  heartbeat re-reads everything only when something changed it did not hear about;
 - ``ns:events`` (stream, capped) what happened, for every kernel: record writes (``_rec``),
   touches (``touch``) and the orchestrator events (not ``heartbeat``: too chatty);
 - ``ns:lease`` the enforcer's lease (:mod:`.lease`); ``ns:claim:<id>`` a terminate claim;
@@ -62,17 +62,17 @@ if old and (not new or tonumber(old) > tonumber(new)) then
   redis.call('HSET', KEYS[1], 'last_activity', old)
 end
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
+local rev = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'kind', '_rec', 'id', ARGV[1],
-           'by', ARGV[2])
+           'by', ARGV[2], 'rev', rev)
 return 1
 """
 _UPDATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('INCR', KEYS[3])
+local rev = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'kind', '_rec', 'id', ARGV[1],
-           'by', ARGV[2])
+           'by', ARGV[2], 'rev', rev)
 return 1
 """
 # ARGV: id, by, maxlen, at
@@ -88,9 +88,9 @@ return 1
 _REMOVE = """
 local found = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
+local rev = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'kind', '_rec', 'id', ARGV[1],
-           'by', ARGV[2])
+           'by', ARGV[2], 'rev', rev)
 return found
 """
 # KEYS: rec, claim, rev, events  ARGV: id, by, maxlen, reason (JSON), known activity or '', ttl
@@ -103,9 +103,9 @@ if ARGV[5] ~= '' then
 end
 if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[6]) then
   redis.call('HSET', KEYS[1], 'terminating', ARGV[4])
-  redis.call('INCR', KEYS[3])
+  local rev = redis.call('INCR', KEYS[3])
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'kind', '_rec', 'id', ARGV[1],
-             'by', ARGV[2])
+             'by', ARGV[2], 'rev', rev)
   return {'claimed'}
 end
 return {'resumed', redis.call('GET', KEYS[2])}
@@ -152,6 +152,7 @@ class RedisTrackStore:
         self._listener: Listener | None = None
         self._stream_id = "0-0"
         self._rev_seen: int | None = None
+        self._rev_followed = 0  # the newest revision the event stream announced
         self._broken: str | None = None
         #: commands sent, by kind (for benchmarks: ops per heartbeat)
         self.ops = 0
@@ -265,7 +266,8 @@ class RedisTrackStore:
         try:
             rev = await self.conn.call("reading the revision", lambda r: r.get(self._k("rev")))
             self.ops += 1
-            if int(rev or 0) != self._rev_seen:
+            # only what the stream did not tell (it was trimmed, or we were away)
+            if int(rev or 0) > max(self._rev_seen or 0, self._rev_followed):
                 await self._pull_all()
         except Exception as exc:  # the view in memory keeps being guarded
             self._health(str(exc))
@@ -504,6 +506,8 @@ class RedisTrackStore:
                         self._listener.changed(cid)
 
     def _apply(self, fields: dict[str, str], changed: dict[str, None]) -> None:
+        if fields.get("rev", "").isdigit():  # every record write up to it was heard of
+            self._rev_followed = max(self._rev_followed, int(fields["rev"]))
         if fields.get("by") == self.holder or self._listener is None:
             return
         kind, cid = fields.get("kind", ""), fields.get("id", "")

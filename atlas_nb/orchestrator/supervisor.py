@@ -112,7 +112,7 @@ class Supervisor:
         #: the enforcer's lease of a shared store (None: this process always enforces)
         self.lease = store.lease(self.holder, self.wake)
         self._lease_task: asyncio.Task[None] | None = None
-        self._changed = False  # another process wrote to the shared store
+        self._dirty: set[str] = set()  # ids another process wrote ("": maybe all)
         #: touches from other processes applied here (benchmarks read it)
         self.remote_touches = 0
         self.records: dict[str, TrackedRecord] = {}
@@ -205,7 +205,7 @@ class Supervisor:
 
     # -- what other processes did (a shared store) -----------------------------------------
     def _remote_change(self, compute_id: str) -> None:
-        self._changed = True
+        self._dirty.add(compute_id)
         self.wake()
 
     def remote_touch(self, compute_id: str, at: float) -> None:
@@ -221,7 +221,7 @@ class Supervisor:
             self._store_error("", "reach the store", RuntimeError(error))
         else:
             self.last_error = None
-            self._changed = True
+            self._dirty.add("")
             self.wake()
 
     # -- the store (every write may fail: report, keep guarding, retry) --------------------
@@ -316,27 +316,50 @@ class Supervisor:
                 on_disk[mine.id] = mine
         self.store.quarantined.clear()
         for cid, rec in on_disk.items():
-            if cid in self._gone:
-                continue
-            mine = self.records.get(cid)
-            if mine is None:
-                self.records[cid] = rec
-            elif self.store.shared and not self.enforcing and cid not in self._unsaved:
-                # an observer: the enforcer writes status and spend; touches merge
-                rec.last_activity = max(mine.last_activity, rec.last_activity)
-                self.records[cid] = rec
-            else:
-                if rec.terminating and not mine.terminating:  # claimed elsewhere
-                    mine.terminating = rec.terminating
-                mine.last_activity = max(mine.last_activity, rec.last_activity)
-                mine.released = rec.released
-                if mine.running_since is None:
-                    mine.running_since = rec.running_since
+            self._merge(cid, rec)
         for cid in list(self.records):
-            if cid not in on_disk and cid not in self._terminations and cid not in self._unsaved:
+            if cid not in on_disk:
+                self._merge(cid, None)
+        self._dirty.clear()
+
+    def _merge(self, cid: str, rec: TrackedRecord | None) -> None:
+        """Bring one record in memory in line with the store's copy (``None``: not there)."""
+        if rec is None:
+            if cid in self.records and cid not in self._terminations and cid not in self._unsaved:
                 del self.records[cid]
                 self.providers.pop(cid, None)
                 self._misses.pop(cid, None)
+            return
+        if cid in self._gone:
+            return
+        mine = self.records.get(cid)
+        if mine is None:
+            self.records[cid] = rec
+        elif self.store.shared and not self.enforcing and cid not in self._unsaved:
+            # an observer: the enforcer writes status and spend; touches merge
+            rec.last_activity = max(mine.last_activity, rec.last_activity)
+            self.records[cid] = rec
+        else:
+            if rec.terminating and not mine.terminating:  # claimed elsewhere
+                mine.terminating = rec.terminating
+            mine.last_activity = max(mine.last_activity, rec.last_activity)
+            mine.released = rec.released
+            if mine.running_since is None:
+                mine.running_since = rec.running_since
+
+    def _sync_dirty(self) -> None:
+        """Merge only the records other processes wrote since the last tick (a shared store)."""
+        dirty, self._dirty = self._dirty, set()
+        if "" in dirty:  # everything may have changed (the store came back)
+            self.sync_from_store()
+            return
+        for cid in dirty:
+            try:
+                rec = self.store.get(cid)
+            except Exception as exc:
+                self._store_error(cid, "load", exc)
+                continue
+            self._merge(cid, rec)
 
     def guarded(self) -> list[TrackedRecord]:
         """Records under guard (not released), oldest first."""
@@ -427,9 +450,8 @@ class Supervisor:
         cfg = settings()
         now = time.time()
         self._retry_store(now)
-        if self._changed:  # another process wrote to the shared store
-            self._changed = False
-            self.sync_from_store()
+        if self._dirty:  # another process wrote to the shared store
+            self._sync_dirty()
         enforcing = self.enforcing  # observers follow the store and wait for the lease
         if enforcing:
             self.enforce_deadlines(now)
