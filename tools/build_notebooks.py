@@ -318,7 +318,7 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "team[['id', 'owner', 'gpu', 'cost_per_hr', 'spend_usd']]",
     "team.groupby('owner')['spend_usd'].sum().round(4)",
     "# NBVAL_CHECK_OUTPUT\nsorted(team['owner'].unique()), len(atlas.tracked(owner='me'))",
-    "Another owner's compute is only stopped with `allow_destructive=True`, and the store "
+    "md:Another owner's compute is only stopped with `allow_destructive=True`, and the store "
     "records who did it (an `action` event every kernel of the team sees):",
     "for cid in team['id'] if sb else []:\n"
     "    atlas.untrack(cid, terminate=True, allow_destructive=True)\n"
