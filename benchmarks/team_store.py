@@ -128,7 +128,7 @@ def main() -> None:
                     if ln["lease"] and ln["at"] >= killed
                 ),
                 None,
-            ),  # fmt: skip
+            ),
             timeout=30,
         )
         failover_s = heir_line["at"] - killed
