@@ -510,6 +510,32 @@ def _note(text: str = "") -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    from ._redis import store_url
+    from ._runtime import get_runtime
+    from .config import settings
+    from .orchestrator.migrate import migrate
+
+    cfg = settings()
+    url = store_url(args.to)
+    done = get_runtime().run(
+        migrate(cfg.data_dir, url, key=cfg.store_key, token_path=cfg.fly_token_storage_path)
+    )
+    _print(f"copied {len(done.records)} tracked record(s) from {cfg.data_dir / 'tracked'} "
+           f"to {url.masked}")  # fmt: skip
+    if done.already:
+        _print(f"left {len(done.already)} alone (Redis holds them already): "
+               + ", ".join(done.already))  # fmt: skip
+    for note in done.quarantined:
+        _print(f"not copied (corrupt, set aside): {note}")
+    if done.tokens_skipped:
+        _print(done.tokens_skipped)
+    else:
+        _print(f"copied {len(done.tokens)} Fly token(s), encrypted with the team key")
+    _print(f"now use it: atlas.configure(store=...) or ATLAS_NB_STORE={url.masked}")
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parents[1] / "notebooks"
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
@@ -584,6 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="keep guarding tracked computes")
     _common_table_args(p, limit=1000)
     p.set_defaults(func=cmd_reap)
+
+    p = sub.add_parser("store", help="the team store (Redis): copy local state into it")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    m = store_sub.add_parser(
+        "migrate",
+        help="copy local tracked records (and, with the team key, Fly tokens) into Redis",
+        description="Copy this installation's tracked records into the Redis store at --to "
+        "(records Redis already holds are left alone); Fly tokens too, encrypted, when the "
+        "team key ATLAS_NB_STORE_KEY (store_key) is set. Nothing local is deleted.",
+    )
+    m.add_argument("--to", required=True, help="redis://[:password@]host:port/db (or rediss://)")
+    m.set_defaults(func=cmd_store_migrate)
 
     p = sub.add_parser("lab", help="open JupyterLab on the tutorial notebooks")
     p.add_argument("--port", type=int, default=8888)

@@ -323,8 +323,43 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "total = (pod_spend.groupby('time')['amount_usd'].sum()\n"
     "         .add(volumes.groupby('time')['amount_usd'].sum(), fill_value=0).cumsum())\n"
     "total.plot(figsize=(9, 3), ylabel='USD', title='Cumulative spend (pods + volumes)');",
+    '## A team\'s spend, per owner\n\nWith a shared store (`atlas.configure(store="redis://...")` '
+    "or `ATLAS_NB_STORE`) every kernel of the team writes its tracked computes to one Redis, "
+    'each record with its `owner`; `atlas.tracked()` lists them all (`owner="me"` only '
+    "yours), so spend per owner is one `groupby` away. Here a throwaway `redis-server` is "
+    "started when one is installed; without it the same cells use the local files.",
+    "import shutil, socket, subprocess, tempfile, time\n\n"
+    "redis_bin, redis_proc = shutil.which('redis-server'), None\n"
+    "if redis_bin:  # a demo Redis on a free loopback port; a team points at its own\n"
+    "    with socket.socket() as s:\n"
+    "        s.bind(('127.0.0.1', 0))\n        port = s.getsockname()[1]\n"
+    "    redis_proc = subprocess.Popen([redis_bin, '--port', str(port), '--bind', '127.0.0.1',\n"
+    "                                   '--save', '', '--dir', tempfile.mkdtemp()],\n"
+    "                                  stdout=subprocess.DEVNULL)\n"
+    "    import redis\n"
+    "    for _ in range(400):\n"
+    "        try:\n"
+    "            redis.Redis(port=port).ping()\n            break\n"
+    "        except redis.ConnectionError:\n            time.sleep(0.05)\n"
+    "    atlas.configure(store=f'redis://127.0.0.1:{port}/0')\n"
+    "print('store:', atlas.settings().store or 'the local files (no redis-server here)')",
+    "for owner, gpus in (('alice0001', ['h100', 'l4']), ('bob000001', ['rtx_4090'])):\n"
+    "    atlas.configure(owner=owner)  # as if from each one's kernel\n"
+    "    for g in gpus if sb else []:  # (on the real clouds: your team's own computes)\n"
+    "        atlas.spawn(provider='runpod', gpu=g, image='python:3.11', idle_ttl='1h')\n"
+    "team = atlas.tracked()\n"
+    "team[['id', 'owner', 'gpu', 'cost_per_hr', 'spend_usd']]",
+    "team.groupby('owner')['spend_usd'].sum().round(4)",
+    "# NBVAL_CHECK_OUTPUT\nsorted(team['owner'].unique()), len(atlas.tracked(owner='me'))",
+    "md:Another owner's compute is only stopped with `allow_destructive=True`, and the store "
+    "records who did it (an `action` event every kernel of the team sees):",
+    "for cid in team['id'] if sb else []:\n"
+    "    atlas.untrack(cid, terminate=True, allow_destructive=True)\n"
+    "len(atlas.tracked())",
     "if sb:\n    for p in pods:\n        p.terminate()\n"
-    "    atlas.runpod.network_volumes.delete(volume['id'])\n    sb.stop()",
+    "    atlas.runpod.network_volumes.delete(volume['id'])\n    sb.stop()\n"
+    "atlas.shutdown()\n"
+    "if redis_proc:\n    redis_proc.terminate()\n    redis_proc.wait()",
 ]
 
 NOTEBOOKS["06_write_a_provider"] = [

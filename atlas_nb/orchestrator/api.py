@@ -40,7 +40,8 @@ from .events import EventSubscription
 from .limits import next_deadline, spend_at
 from .reaper import reap_providers
 from .state import DEFAULT_PROVISION_TIMEOUT_S, TrackedRecord, TrackStore
-from .supervisor import Supervisor, provider_ref
+from .store import RecordStore
+from .supervisor import Supervisor, holder_id, provider_ref
 
 log = logging.getLogger("atlas_nb.orchestrator")
 
@@ -75,21 +76,40 @@ TRACKED_COLUMNS: dict[str, str] = {
 
 
 def supervisor() -> Supervisor:
-    """The supervisor of the tracked computes in the current ``data_dir`` (one per data dir
-    and runtime, so a sandbox's pods and the real clouds' pods are never mixed)."""
+    """The supervisor of the tracked computes in the configured store: the local files of the
+    current ``data_dir``, or a team's Redis (``settings().store``). One per store and runtime,
+    so a sandbox's pods and the real clouds' pods are never mixed."""
     rt = get_runtime()
-    store = settings().data_dir / "tracked"
+    cfg = settings()
+    make_store: Any
+    if cfg.store is None:
+        where = str(cfg.data_dir / "tracked")
+
+        def make_store() -> RecordStore:
+            return TrackStore(cfg.data_dir / "tracked")
+    else:
+        where = cfg.store.get_secret_value()
+        url = cfg.store
+
+        def make_store() -> RecordStore:
+            from .redis_store import RedisTrackStore
+
+            return RedisTrackStore(url, holder=holder_id())
 
     def make() -> Supervisor:
-        sup = Supervisor(TrackStore(store))
+        store = make_store()
+        sup = Supervisor(store, holder=getattr(store, "holder", None))
         rt.on_shutdown(sup.stop)
         return sup
 
-    return rt.service(("orchestrator", str(store)), make)
+    return rt.service(("orchestrator", where), make)
 
 
-def _running() -> Supervisor:
+async def _running() -> Supervisor:
+    """The supervisor, connected to its store and guarding (``StoreUnavailableError`` naming
+    the store when a team's Redis cannot be reached: nothing falls back to the local files)."""
     sup = supervisor()
+    await sup.store.connect()
     sup.ensure_running()
     return sup
 
@@ -224,7 +244,7 @@ async def spawn_tracked(
 
     ``guard`` (``"auto"``, ``"pod"``, ``"client"``): whether the pod gets its own guard
     (:mod:`atlas_nb.orchestrator.pod_lease`), so its limits hold with no client running."""
-    sup = _running()  # guard first, so nothing spawned is ever unguarded
+    sup = await _running()  # guard first, so nothing spawned is ever unguarded
     idle = request.idle_ttl
     if idle is None and request.max_runtime is None and request.max_cost_usd is None:
         idle = settings().idle_ttl_s
@@ -357,7 +377,7 @@ async def track(
         "provision_timeout": optional_seconds(provision_timeout, field="provision_timeout"),
     }
     check_limits(**limits)
-    sup = _running()
+    sup = await _running()
     sup.store.ensure()
     if isinstance(compute, str):
         prov = get_provider(provider)
@@ -377,7 +397,7 @@ async def track(
 @on_runtime
 async def touch(compute_id: str) -> None:
     """Mark activity: the idle timer of a tracked compute starts again."""
-    sup = _running()
+    sup = await _running()
     rec = sup.records.get(compute_id)
     if rec is None or rec.released:
         raise NotFoundError(
@@ -387,21 +407,49 @@ async def touch(compute_id: str) -> None:
     sup.touch(compute_id)
 
 
+def check_owner(rec: TrackedRecord, action: str, *, allow_destructive: bool) -> dict[str, Any]:
+    """Refuse to ``action`` another owner's compute unless ``allow_destructive``; returns the
+    ``action`` event's data (who did it, whose it was).
+
+    >>> rec = TrackedRecord(id="p", provider="mock", owner="alice0001")
+    >>> check_owner(rec, "terminate", allow_destructive=True)["owner"]
+    'alice0001'
+    """
+    me = owner_tag()
+    if rec.owner and rec.owner != me and not allow_destructive:
+        raise ValidationError(
+            f"{rec.id} belongs to {rec.owner}, not to this installation ({me}); refusing to "
+            f"{action} another owner's compute",
+            field="allow_destructive",
+            hint=f"Pass allow_destructive=True to {action} it anyway (it is recorded as an "
+            "event naming you), or ask its owner.",
+        )
+    return {"action": action, "by": me, "owner": rec.owner}
+
+
 @on_runtime
-async def untrack(compute_id: str, *, terminate: bool = False) -> None:
+async def untrack(
+    compute_id: str, *, terminate: bool = False, allow_destructive: bool = False
+) -> None:
     """Stop guarding a compute; ``terminate=True`` also terminates it.
 
     Untracked without terminating, it keeps running and the reaper leaves it alone — until
     its own pod guard (``guard="pod"``, set at spawn) ends it at the limits it was given.
+    Another owner's compute (a team store) needs ``allow_destructive=True``; either way an
+    ``action`` event records who did it.
     """
-    sup = _running()
+    sup = await _running()
     rec = sup.records.get(compute_id)
     if rec is None or rec.released:
         raise NotFoundError(f"compute {compute_id} is not tracked")
+    action = "terminate" if terminate else "untrack"
+    who = check_owner(rec, action, allow_destructive=allow_destructive)
     if terminate:
         await sup.provider_for(rec).terminate(compute_id)
+        sup.publish(compute_id, "action", **who)
         sup.forget(compute_id, reason="untracked and terminated")
     else:
+        sup.publish(compute_id, "action", **who)
         sup.release(compute_id)
 
 
@@ -420,6 +468,9 @@ def forget(compute_id: str) -> None:
     """Drop tracking after an explicit terminate (called by ``atlas.terminate``)."""
     sup = supervisor()
     if compute_id in sup.records or compute_id in sup.store.load():
+        rec = sup.records.get(compute_id)
+        if rec is not None and rec.owner and rec.owner != owner_tag():
+            sup.publish(compute_id, "action", action="terminate", by=owner_tag(), owner=rec.owner)
         sup.forget(compute_id, reason="terminated by user")
 
 
@@ -454,13 +505,24 @@ def _tracked_row(rec: TrackedRecord, now: float) -> dict[str, Any]:
 
 
 @on_runtime
-async def tracked() -> pd.DataFrame:
-    """Tracked computes with spend so far and time left before the next limit."""
-    sup = _running()
+async def tracked(owner: str | None = None) -> pd.DataFrame:
+    """Tracked computes with spend so far, time left before the next limit and ``owner``.
+
+    Every record the store holds (a team's, with a shared store); ``owner="me"`` keeps this
+    installation's, any other string that owner's. Spend per owner:
+    ``atlas.tracked().groupby("owner")["spend_usd"].sum()``.
+    """
+    if owner is not None and (not isinstance(owner, str) or not owner):
+        raise ValidationError(
+            f"owner={owner!r} must be a non-empty string", field="owner",
+            hint='Use owner="me" for this installation\'s computes, or None for all.',
+        )  # fmt: skip
+    sup = await _running()
     sup.store.check()  # an unusable tracked dir is an error here, not an empty table
     sup.sync_from_store()
     now = time.time()
-    rows = [_tracked_row(r, now) for r in sup.guarded()]
+    wanted = owner_tag() if owner == "me" else owner
+    rows = [_tracked_row(r, now) for r in sup.guarded() if wanted is None or r.owner == wanted]
     return mark(frame(rows, TRACKED_COLUMNS), "tracked")
 
 
@@ -517,7 +579,7 @@ async def enforce(*, wait_s: float = 60.0) -> list[str]:
     Waits up to ``wait_s`` for the terminations; ones still failing keep retrying in the
     background (and are reported as ``terminate_failed`` events).
     """
-    sup = _running()
+    sup = await _running()
     sup.store.check()
     sup.sync_from_store()
     fired = sup.enforce_deadlines(time.time())
@@ -535,7 +597,7 @@ def events(compute_id: str | None = None) -> EventSubscription:
 
 
 async def _start() -> None:
-    _running()
+    await _running()
 
 
 @on_runtime
@@ -544,8 +606,9 @@ async def terminate_all_tracked() -> dict[str, str]:
 
     Returns ``{compute_id: error}`` for those that could not be terminated (still tracked).
     """
-    sup = _running()
-    recs = sup.guarded()
+    sup = await _running()
+    me = owner_tag()  # a team store: only this installation's computes
+    recs = [r for r in sup.guarded() if not sup.store.shared or r.owner in (None, me)]
 
     async def one(rec: TrackedRecord) -> None:
         try:

@@ -3,7 +3,9 @@
 Kinds: ``status`` (data: status), ``heartbeat`` (data: ok, status, spend_usd, error?),
 ``terminating`` (data: reason), ``terminated``, ``terminate_failed`` (data: error, retry_in_s),
 ``store_error`` (data: action, error; for a quarantined record also ``restored``: whether this
-process wrote its good copy back).
+process wrote its good copy back), ``action`` (data: action, by, owner: someone untracked,
+stopped or terminated it by hand). With a team store (Redis) every kernel sees the events of
+the others (``data["by"]`` names the process); ``heartbeat`` stays local.
 Each event is also emitted as telemetry ``atlas.compute.event``.
 
     >>> bus = EventBus()

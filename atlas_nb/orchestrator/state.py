@@ -29,13 +29,19 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TrackedStoreError
+from .store import Claim
+
+if TYPE_CHECKING:
+    from .events import ComputeEvent
+    from .lease import LeaseLock
+    from .store import Listener
 
 LOCK_WAIT_S = 0.5
 DEFAULT_PROVISION_TIMEOUT_S = 1200.0
@@ -195,8 +201,11 @@ class TrackStore:
     ``quarantined`` lists ``(file, reason)`` for records moved aside since it was last emptied.
     """
 
+    shared = False  # one machine: every supervisor enforces (there is no lease)
+
     def __init__(self, path: Path, *, ops: FileOps | None = None) -> None:
         self.path = path  # a directory
+        self.location = str(path)
         self.ops = ops or FileOps()
         self.quarantined: list[tuple[Path, str]] = []
         self._unreadable: set[Path] = set()  # corrupt but could not be moved: reported once
@@ -407,3 +416,41 @@ class TrackStore:
                 return True
             except FileNotFoundError:
                 return False
+
+    # -- the rest of the RecordStore interface (files need no server) ------------------------
+    async def connect(self) -> None:
+        return None
+
+    async def refresh(self) -> None:
+        return None
+
+    async def claim_termination(
+        self, compute_id: str, reason: str, *, by: str, last_activity: float | None
+    ) -> Claim:
+        """Mark the record terminating under the directory lock (see ``store.Claim``)."""
+        with self._locked(compute_id):
+            rec = self.get(compute_id)
+            if rec is None:
+                return Claim("gone")
+            if rec.released:
+                return Claim("released")
+            if last_activity is not None and rec.last_activity > last_activity:
+                return Claim("touched", last_activity=rec.last_activity)
+            if rec.terminating:
+                return Claim("resumed", by=str(rec.extra.get("terminating_by") or ""))
+            rec.terminating = reason
+            rec.extra["terminating_by"] = by
+            self._write_one(rec)
+            return Claim("claimed", by=by)
+
+    def record_event(self, event: ComputeEvent) -> None:
+        return None  # events stay in this process's bus
+
+    def start(self, listener: Listener) -> None:
+        return None
+
+    def lease(self, holder: str, on_change: Callable[[], None]) -> LeaseLock | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

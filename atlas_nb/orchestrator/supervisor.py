@@ -17,6 +17,12 @@ Faults never stop the guarding: a store write that fails (lock held, disk full, 
 reported as ``store_error`` and retried while the record stays guarded in memory; a corrupt
 record is quarantined and reported once; a compute is forgotten only once its death is
 confirmed (a second miss one heartbeat later, or a list after a 404 on terminate).
+
+The store is a :class:`~atlas_nb.orchestrator.store.RecordStore`. A shared one (Redis) is
+guarded by one supervisor at a time, the holder of its lease (:mod:`.lease`); the others
+observe (follow the store, publish its events) and take over when the holder dies. Every
+termination is claimed in the store first, so a limit is enforced once, by one process, and a
+claim left by a dead holder is resumed by the next.
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from ..config import settings
@@ -41,7 +51,8 @@ from ..providers.registry import (
 from . import pod_lease
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
-from .state import TrackedRecord, TrackStore
+from .state import TrackedRecord
+from .store import Claim, Listener, RecordStore
 
 log = logging.getLogger("atlas_nb.orchestrator")
 
@@ -94,9 +105,17 @@ class Supervisor:
     #: first retry delay and cap (seconds) when a store write fails
     store_backoff_s: tuple[float, float] = (0.5, 30.0)
 
-    def __init__(self, store: TrackStore) -> None:
+    def __init__(self, store: RecordStore, *, holder: str | None = None) -> None:
         self.store = store
+        #: who this process is in a shared store (lease, claims, events)
+        self.holder = holder or (holder_id() if store.shared else f"local:{os.getpid()}")
         self.bus = EventBus()
+        #: the enforcer's lease of a shared store (None: this process always enforces)
+        self.lease = store.lease(self.holder, self.wake)
+        self._lease_task: asyncio.Task[None] | None = None
+        self._dirty: set[str] = set()  # ids another process wrote ("": maybe all)
+        #: touches from other processes applied here (benchmarks read it)
+        self.remote_touches = 0
         self.records: dict[str, TrackedRecord] = {}
         #: the provider instance (and key) each compute was spawned or tracked with
         self.providers: dict[str, Provider] = {}
@@ -136,12 +155,30 @@ class Supervisor:
             "so its absence proves nothing; configure that key (atlas.configure(api_keys=...))"
         )
 
+    @property
+    def enforcing(self) -> bool:
+        """Whether this process enforces the limits (always, unless another holds the lease)."""
+        return self.lease is None or self.lease.held
+
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
-        """Adopt what the store holds and start guarding (idempotent; on the loop)."""
+        """Adopt what the store holds and start guarding (idempotent; on the loop, after
+        ``await store.connect()``)."""
         if self._task is not None and not self._task.done():
             return
         self.sync_from_store()
+        self.store.start(
+            Listener(
+                changed=self._remote_change,
+                touched=lambda cid, at: self.remote_touch(cid, at),
+                event=self.bus.publish,
+                health=self._store_health,
+            )
+        )
+        if self.lease is not None:
+            self._lease_task = asyncio.get_running_loop().create_task(
+                self.lease.run(), name="atlas-orchestrator lease"
+            )
         cfg = settings()
         now = time.time()
         self._next_heartbeat = now + cfg.heartbeat_s
@@ -154,7 +191,9 @@ class Supervisor:
             self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [self._task, *self._terminations.values(), *self._rounds.values()]
+        tasks = [
+            self._task, self._lease_task, *self._terminations.values(), *self._rounds.values()
+        ]  # fmt: skip
         for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
@@ -162,7 +201,32 @@ class Supervisor:
             if task is not None:
                 with contextlib.suppress(BaseException):
                     await task
-        self._task = None
+        self._task = self._lease_task = None
+        if self.lease is not None:
+            await self.lease.release()  # the next observer takes over at once
+        with contextlib.suppress(Exception):
+            await self.store.aclose()
+
+    # -- what other processes did (a shared store) -----------------------------------------
+    def _remote_change(self, compute_id: str) -> None:
+        self._dirty.add(compute_id)
+        self.wake()
+
+    def remote_touch(self, compute_id: str, at: float) -> None:
+        """A touch made in another process: the idle timer starts again here too."""
+        rec = self.records.get(compute_id)
+        if rec is not None and at > rec.last_activity:
+            rec.last_activity = at
+        self.remote_touches += 1
+        self.wake()
+
+    def _store_health(self, error: str | None) -> None:
+        if error is not None:
+            self._store_error("", "reach the store", RuntimeError(error))
+        else:
+            self.last_error = None
+            self._dirty.add("")
+            self.wake()
 
     # -- the store (every write may fail: report, keep guarding, retry) --------------------
     def _store_error(self, compute_id: str, action: str, exc: BaseException) -> None:
@@ -249,7 +313,7 @@ class Supervisor:
         for file, reason in quarantined:
             mine = by_file.get(file)
             self.publish(
-                mine.id if mine else file.stem,
+                mine.id if mine else (file.stem if isinstance(file, Path) else str(file)),
                 "store_error",
                 action="quarantine",
                 error=reason,
@@ -261,21 +325,50 @@ class Supervisor:
                 on_disk[mine.id] = mine
         self.store.quarantined.clear()
         for cid, rec in on_disk.items():
-            if cid in self._gone:
-                continue
-            mine = self.records.get(cid)
-            if mine is None:
-                self.records[cid] = rec
-            else:
-                mine.last_activity = max(mine.last_activity, rec.last_activity)
-                mine.released = rec.released
-                if mine.running_since is None:
-                    mine.running_since = rec.running_since
+            self._merge(cid, rec)
         for cid in list(self.records):
-            if cid not in on_disk and cid not in self._terminations and cid not in self._unsaved:
+            if cid not in on_disk:
+                self._merge(cid, None)
+        self._dirty.clear()
+
+    def _merge(self, cid: str, rec: TrackedRecord | None) -> None:
+        """Bring one record in memory in line with the store's copy (``None``: not there)."""
+        if rec is None:
+            if cid in self.records and cid not in self._terminations and cid not in self._unsaved:
                 del self.records[cid]
                 self.providers.pop(cid, None)
                 self._misses.pop(cid, None)
+            return
+        if cid in self._gone:
+            return
+        mine = self.records.get(cid)
+        if mine is None:
+            self.records[cid] = rec
+        elif self.store.shared and not self.enforcing and cid not in self._unsaved:
+            # an observer: the enforcer writes status and spend; touches merge
+            rec.last_activity = max(mine.last_activity, rec.last_activity)
+            self.records[cid] = rec
+        else:
+            if rec.terminating and not mine.terminating:  # claimed elsewhere
+                mine.terminating = rec.terminating
+            mine.last_activity = max(mine.last_activity, rec.last_activity)
+            mine.released = rec.released
+            if mine.running_since is None:
+                mine.running_since = rec.running_since
+
+    def _sync_dirty(self) -> None:
+        """Merge only the records other processes wrote since the last tick (a shared store)."""
+        dirty, self._dirty = self._dirty, set()
+        if "" in dirty:  # everything may have changed (the store came back)
+            self.sync_from_store()
+            return
+        for cid in dirty:
+            try:
+                rec = self.store.get(cid)
+            except Exception as exc:
+                self._store_error(cid, "load", exc)
+                continue
+            self._merge(cid, rec)
 
     def guarded(self) -> list[TrackedRecord]:
         """Records under guard (not released), oldest first."""
@@ -341,7 +434,9 @@ class Supervisor:
         self.wake()
 
     def publish(self, compute_id: str, kind: str, **data: Any) -> None:
-        self.bus.publish(ComputeEvent(compute_id, kind, data))
+        event = ComputeEvent(compute_id, kind, data)
+        self.bus.publish(event)
+        self.store.record_event(event)  # a shared store tells the other kernels
 
     # -- the loop ----------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -366,19 +461,23 @@ class Supervisor:
         cfg = settings()
         now = time.time()
         self._retry_store(now)
-        self.enforce_deadlines(now)
+        if self._dirty:  # another process wrote to the shared store
+            self._sync_dirty()
+        enforcing = self.enforcing  # observers follow the store and wait for the lease
+        if enforcing:
+            self.enforce_deadlines(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + cfg.heartbeat_s
-            self._start_round("heartbeat", self.heartbeat)
-        if cfg.reaper_enabled and now >= self._next_reap:
+            self._start_round("heartbeat", self.heartbeat if enforcing else self.observe)
+        if enforcing and cfg.reaper_enabled and now >= self._next_reap:
             self._next_reap = now + cfg.reap_interval_s
             self._start_round("reap", self.reap_orphans)
         wake_at = [self._next_heartbeat]
-        if cfg.reaper_enabled:
+        if enforcing and cfg.reaper_enabled:
             wake_at.append(self._next_reap)
         if self._unsaved or self._gone:
             wake_at.append(self._store_retry_at)
-        for rec in self.guarded():
+        for rec in self.guarded() if enforcing else ():
             if rec.id not in self._terminations:
                 d = next_deadline(rec, now)
                 if d is not None:
@@ -401,6 +500,11 @@ class Supervisor:
         fired = []
         for rec in self.guarded():
             if rec.id in self._terminations:
+                continue
+            if rec.terminating and self.store.shared:  # claimed by a holder that died: finish
+                self._terminations[rec.id] = asyncio.get_running_loop().create_task(
+                    self._terminate(rec, rec.terminating), name=f"atlas-terminate {rec.id}"
+                )
                 continue
             d = next_deadline(rec, now)
             if d is None or d.at > now:
@@ -429,16 +533,21 @@ class Supervisor:
     async def _terminate(self, rec: TrackedRecord, reason: str) -> None:
         """Terminate until the provider confirms it gone; every failure is retried."""
         try:
-            rec.terminating = reason
-            try:
-                marked = self.store.update(rec.id, terminating=reason)
-            except Exception as exc:  # the limit matters more than the note on disk
-                self._store_error(rec.id, "mark terminating", exc)
-                marked = rec
-            if marked is None and rec.id not in self._unsaved:
+            claim = await self._claim(rec, reason)
+            if claim is None:
+                return  # another process enforces now
+            if claim.outcome == "touched":
+                rec.last_activity = max(rec.last_activity, claim.last_activity or 0.0)
+                self.wake()
+                return
+            if claim.outcome in ("gone", "released") and rec.id not in self._unsaved:
                 self.records.pop(rec.id, None)  # untracked meanwhile: nothing to do
                 return
-            self.publish(rec.id, "terminating", reason=reason)
+            rec.terminating = reason
+            if claim.outcome == "resumed":
+                self.publish(rec.id, "terminating", reason=reason, resumed=True)
+            else:
+                self.publish(rec.id, "terminating", reason=reason)
             await self._terminate_until_gone(rec)
             self.records.pop(rec.id, None)
             self.providers.pop(rec.id, None)
@@ -449,6 +558,34 @@ class Supervisor:
         finally:
             if self._terminations.get(rec.id) is asyncio.current_task():
                 del self._terminations[rec.id]
+
+    async def _claim(self, rec: TrackedRecord, reason: str) -> Claim | None:
+        """Claim the termination in the store (once for every process sharing it).
+
+        A local store that fails is reported and the limit fires anyway (the limit matters
+        more than the note on disk); a shared store is retried with backoff (another process
+        could otherwise enforce it too) for as long as this process holds the lease.
+        """
+        known = rec.last_activity if reason == "idle_timeout" else None
+        delay, cap = self.store_backoff_s
+        reported = False
+        while True:
+            if not self.enforcing:
+                return None
+            try:
+                return await self.store.claim_termination(
+                    rec.id, reason, by=self.holder, last_activity=known
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not reported:
+                    self._store_error(rec.id, "mark terminating", exc)
+                    reported = True
+                if not self.store.shared:
+                    return Claim("claimed", by=self.holder)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
 
     async def _terminate_until_gone(self, rec: TrackedRecord) -> None:
         delay, cap = self.terminate_backoff_s
@@ -482,8 +619,15 @@ class Supervisor:
                 return c.status == ComputeStatus.TERMINATED
         return True
 
+    async def observe(self) -> None:
+        """An observer's round (another process enforces): bring the view up to date."""
+        await self.store.refresh()
+        self.sync_from_store()
+        self.rounds += 1
+
     async def heartbeat(self) -> None:
         """One round: refresh every tracked compute with one list call per provider."""
+        await self.store.refresh()
         self.sync_from_store()
         self.rounds += 1
         groups: dict[int, tuple[Provider, list[TrackedRecord]]] = {}
@@ -576,3 +720,14 @@ class Supervisor:
         except Exception as exc:
             self.last_error = f"reaper: {exc}"
             log.warning("reaper failed: %s", exc)
+
+
+def holder_id() -> str:
+    """Who this process is in a shared store: owner tag, host, pid and a random part."""
+    from ..naming import owner_tag
+
+    try:
+        owner = owner_tag()
+    except Exception:  # an unwritable data dir: still a usable (random) identity
+        owner = "unknown"
+    return f"{owner}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -1,4 +1,5 @@
-"""Reusable pytest suites for third parties: provider conformance (and token storage).
+"""Reusable pytest suites for third parties: provider conformance (and token storage, and
+the store of tracked records).
 
 The suites are pytest classes and atlas_nb itself does not depend on pytest: install the
 ``testing`` extra, ``pip install 'atlas_nb[testing]'``. Without pytest, importing this package
@@ -19,6 +20,7 @@ except ImportError as exc:
     ) from exc
 
 from .provider_conformance import ProviderConformance
+from .record_conformance import RecordStoreConformance
 from .storage_conformance import TokenStorageConformance
 
-__all__ = ["ProviderConformance", "TokenStorageConformance"]
+__all__ = ["ProviderConformance", "RecordStoreConformance", "TokenStorageConformance"]

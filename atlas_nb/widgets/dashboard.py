@@ -38,6 +38,7 @@ HEADERS = (
     "spent",
     "limit in",
     "guard",
+    "owner",
     "",
 )
 _STATUS_COLOURS = {
@@ -85,6 +86,7 @@ def format_row(row: dict[str, Any]) -> list[str]:
         _money(row.get("spend_usd"), 4),
         f"{left} ({limit})" if limit else "-",
         guard_cell(row),
+        str(row.get("owner") or "-"),
     ]
 
 
@@ -209,7 +211,7 @@ class ComputeDashboard(w.VBox):
     async def _start(self) -> None:
         from ..orchestrator.api import _running
 
-        sup = _running()
+        sup = await _running()
         self._kick = asyncio.Event()
         self._unsubscribe = sup.bus.subscribe(self._on_event)
         await self.refresh_async()
@@ -287,17 +289,21 @@ class ComputeDashboard(w.VBox):
 
     async def act_async(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
-        from ..orchestrator.api import _running
+        from ..orchestrator.api import _running, check_owner
 
         try:
             if action in ("stop", "terminate") and not self.allow_destructive:
                 raise PermissionError(
                     f"{action} is disabled; open the dashboard with allow_destructive=True"
                 )
-            sup = _running()
+            sup = await _running()
             rec = sup.records.get(compute_id)
             if rec is None:
                 raise LookupError(f"{compute_id} is no longer tracked")
+            if action in ("stop", "terminate"):  # the dashboard was opened allowing it
+                sup.publish(
+                    compute_id, "action", **check_owner(rec, action, allow_destructive=True)
+                )
             if action == "touch":
                 sup.touch(compute_id)
             elif action == "stop":

@@ -249,6 +249,7 @@ def test_format_row():
         "limit": "idle_timeout",
         "limit_in_s": 95,
         "terminating": None,
+        "owner": "alice0001",
     }
     assert format_row(row) == [
         "runpod",
@@ -260,6 +261,7 @@ def test_format_row():
         "$2.5700",
         "1m35s (idle_timeout)",
         "client",
+        "alice0001",
     ]
 
 

@@ -315,6 +315,16 @@ class DiskcacheTokenStorage:
         shutil.rmtree(directory, ignore_errors=True)
 
     # -- the protocol ----------------------------------------------------------------------
+    def apps(self, kind: Kind) -> list[str]:
+        """The apps that have a ``kind`` token stored (for ``atlas-nb store migrate``)."""
+        cache = self._cache(check_kind(kind))
+        try:
+            return sorted(
+                k for k in self._retrying(lambda: list(cache.iterkeys())) if k != "\x00probe"
+            )
+        except (sqlite3.Error, OSError, diskcache.Timeout, UnpicklingRefused) as exc:
+            raise self._storage_error(kind, "list", exc) from exc
+
     def get(self, app: str, kind: Kind) -> TokenRecord | None:
         check_app(app)
         check_kind(kind)
