@@ -352,6 +352,8 @@ class Compute(Model):
 
     # -- display --------------------------------------------------------------------------
     def _summary(self) -> list[tuple[str, str]]:
+        from ..widgets.theme import money
+
         rows = [
             ("id", self.id),
             ("provider", self.provider),
@@ -360,7 +362,7 @@ class Compute(Model):
             ("gpu", f"{self.gpu_count} x {self.gpu}" if self.gpu else "cpu"),
             ("image", self.image or "-"),
             ("region", self.region or "-"),
-            ("cost", f"${self.cost_per_hr:.4f}/hr" if self.cost_per_hr is not None else "-"),
+            ("cost", f"{money(self.cost_per_hr, 4)}/hr" if self.cost_per_hr is not None else "-"),
         ]
         for p in self.ports:
             rows.append((f"port {p.internal}/{p.protocol}", p.url or str(p.external or "-")))
@@ -369,7 +371,9 @@ class Compute(Model):
         return rows
 
     def _repr_html_(self) -> str:
-        colour = _STATUS_COLOURS.get(self.status, "#666")
+        from ..widgets.theme import status_colour
+
+        colour = status_colour(self.status, "#666")
         rows = "".join(
             f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
@@ -380,15 +384,3 @@ class Compute(Model):
             f"<span style='color:{colour}'>&#9679; {self.status.value}</span>"
             f"<table>{rows}</table></div>"
         )
-
-
-_STATUS_COLOURS = {
-    ComputeStatus.RUNNING: "#2e7d32",
-    ComputeStatus.PROVISIONING: "#f9a825",
-    ComputeStatus.STARTING: "#f9a825",
-    ComputeStatus.STOPPING: "#ef6c00",
-    ComputeStatus.STOPPED: "#757575",
-    ComputeStatus.TERMINATING: "#ef6c00",
-    ComputeStatus.TERMINATED: "#424242",
-    ComputeStatus.FAILED: "#c62828",
-}

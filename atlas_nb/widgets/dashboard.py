@@ -22,19 +22,14 @@ import ipywidgets as w
 
 from .._durations import Duration, to_seconds
 from .._runtime import cancel_task, get_runtime
+from .theme import PALETTE, money, status_colour
+
+_BAD = PALETTE["bad"]
 
 MIN_REFRESH_S = 1.0
 MIN_EVENT_GAP_S = 0.5
 
 HEADERS = ("provider", "name", "GPU", "status", "uptime", "$/hr", "spent", "limit in", "")
-_STATUS_COLOURS = {
-    "running": "#2e7d32",
-    "provisioning": "#f9a825",
-    "starting": "#f9a825",
-    "stopping": "#ef6c00",
-    "stopped": "#757575",
-    "failed": "#c62828",
-}
 
 
 def _duration(seconds: Any) -> str:
@@ -46,12 +41,6 @@ def _duration(seconds: Any) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
-
-
-def _money(value: Any, digits: int = 2) -> str:
-    if value is None or value != value:
-        return "-"
-    return f"${value:,.{digits}f}"
 
 
 def format_row(row: dict[str, Any]) -> list[str]:
@@ -68,8 +57,8 @@ def format_row(row: dict[str, Any]) -> list[str]:
             or "-"
         ),
         _duration(row.get("uptime_s")),
-        _money(row.get("cost_per_hr")),
-        _money(row.get("spend_usd"), 4),
+        money(row.get("cost_per_hr"), 2),
+        money(row.get("spend_usd"), 4),
         f"{left} ({limit})" if limit else "-",
     ]
 
@@ -127,7 +116,7 @@ class _Row:
     def update(self, cells: list[str], status: str) -> None:
         """Set each cell once (a widget only sends a message when its value changes)."""
         values = [html.escape(text) for text in cells]
-        colour = _STATUS_COLOURS.get(status, "#333")
+        colour = status_colour(status)
         values[3] = f"<span style='color:{colour}'>{values[3]}</span>"
         for cell, value in zip(self.cells, values, strict=True):
             if cell.value != value:
@@ -240,9 +229,7 @@ class ComputeDashboard(w.VBox):
     def _show_error(self, message: str | None) -> None:
         self.last_error = message
         self.error.value = (
-            ""
-            if message is None
-            else f"<span style='color:#c62828'>⚠ {html.escape(message)}</span>"
+            "" if message is None else f"<span style='color:{_BAD}'>⚠ {html.escape(message)}</span>"
         )
 
     # -- actions ---------------------------------------------------------------------------
