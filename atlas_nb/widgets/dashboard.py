@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._deprecated import renamed_method
 from .._durations import Duration, to_seconds
 from .._runtime import cancel_task, get_runtime
 from .theme import PALETTE, money, status_colour
@@ -165,7 +166,7 @@ class ComputeDashboard(w.VBox):
         sup = _running()
         self._kick = asyncio.Event()
         self._unsubscribe = sup.bus.subscribe(self._on_event)
-        await self.refresh_async()
+        await self.arefresh()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def _on_event(self, _event: Any) -> None:
@@ -182,9 +183,9 @@ class ComputeDashboard(w.VBox):
             # a burst of events makes one refresh, at most every MIN_EVENT_GAP_S
             since = time.time() - (self.refreshed_at or 0.0)
             await asyncio.sleep(max(0.1, MIN_EVENT_GAP_S - since))
-            await self.refresh_async()
+            await self.arefresh()
 
-    async def refresh_async(self) -> None:
+    async def arefresh(self) -> None:
         """Reload the tracked computes and redraw (errors are shown, not raised)."""
         from ..orchestrator.api import tracked
 
@@ -200,7 +201,7 @@ class ComputeDashboard(w.VBox):
         self._sync_rows()
 
     def refresh(self) -> None:
-        get_runtime().run(self.refresh_async())
+        get_runtime().run(self.arefresh())
 
     def _sync_rows(self) -> None:
         wanted = [r["id"] for r in self.rows_data]
@@ -233,10 +234,14 @@ class ComputeDashboard(w.VBox):
         )
 
     # -- actions ---------------------------------------------------------------------------
-    def _act(self, action: str, compute_id: str) -> None:
-        get_runtime().spawn(self.act_async(action, compute_id))
+    # deprecated names (one release): the rule is an ``a`` prefix
+    refresh_async = renamed_method("refresh_async", "arefresh")
+    act_async = renamed_method("act_async", "aact")
 
-    async def act_async(self, action: str, compute_id: str) -> None:
+    def _act(self, action: str, compute_id: str) -> None:
+        get_runtime().spawn(self.aact(action, compute_id))
+
+    async def aact(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
         from ..orchestrator.api import _running
 
@@ -259,7 +264,7 @@ class ComputeDashboard(w.VBox):
             self._show_error(None)
         except Exception as exc:
             self._show_error(f"{action} {compute_id} failed: {exc}")
-        await self.refresh_async()
+        await self.arefresh()
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
