@@ -38,15 +38,17 @@ class ProgressBar:
         if show:
             from tqdm.auto import tqdm
 
-            # a terminal that reports no size (0 x 0) would hide the bar: fall back to 80 x 24
+            # a terminal that reports no size (0 x 0) would hide the bar: fall back to 80 x 24;
+            # a notebook bar keeps ipywidgets' own layout (a width in columns would squash it)
             size = shutil.get_terminal_size()
+            text = file is None and not in_notebook()
             self._bar = tqdm(
                 total=self.total,
                 desc=description,
                 bar_format=BAR_FORMAT,
                 file=file,
                 leave=True,
-                ncols=None if file is not None else min(size.columns, 100),
+                ncols=min(size.columns, 100) if text else None,
                 nrows=size.lines,
                 mininterval=0.2,
             )

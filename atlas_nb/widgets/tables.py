@@ -19,6 +19,7 @@ the ones atlas_nb made (a pivot, a groupby result) displays as pandas shows it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,34 @@ def _timezone_name() -> str:
     return datetime.now().astimezone().strftime("%Z") or "local time"
 
 
+_RULE = re.compile(r"((?:#T_\w+(?:,\s*)?)+)\s*\{([^}]*)\}")
+_CELL = re.compile(r'<(td|th) id="(T_\w+)"')
+
+
+def inline_styles(html: str) -> str:
+    """Copy the Styler's per-cell CSS rules into ``style=""`` attributes, so the styling
+    survives where ``<style>`` blocks are dropped (JupyterLab's sanitizer on a saved notebook
+    that is not trusted, GitHub, nbviewer).
+
+    >>> inline_styles('<style>#T_a_row0_col0, #T_a_row1_col0 {\\n  color: red;\\n}</style>'
+    ...               '<td id="T_a_row0_col0" class="data">x</td>').split("</style>")[1]
+    '<td id="T_a_row0_col0" style="color: red;" class="data">x</td>'
+    """
+    rules: dict[str, list[str]] = {}
+    for selectors, body in _RULE.findall(html):
+        props = " ".join(p.strip() + ";" for p in body.split(";") if p.strip())
+        for sel in selectors.split(","):
+            rules.setdefault(sel.strip().lstrip("#"), []).append(props)
+    if not rules:
+        return html
+
+    def attach(m: re.Match[str]) -> str:
+        props = rules.get(m.group(2))
+        return m.group(0) + (f' style="{" ".join(props)}"' if props else "")
+
+    return _CELL.sub(attach, html)
+
+
 def _default_index(index: pd.Index) -> bool:
     return (
         isinstance(index, pd.RangeIndex)
@@ -139,8 +168,14 @@ def styled_html(df: pd.DataFrame) -> str:
             [{"selector": "caption", "props": "caption-side: bottom; font-size: 0.85em"}],
             overwrite=False,
         )
+    style = style.set_table_attributes('class="atlas-table"')
     more = f"<p><i>{len(df) - MAX_ROWS:,} more rows</i></p>" if len(df) > MAX_ROWS else ""
-    return style.to_html() + more
+    html = inline_styles(style.to_html())
+    if has_times:  # the caption's own rule, inline too
+        html = html.replace(
+            "<caption>", '<caption style="caption-side: bottom; font-size: 0.85em">'
+        )
+    return html + more
 
 
 def _format(df: pd.DataFrame) -> str | None:

@@ -78,6 +78,7 @@ def test_in_a_notebook_the_label_is_whole_and_done_fills_the_bar_green(notebook_
         label, meter, right = _parts(bar)
         assert label.value.replace("\u2007", " ") == f"{name}: "  # not cut to "waiting fo…"
         assert meter.value == 20 and "starting" in right.value
+        assert bar._bar.container.layout.width is None  # ipywidgets' layout, not squashed
     assert meter.value == meter.max == 600
     assert meter.bar_style == "success" and "done" in right.value
 
