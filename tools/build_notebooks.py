@@ -266,8 +266,11 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "spend to look at; with `RUNPOD_API_KEY` set, the cells read your account's history "
     "instead.",
     SETUP.format(speed=2000),
+    "from datetime import UTC, datetime\n\n"
+    "window = {'last': 24 * 7}  # your account: the last week, by the hour\n"
     "if sb:  # make some spend: three pods, four jobs, a 50 GB volume, ~3 simulated hours\n"
     "    import time\n"
+    "    window = {'start': datetime.now(UTC)}  # the sandbox: everything from here on\n"
     "    began = time.monotonic()\n"
     "    pods = [atlas.spawn(provider='runpod', gpu=g, image='python:3.11')\n"
     "            for g in ('h100', 'rtx_4090', 'l4')]\n"
@@ -281,11 +284,9 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "*ahead* of your clock: its clock runs 2 000x faster than real time, so the ~3 hours of "
     "spend above happened in the few real seconds the cell took. With a real account the "
     "newest bucket is the current hour.",
-    "pod_spend = atlas.runpod.billing.pods(bucket='hour', last=6 if sb else 24 * 7)\n"
-    "pod_spend.tail(6)",
+    "pod_spend = atlas.runpod.billing.pods(bucket='hour', **window)\npod_spend.tail(6)",
     "# NBVAL_CHECK_OUTPUT\nby_pod = pod_spend.groupby('pod_id')['amount_usd'].sum()\n"
     "print(len(by_pod) > 0, bool((by_pod >= 0).all()))",
-    "from datetime import datetime\n\n"
     "hourly = pod_spend.pivot_table(index='time', columns='pod_id', values='amount_usd',\n"
     "                               aggfunc='sum').fillna(0)\n"
     "hourly.index = hourly.index.tz_convert(datetime.now().astimezone().tzinfo).strftime('%H:%M')\n"
@@ -294,11 +295,9 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "ax.legend(title='pod', bbox_to_anchor=(1.01, 1), loc='upper left', fontsize='small');",
     "## Serverless and network volumes\n\nServerless spend per endpoint and hour (the jobs "
     "above), then the network volume's storage.",
-    "serverless = atlas.runpod.billing.serverless(bucket='hour', last=6 if sb else 24 * 7)\n"
-    "serverless",
+    "serverless = atlas.runpod.billing.serverless(bucket='hour', **window)\nserverless",
     "# NBVAL_CHECK_OUTPUT\nprint(len(serverless) > 0, bool((serverless['amount_usd'] > 0).any()))",
-    "volumes = atlas.runpod.billing.network_volumes(bucket='hour', last=6 if sb else 24 * 7)\n"
-    "volumes.tail(4)",
+    "volumes = atlas.runpod.billing.network_volumes(bucket='hour', **window)\nvolumes.tail(4)",
     "total = (pod_spend.groupby('time')['amount_usd'].sum()\n"
     "         .add(volumes.groupby('time')['amount_usd'].sum(), fill_value=0).cumsum())\n"
     "total.index = total.index.tz_convert(datetime.now().astimezone().tzinfo)\n"
