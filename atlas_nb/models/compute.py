@@ -340,7 +340,8 @@ class Compute(Model):
     def wait_until_running(
         self, timeout: float = 600.0, *, progress: bool | None = None
     ) -> Compute:
-        """Poll until running (a progress bar in notebooks); raise on failure or timeout."""
+        """Poll until running (a progress bar in notebooks and terminals); raise on failure or
+        timeout."""
         return run_sync(self.await_until_running(timeout, progress=progress))
 
     def start(self) -> Compute:
