@@ -162,22 +162,6 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def artifacts(request, tmp_path_factory):
-    """Where screenshots go: ``$ATLAS_NB_TEST_ARTIFACTS`` or a fresh temporary directory."""
-    where = os.environ.get("ATLAS_NB_TEST_ARTIFACTS")
-    path = Path(where) if where else tmp_path_factory.mktemp("browser-artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    yield path
-    shots = sorted(p.name for p in path.glob("*.png"))
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    line = f"browser screenshots ({len(shots)}): {path}"
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
-        print(line, file=sys.stderr)
-
-
 def _browser(p):
     return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
 
