@@ -10,10 +10,16 @@ loop, from ``asyncio.run`` or from another library's loop.
     ...     return c.provider
     >>> asyncio.run(main())
     'mock'
+
+Namespaces have ``aio`` modules of their own: ``atlas_nb.aio.runpod`` is ``atlas_nb.runpod.aio``,
+``atlas_nb.aio.fly`` is ``atlas_nb.fly.aio``; ``atlas_nb.aio.lambda_``, ``.vast`` and
+``.fly_machines`` hold the provider extras (``await aio.lambda_.ssh_keys()``). Methods of
+objects use an ``a`` prefix (``await pod.aterminate()``, ``await deploy.acancel()``).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from .core.catalog import gpu_types, offers, plot_offers
@@ -73,12 +79,42 @@ async def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> 
     return await asyncio.to_thread(_dashboard, refresh=refresh, allow_destructive=allow_destructive)
 
 
+#: ``atlas_nb.aio.lambda_.ssh_keys()`` ...: the provider extras' awaitable twins, without the
+#: old ``_async`` suffix (the modules keep those names)
+_PROVIDER_EXTRAS = {
+    "lambda_": "atlas_nb.providers.lambda_cloud",
+    "vast": "atlas_nb.providers.vast",
+    "fly_machines": "atlas_nb.providers.fly_machines",
+}
+
+
+def _extras(name: str) -> ModuleType:
+    import importlib
+    import sys
+
+    source = importlib.import_module(_PROVIDER_EXTRAS[name])
+    namespace = ModuleType(f"atlas_nb.aio.{name}", f"The awaitable twins of ``atlas.{name}``.")
+    names = [n for n in getattr(source, "__all__", ()) if n.endswith("_async")]
+    for old in names:
+        setattr(namespace, old.removesuffix("_async"), getattr(source, old))
+    namespace.__all__ = sorted(n.removesuffix("_async") for n in names)  # type: ignore[attr-defined]
+    sys.modules[namespace.__name__] = namespace
+    globals()[name] = namespace
+    return namespace
+
+
 def __getattr__(name: str) -> Any:
-    # ``atlas_nb.aio.fly`` loads the Fly module (diskcache, yaml) only when used
+    # namespaces load their modules (Fly: diskcache, yaml) only when used
     if name == "fly":
         from .fly import aio as fly
 
         return fly
+    if name == "runpod":
+        from .runpod import aio as runpod
+
+        return runpod
+    if name in _PROVIDER_EXTRAS:
+        return _extras(name)
     raise AttributeError(f"module 'atlas_nb.aio' has no attribute {name!r}")
 
 

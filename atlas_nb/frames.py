@@ -104,12 +104,23 @@ def frame(rows: Iterable[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.Da
             columns[c] = stamps.astype(cast(Any, UTC_TS)).array
         else:
             columns[c] = pd.array(values, dtype=cast(Any, dtype))
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)), copy=False)
+    df = pd.DataFrame(columns, index=pd.RangeIndex(len(records)), copy=False)
+    return mark(df, "table")
 
 
 def mark(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Tag a frame so notebooks display it styled (it stays a plain DataFrame)."""
+    """Tag a frame so notebooks display it styled (it stays a plain DataFrame).
+
+    Records the columns atlas_nb made it with: selections of them stay styled, a frame the
+    user reshapes (pivot, groupby, transpose) displays as pandas shows it.
+
+        >>> import pandas as pd
+        >>> mark(pd.DataFrame({"gpu": ["h100"]}), "offers").attrs
+        {'atlas_kind': 'offers', 'atlas_columns': ('gpu',)}
+    """
     df.attrs["atlas_kind"] = kind
+    made = df.attrs.get("atlas_columns")
+    df.attrs["atlas_columns"] = tuple(dict.fromkeys((*(made or ()), *map(str, df.columns))))
     return df
 
 

@@ -299,30 +299,43 @@ NOTEBOOKS["05_cost_and_billing"] = [
     "spend to look at; with `RUNPOD_API_KEY` set, the cells read your account's history "
     "instead.",
     SETUP.format(speed=2000),
-    "if sb:  # make some spend: three pods, five jobs, a 50 GB volume, ~3 simulated hours\n"
+    "from datetime import UTC, datetime\n\n"
+    "window = {'last': 24 * 7}  # your account: the last week, by the hour\n"
+    "if sb:  # make some spend: three pods, four jobs, a 50 GB volume, ~3 simulated hours\n"
+    "    import time\n"
+    "    window = {'start': datetime.now(UTC)}  # the sandbox: everything from here on\n"
+    "    began = time.monotonic()\n"
     "    pods = [atlas.spawn(provider='runpod', gpu=g, image='python:3.11')\n"
     "            for g in ('h100', 'rtx_4090', 'l4')]\n"
-    "    jobs = [atlas.run_job(sb.runpod_endpoint_id, {'sleep_ms': 200}, provider='runpod')\n"
-    "            for _ in range(5)]\n"
+    "    jobs = [atlas.run_job(sb.runpod_endpoint_id, {'sleep_ms': 1000}, provider='runpod')\n"
+    "            for _ in range(4)]\n"
     "    volume = atlas.runpod.network_volumes.create(name='data', size=50, dataCenter='EU-RO-1')\n"
-    "    import time; time.sleep(5)",
-    "## Pods",
-    "pod_spend = atlas.runpod.billing.pods(bucket='hour', last=6 if sb else 24 * 7)\n"
-    "pod_spend.tail(6)",
+    "    for job in jobs:\n"
+    "        job.wait(timeout=60)\n"
+    "    time.sleep(max(0.0, 5 - (time.monotonic() - began)))",
+    "## Pods\n\nTimes show in your timezone, to the second. In the sandbox they are a few hours "
+    "*ahead* of your clock: its clock runs 2 000x faster than real time, so the ~3 hours of "
+    "spend above happened in the few real seconds the cell took. With a real account the "
+    "newest bucket is the current hour.",
+    "pod_spend = atlas.runpod.billing.pods(bucket='hour', **window)\npod_spend.tail(6)",
     "# NBVAL_CHECK_OUTPUT\nby_pod = pod_spend.groupby('pod_id')['amount_usd'].sum()\n"
     "print(len(by_pod) > 0, bool((by_pod >= 0).all()))",
     "hourly = pod_spend.pivot_table(index='time', columns='pod_id', values='amount_usd',\n"
     "                               aggfunc='sum').fillna(0)\n"
-    "hourly.index = hourly.index.strftime('%H:%M')\n"
-    "hourly.plot.bar(stacked=True, figsize=(9, 3), ylabel='USD', legend=False,\n"
-    "                title='Pod spend per hour');",
-    "## Serverless and network volumes",
-    "atlas.runpod.billing.serverless(bucket='day', last=1 if sb else 30)",
-    "volumes = atlas.runpod.billing.network_volumes(bucket='hour', last=6 if sb else 24 * 7)\n"
-    "volumes.tail(4)",
+    "hourly.index = hourly.index.tz_convert(datetime.now().astimezone().tzinfo).strftime('%H:%M')\n"
+    "ax = hourly.plot.bar(stacked=True, figsize=(9, 3), ylabel='USD', xlabel='hour (your time)',\n"
+    "                     title='Pod spend per hour', rot=0)\n"
+    "ax.legend(title='pod', bbox_to_anchor=(1.01, 1), loc='upper left', fontsize='small');",
+    "## Serverless and network volumes\n\nServerless spend per endpoint and hour (the jobs "
+    "above), then the network volume's storage.",
+    "serverless = atlas.runpod.billing.serverless(bucket='hour', **window)\nserverless",
+    "# NBVAL_CHECK_OUTPUT\nprint(len(serverless) > 0, bool((serverless['amount_usd'] > 0).any()))",
+    "volumes = atlas.runpod.billing.network_volumes(bucket='hour', **window)\nvolumes.tail(4)",
     "total = (pod_spend.groupby('time')['amount_usd'].sum()\n"
     "         .add(volumes.groupby('time')['amount_usd'].sum(), fill_value=0).cumsum())\n"
-    "total.plot(figsize=(9, 3), ylabel='USD', title='Cumulative spend (pods + volumes)');",
+    "total.index = total.index.tz_convert(datetime.now().astimezone().tzinfo)\n"
+    "total.plot(figsize=(9, 3), ylabel='USD', xlabel='your time',\n"
+    "           title='Cumulative spend (pods + volumes)');",
     '## A team\'s spend, per owner\n\nWith a shared store (`atlas.configure(store="redis://...")` '
     "or `ATLAS_NB_STORE`) every kernel of the team writes its tracked computes to one Redis, "
     'each record with its `owner`; `atlas.tracked()` lists them all (`owner="me"` only '

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from .._deprecated import renamed_method
 from .._redact import redact_value
 from .._runtime import run_sync
 from ..errors import ValidationError
@@ -218,7 +219,8 @@ class Compute(Model):
     """A compute (pod, instance, machine) as every provider reports it.
 
     Methods mirror the facade: ``refresh()``, ``wait_until_running()``, ``start()``, ``stop()``,
-    ``terminate()``, ``logs()``, ``touch()``; each has an ``*_async`` twin.
+    ``terminate()``, ``logs()``, ``touch()``; each has an awaitable twin with an ``a`` prefix
+    (``arefresh``, ``await_until_running``, ``astart``, ``astop``, ``aterminate``, ``atouch``).
     """
 
     id: str
@@ -289,60 +291,71 @@ class Compute(Model):
         return next((p.url for p in self.ports if p.internal == port), None)
 
     # -- methods (async first, sync twins generated) ------------------------------------------
-    async def refresh_async(self) -> Compute:
+    async def arefresh(self) -> Compute:
         from ..core import compute as api
 
         return await api.compute(self.id, provider=self._prov())
 
-    async def wait_until_running_async(
+    async def await_until_running(
         self, timeout: float = 600.0, *, progress: bool | None = None
     ) -> Compute:
         from ..core import compute as api
 
         return await api.wait_until_running(self, timeout=timeout, progress=progress)
 
-    async def start_async(self) -> Compute:
+    async def astart(self) -> Compute:
         from ..core import compute as api
 
         return await api.start(self.id, provider=self._prov())
 
-    async def stop_async(self) -> Compute:
+    async def astop(self) -> Compute:
         from ..core import compute as api
 
         return await api.stop(self.id, provider=self._prov())
 
-    async def terminate_async(self) -> None:
+    async def aterminate(self) -> None:
         from ..core import compute as api
 
         await api.terminate(self.id, provider=self._prov())
 
-    async def touch_async(self) -> None:
+    async def atouch(self) -> None:
         from ..orchestrator import api as orch
 
         await orch.touch(self.id)
 
+    # deprecated names (one release): the rule is an ``a`` prefix
+    refresh_async: ClassVar[Any] = renamed_method("refresh_async", "arefresh")
+    wait_until_running_async: ClassVar[Any] = renamed_method(
+        "wait_until_running_async", "await_until_running"
+    )
+    start_async: ClassVar[Any] = renamed_method("start_async", "astart")
+    stop_async: ClassVar[Any] = renamed_method("stop_async", "astop")
+    terminate_async: ClassVar[Any] = renamed_method("terminate_async", "aterminate")
+    touch_async: ClassVar[Any] = renamed_method("touch_async", "atouch")
+
     def refresh(self) -> Compute:
         """The compute's current state (a new object)."""
-        return run_sync(self.refresh_async())
+        return run_sync(self.arefresh())
 
     def wait_until_running(
         self, timeout: float = 600.0, *, progress: bool | None = None
     ) -> Compute:
-        """Poll until running (a progress bar in notebooks); raise on failure or timeout."""
-        return run_sync(self.wait_until_running_async(timeout, progress=progress))
+        """Poll until running (a progress bar in notebooks and terminals); raise on failure or
+        timeout."""
+        return run_sync(self.await_until_running(timeout, progress=progress))
 
     def start(self) -> Compute:
-        return run_sync(self.start_async())
+        return run_sync(self.astart())
 
     def stop(self) -> Compute:
-        return run_sync(self.stop_async())
+        return run_sync(self.astop())
 
     def terminate(self) -> None:
-        run_sync(self.terminate_async())
+        run_sync(self.aterminate())
 
     def touch(self) -> None:
         """Mark activity so the orchestrator's idle timer restarts."""
-        run_sync(self.touch_async())
+        run_sync(self.atouch())
 
     def logs(self, **kwargs: Any) -> Any:
         """The live log stream of this compute (where the provider has logs)."""
@@ -352,6 +365,8 @@ class Compute(Model):
 
     # -- display --------------------------------------------------------------------------
     def _summary(self) -> list[tuple[str, str]]:
+        from ..widgets.theme import money
+
         rows = [
             ("id", self.id),
             ("provider", self.provider),
@@ -360,7 +375,7 @@ class Compute(Model):
             ("gpu", f"{self.gpu_count} x {self.gpu}" if self.gpu else "cpu"),
             ("image", self.image or "-"),
             ("region", self.region or "-"),
-            ("cost", f"${self.cost_per_hr:.4f}/hr" if self.cost_per_hr is not None else "-"),
+            ("cost", f"{money(self.cost_per_hr, 4)}/hr" if self.cost_per_hr is not None else "-"),
         ]
         for p in self.ports:
             rows.append((f"port {p.internal}/{p.protocol}", p.url or str(p.external or "-")))
@@ -369,7 +384,9 @@ class Compute(Model):
         return rows
 
     def _repr_html_(self) -> str:
-        colour = _STATUS_COLOURS.get(self.status, "#666")
+        from ..widgets.theme import status_colour
+
+        colour = status_colour(self.status, "#666")
         rows = "".join(
             f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
@@ -380,15 +397,3 @@ class Compute(Model):
             f"<span style='color:{colour}'>&#9679; {self.status.value}</span>"
             f"<table>{rows}</table></div>"
         )
-
-
-_STATUS_COLOURS = {
-    ComputeStatus.RUNNING: "#2e7d32",
-    ComputeStatus.PROVISIONING: "#f9a825",
-    ComputeStatus.STARTING: "#f9a825",
-    ComputeStatus.STOPPING: "#ef6c00",
-    ComputeStatus.STOPPED: "#757575",
-    ComputeStatus.TERMINATING: "#ef6c00",
-    ComputeStatus.TERMINATED: "#424242",
-    ComputeStatus.FAILED: "#c62828",
-}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import json
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
+from .._deprecated import renamed_method
 from .._runtime import run_sync
 from ._base import Model
 
@@ -49,7 +50,9 @@ class JobRequest(Model):
 
 class Job(Model):
     """A serverless job. ``refresh()``, ``wait()``, ``cancel()``, ``retry()`` and ``stream()``
-    need nothing else: the job carries its endpoint and provider.
+    need nothing else: the job carries its endpoint and provider. Awaitable twins have an ``a``
+    prefix: ``arefresh()``, ``await_()`` (``await`` is a keyword, hence PEP 8's trailing
+    underscore), ``acancel()``, ``aretry()``.
     """
 
     id: str
@@ -75,40 +78,46 @@ class Job(Model):
     def done(self) -> bool:
         return self.status in TERMINAL_JOB_STATUSES
 
-    async def refresh_async(self) -> Job:
+    async def arefresh(self) -> Job:
         from ..core import jobs
 
         return await jobs.job(self.id, endpoint=self.endpoint, provider=self._prov())
 
-    async def wait_async(self, timeout: float | None = None) -> Job:
+    async def await_(self, timeout: float | None = None) -> Job:
         from ..core import jobs
 
         return await jobs.wait(self, timeout=timeout)
 
-    async def cancel_async(self) -> Job:
+    async def acancel(self) -> Job:
         from ..core import jobs
 
         return await jobs.cancel_job(self.id, endpoint=self.endpoint, provider=self._prov())
 
-    async def retry_async(self) -> Job:
+    async def aretry(self) -> Job:
         from ..core import jobs
 
         return await jobs.retry_job(self.id, endpoint=self.endpoint, provider=self._prov())
 
+    # deprecated names (one release): the rule is an ``a`` prefix
+    refresh_async: ClassVar[Any] = renamed_method("refresh_async", "arefresh")
+    wait_async: ClassVar[Any] = renamed_method("wait_async", "await_")
+    cancel_async: ClassVar[Any] = renamed_method("cancel_async", "acancel")
+    retry_async: ClassVar[Any] = renamed_method("retry_async", "aretry")
+
     def refresh(self) -> Job:
         """The job's current state (a new object)."""
-        return run_sync(self.refresh_async())
+        return run_sync(self.arefresh())
 
     def wait(self, timeout: float | None = None) -> Job:
         """Poll with backoff until the job is over; ``AtlasTimeoutError`` after ``timeout``."""
-        return run_sync(self.wait_async(timeout))
+        return run_sync(self.await_(timeout))
 
     def cancel(self) -> Job:
-        return run_sync(self.cancel_async())
+        return run_sync(self.acancel())
 
     def retry(self) -> Job:
         """Re-run a failed or timed-out job."""
-        return run_sync(self.retry_async())
+        return run_sync(self.aretry())
 
     def stream(self) -> Any:
         """The job's :class:`~atlas_nb.jobstream.JobStream`: chunks as they are produced, each

@@ -22,8 +22,12 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._deprecated import renamed_method
 from .._durations import Duration, to_seconds
 from .._runtime import cancel_task, get_runtime
+from .theme import PALETTE, money, status_colour
+
+_BAD = PALETTE["bad"]
 
 MIN_REFRESH_S = 1.0
 MIN_EVENT_GAP_S = 0.5
@@ -41,14 +45,6 @@ HEADERS = (
     "owner",
     "",
 )
-_STATUS_COLOURS = {
-    "running": "#2e7d32",
-    "provisioning": "#f9a825",
-    "starting": "#f9a825",
-    "stopping": "#ef6c00",
-    "stopped": "#757575",
-    "failed": "#c62828",
-}
 
 
 def _duration(seconds: Any) -> str:
@@ -60,12 +56,6 @@ def _duration(seconds: Any) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
-
-
-def _money(value: Any, digits: int = 2) -> str:
-    if value is None or value != value:
-        return "-"
-    return f"${value:,.{digits}f}"
 
 
 def format_row(row: dict[str, Any]) -> list[str]:
@@ -82,8 +72,8 @@ def format_row(row: dict[str, Any]) -> list[str]:
             or "-"
         ),
         _duration(row.get("uptime_s")),
-        _money(row.get("cost_per_hr")),
-        _money(row.get("spend_usd"), 4),
+        money(row.get("cost_per_hr"), 2),
+        money(row.get("spend_usd"), 4),
         f"{left} ({limit})" if limit else "-",
         guard_cell(row),
         str(row.get("owner") or "-"),
@@ -165,7 +155,7 @@ class _Row:
     def update(self, cells: list[str], status: str) -> None:
         """Set each cell once (a widget only sends a message when its value changes)."""
         values = [html.escape(text) for text in cells]
-        colour = _STATUS_COLOURS.get(status, "#333")
+        colour = status_colour(status)
         values[3] = f"<span style='color:{colour}'>{values[3]}</span>"
         for cell, value in zip(self.cells, values, strict=True):
             if cell.value != value:
@@ -214,7 +204,7 @@ class ComputeDashboard(w.VBox):
         sup = await _running()
         self._kick = asyncio.Event()
         self._unsubscribe = sup.bus.subscribe(self._on_event)
-        await self.refresh_async()
+        await self.arefresh()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def _on_event(self, _event: Any) -> None:
@@ -231,9 +221,9 @@ class ComputeDashboard(w.VBox):
             # a burst of events makes one refresh, at most every MIN_EVENT_GAP_S
             since = time.time() - (self.refreshed_at or 0.0)
             await asyncio.sleep(max(0.1, MIN_EVENT_GAP_S - since))
-            await self.refresh_async()
+            await self.arefresh()
 
-    async def refresh_async(self) -> None:
+    async def arefresh(self) -> None:
         """Reload the tracked computes and redraw (errors are shown, not raised)."""
         from ..orchestrator.api import tracked
 
@@ -249,7 +239,7 @@ class ComputeDashboard(w.VBox):
         self._sync_rows()
 
     def refresh(self) -> None:
-        get_runtime().run(self.refresh_async())
+        get_runtime().run(self.arefresh())
 
     def _sync_rows(self) -> None:
         wanted = [r["id"] for r in self.rows_data]
@@ -278,16 +268,18 @@ class ComputeDashboard(w.VBox):
     def _show_error(self, message: str | None) -> None:
         self.last_error = message
         self.error.value = (
-            ""
-            if message is None
-            else f"<span style='color:#c62828'>⚠ {html.escape(message)}</span>"
+            "" if message is None else f"<span style='color:{_BAD}'>⚠ {html.escape(message)}</span>"
         )
 
     # -- actions ---------------------------------------------------------------------------
-    def _act(self, action: str, compute_id: str) -> None:
-        get_runtime().spawn(self.act_async(action, compute_id))
+    # deprecated names (one release): the rule is an ``a`` prefix
+    refresh_async = renamed_method("refresh_async", "arefresh")
+    act_async = renamed_method("act_async", "aact")
 
-    async def act_async(self, action: str, compute_id: str) -> None:
+    def _act(self, action: str, compute_id: str) -> None:
+        get_runtime().spawn(self.aact(action, compute_id))
+
+    async def aact(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
         from ..orchestrator.api import _running, check_owner
 
@@ -314,7 +306,7 @@ class ComputeDashboard(w.VBox):
             self._show_error(None)
         except Exception as exc:
             self._show_error(f"{action} {compute_id} failed: {exc}")
-        await self.refresh_async()
+        await self.arefresh()
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -23,13 +23,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from ._env import in_notebook
-
-_OUTCOME_COLOURS = {
-    "launched": "#2e7d32",
-    "skipped": "#757575",
-    "interrupted": "#ef6c00",
-}
-_FAILED_COLOUR = "#c62828"
+from .theme import OUTCOME_COLOURS, PALETTE
 
 
 def _present(value: Any) -> bool:
@@ -130,7 +124,7 @@ class LaunchView(NullReporter):
 
             show(self)
 
-    def _progress_html(self, text: str, colour: str = "#1565c0") -> str:
+    def _progress_html(self, text: str, colour: str = PALETTE["info"]) -> str:
         return (
             f'<div style="font-family:monospace;color:{colour}">'
             f"<b>{html.escape(self.title)}</b>: {html.escape(text)}</div>"
@@ -150,7 +144,7 @@ class LaunchView(NullReporter):
         line = format_attempt(row)
         self.lines.append(line)
         outcome = str(row.get("outcome") or "")
-        colour = _OUTCOME_COLOURS.get(outcome, _FAILED_COLOUR)
+        colour = OUTCOME_COLOURS.get(outcome, PALETTE["bad"])
         self._rows.append(f'<li style="color:{colour}">{html.escape(line)}</li>')
         self.table.value = (
             '<ol style="font-family:monospace;margin:2px 0;padding-left:1.5em">'
@@ -160,7 +154,7 @@ class LaunchView(NullReporter):
 
     def finished(self, summary: str, *, ok: bool) -> None:
         self.state = "done" if ok else "failed"
-        colour = _OUTCOME_COLOURS["launched"] if ok else _FAILED_COLOUR
+        colour = OUTCOME_COLOURS["launched"] if ok else PALETTE["bad"]
         self.progress.value = self._progress_html(summary, colour)
 
     def text_repr(self) -> str:

@@ -33,36 +33,6 @@ from .._runtime import current_runtime, get_runtime
 
 _HERE = Path(__file__).resolve().parent
 
-_CSS = """
-.atlas-stream { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
-  border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; }
-.atlas-stream-header { display: flex; gap: 6px; align-items: center; padding: 4px 6px;
-  background: var(--jp-layout-color2, #f5f5f5); flex-wrap: wrap; }
-.atlas-stream-title { font-weight: 600; }
-.atlas-stream-status { color: #555; margin-right: auto; }
-.atlas-stream-status[data-state="streaming"], .atlas-stream-status[data-state="running"]
-  { color: #2e7d32; }
-.atlas-stream-status[data-state="stopped"], .atlas-stream-status[data-state="failed"],
-.atlas-stream-status[data-state="timeout"] { color: #c62828; }
-.atlas-stream-status[data-state="succeeded"], .atlas-stream-status[data-state="completed"]
-  { color: #1565c0; }
-.atlas-stream-filter { width: 12em; }
-.atlas-stream-body { max-height: 320px; overflow-y: auto; padding: 2px 6px;
-  white-space: pre-wrap; }
-.atlas-row span { margin-right: 8px; }
-.atlas-ts { color: #888; }
-.atlas-lvl { display: inline-block; min-width: 4.5em; font-weight: 600; }
-.atlas-region { color: #6a1b9a; }
-.atlas-instance { color: #00838f; }
-.atlas-level-debug .atlas-lvl { color: #888; }
-.atlas-level-info .atlas-lvl { color: #1565c0; }
-.atlas-level-warn .atlas-lvl, .atlas-level-warning .atlas-lvl { color: #ef6c00; }
-.atlas-level-error .atlas-lvl, .atlas-level-err .atlas-lvl, .atlas-level-critical .atlas-lvl,
-.atlas-level-fatal .atlas-lvl { color: #c62828; }
-.atlas-level-error .atlas-msg, .atlas-level-fatal .atlas-msg { color: #c62828; }
-.atlas-stream-counter { color: #888; font-size: 11px; padding: 2px 6px; }
-"""
-
 
 def _ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
@@ -89,7 +59,7 @@ class StreamView(anywidget.AnyWidget):
     """The live viewer (anywidget). Feed it with :meth:`push`; see the module docstring."""
 
     _esm = _HERE / "stream_view.js"
-    _css = _CSS
+    _css = _HERE / "stream_view.css"
 
     mode = traitlets.Unicode("logs").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)

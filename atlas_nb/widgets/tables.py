@@ -1,44 +1,38 @@
 """Styled display of atlas_nb's DataFrames, while they stay plain DataFrames.
 
-Frames atlas_nb returns carry ``df.attrs["atlas_kind"]`` ("offers", "gpu_types", "computes",
-"tracked"). In IPython a display formatter renders those with prices formatted and
-availability / status coloured; every other DataFrame displays as usual.
+Every frame atlas_nb returns carries ``df.attrs["atlas_kind"]`` and the columns it was made with
+(``df.attrs["atlas_columns"]``, see :func:`atlas_nb.frames.mark`). In IPython a display
+formatter renders such a frame, and any row or column selection of it (``df.head()``,
+``df[mask][cols]``, ``df.set_index(...)``), with money formatted, availability / status coloured,
+text left-aligned and times shown to the second in your timezone. A frame whose columns are not
+the ones atlas_nb made (a pivot, a groupby result) displays as pandas shows it.
 
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"provider": ["mock"], "price_per_hr": [0.44],
-    ...                    "availability": ["high"]})
-    >>> df.attrs["atlas_kind"] = "offers"
+    >>> from atlas_nb.frames import mark
+    >>> df = mark(pd.DataFrame({"provider": ["mock"], "price_per_hr": [0.44],
+    ...                         "availability": ["high"]}), "offers")
     >>> "$0.44" in styled_html(df) and "#2e7d32" in styled_html(df)
     True
+    >>> is_styled(df), is_styled(df[["provider"]]), is_styled(df.T)
+    (True, True, False)
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from .theme import AVAILABILITY_COLOURS, STATUS_COLOURS, money
 
 if TYPE_CHECKING:
     import pandas as pd
 else:
     from .._lazy import pandas as pd
 
-AVAILABILITY_COLOURS = {
-    "high": "#2e7d32",
-    "medium": "#f9a825",
-    "low": "#ef6c00",
-    "none": "#c62828",
-    "unknown": "#757575",
-}
-STATUS_COLOURS = {
-    "running": "#2e7d32",
-    "provisioning": "#f9a825",
-    "starting": "#f9a825",
-    "stopping": "#ef6c00",
-    "stopped": "#757575",
-    "terminating": "#ef6c00",
-    "terminated": "#424242",
-    "failed": "#c62828",
-}
 MAX_ROWS = 60
+MONEY_SUFFIXES = ("price_per_hr", "price_per_gpu_hr", "cost_per_hr", "_usd")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def _colour(table: dict[str, str]) -> Any:
@@ -49,36 +43,143 @@ def _colour(table: dict[str, str]) -> Any:
     return css
 
 
-def _money(value: Any) -> str:
-    return "-" if pd.isna(value) else f"${value:,.2f}" if value >= 0.1 else f"${value:,.4f}"
+def is_styled(df: pd.DataFrame) -> bool:
+    """True for a frame atlas_nb returned, or a selection of its rows / columns."""
+    made = df.attrs.get("atlas_columns")
+    if not df.attrs.get("atlas_kind") or not isinstance(made, tuple):
+        return False
+    try:
+        return set(df.columns) <= set(made)
+    except TypeError:  # unhashable column labels: not ours
+        return False
+
+
+def local_time(value: Any) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM:SS`` in this machine's timezone (naive: as it is).
+
+    >>> import pandas as pd
+    >>> local_time(pd.NaT), len(local_time(pd.Timestamp("2026-01-02T03:04:05.678+00:00")))
+    ('-', 19)
+    """
+    if value is None or pd.isna(value):
+        return "-"
+    stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    if isinstance(stamp, datetime) and stamp.tzinfo is not None:
+        stamp = stamp.astimezone()  # the system's local timezone (DST per value)
+    return stamp.strftime(TIME_FORMAT)
+
+
+def plain_number(value: Any) -> str:
+    """A float with as many decimals as it has (up to 6): ``0.44`` stays ``0.44``.
+
+    >>> plain_number(0.44), plain_number(16.0), plain_number(1234567.891), plain_number(None)
+    ('0.44', '16', '1,234,567.891', '-')
+    """
+    if value is None or pd.isna(value):
+        return "-"
+    text = f"{float(value):,.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _timezone_name() -> str:
+    return datetime.now().astimezone().strftime("%Z") or "local time"
+
+
+_RULE = re.compile(r"((?:#T_\w+(?:,\s*)?)+)\s*\{([^}]*)\}")
+_CELL = re.compile(r'<(td|th) id="(T_\w+)"')
+
+
+def inline_styles(html: str) -> str:
+    """Copy the Styler's per-cell CSS rules into ``style=""`` attributes, so the styling
+    survives where ``<style>`` blocks are dropped (JupyterLab's sanitizer on a saved notebook
+    that is not trusted, GitHub, nbviewer).
+
+    >>> inline_styles('<style>#T_a_row0_col0, #T_a_row1_col0 {\\n  color: red;\\n}</style>'
+    ...               '<td id="T_a_row0_col0" class="data">x</td>').split("</style>")[1]
+    '<td id="T_a_row0_col0" style="color: red;" class="data">x</td>'
+    """
+    rules: dict[str, list[str]] = {}
+    for selectors, body in _RULE.findall(html):
+        props = " ".join(p.strip() + ";" for p in body.split(";") if p.strip())
+        for sel in selectors.split(","):
+            rules.setdefault(sel.strip().lstrip("#"), []).append(props)
+    if not rules:
+        return html
+
+    def attach(m: re.Match[str]) -> str:
+        props = rules.get(m.group(2))
+        return m.group(0) + (f' style="{" ".join(props)}"' if props else "")
+
+    return _CELL.sub(attach, html)
+
+
+def _default_index(index: pd.Index) -> bool:
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.name is None
+        and index.start == 0
+        and index.step == 1
+    )
 
 
 def styled_html(df: pd.DataFrame) -> str:
-    """HTML of a marked frame: money formatted, availability and status coloured."""
+    """HTML of an atlas_nb frame: money formatted, availability and status coloured, text
+    left-aligned, times to the second in your timezone; a non-default index is kept."""
     shown = df.head(MAX_ROWS)
+    hide_index = _default_index(df.index)
+    if not hide_index and not shown.index.is_unique:  # the Styler needs unique labels
+        shown, hide_index = shown.reset_index(), True
     style = shown.style
-    formats: dict[str, Any] = {}
+    formats: dict[Any, Any] = {}
+    text: list[Any] = []
+    has_times = False
     for col in shown.columns:
-        if col.endswith(("price_per_hr", "price_per_gpu_hr", "cost_per_hr", "_usd")):
-            formats[col] = _money
-        elif col.endswith("_gb"):
-            formats[col] = lambda v: "-" if pd.isna(v) else f"{v:g} GB"
-        elif col.endswith("_s"):
-            formats[col] = lambda v: "-" if pd.isna(v) else f"{v:,.0f} s"
-        elif col == "fetched_at" or col.endswith("_at"):
-            formats[col] = lambda v: "-" if pd.isna(v) else v.strftime("%Y-%m-%d %H:%M:%S")
+        dtype = shown[col].dtype
+        name = str(col)
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            formats[col] = local_time
+            has_times = True
+        elif pd.api.types.is_bool_dtype(dtype):
+            continue
+        elif pd.api.types.is_numeric_dtype(dtype):
+            if name.endswith(MONEY_SUFFIXES):
+                formats[col] = money
+            elif name.endswith("_gb"):
+                formats[col] = lambda v: "-" if pd.isna(v) else f"{plain_number(v)} GB"
+            elif name.endswith("_s"):
+                formats[col] = lambda v: "-" if pd.isna(v) else f"{v:,.0f} s"
+            elif pd.api.types.is_float_dtype(dtype):
+                formats[col] = plain_number
+        else:
+            text.append(col)
     style = style.format(formats, na_rep="-")
+    if isinstance(shown.index, pd.DatetimeIndex):
+        style = style.format_index(local_time, axis="index")
+    if text:
+        style = style.set_properties(subset=text, **{"text-align": "left"})
     if "availability" in shown.columns:
         style = style.map(_colour(AVAILABILITY_COLOURS), subset=["availability"])
     if "status" in shown.columns:
         style = style.map(_colour(STATUS_COLOURS), subset=["status"])
-    style = style.hide(axis="index")
+    if hide_index:
+        style = style.hide(axis="index")
+    if has_times:
+        style = style.set_caption(f"times in {_timezone_name()}").set_table_styles(
+            [{"selector": "caption", "props": "caption-side: bottom; font-size: 0.85em"}],
+            overwrite=False,
+        )
+    style = style.set_table_attributes('class="atlas-table"')
     more = f"<p><i>{len(df) - MAX_ROWS:,} more rows</i></p>" if len(df) > MAX_ROWS else ""
-    return style.to_html() + more
+    html = inline_styles(style.to_html())
+    if has_times:  # the caption's own rule, inline too
+        html = html.replace(
+            "<caption>", '<caption style="caption-side: bottom; font-size: 0.85em">'
+        )
+    return html + more
 
 
 def _format(df: pd.DataFrame) -> str | None:
-    if df.attrs.get("atlas_kind"):
+    if is_styled(df):
         try:
             return styled_html(df)
         except Exception:  # display must never fail: fall back to pandas' own HTML

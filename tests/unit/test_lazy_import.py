@@ -58,9 +58,9 @@ def test_ipython_formatter_styles_frames_once_pandas_is_loaded():
         "import atlas_nb\n"  # registers the formatter without importing pandas
         "assert 'pandas' not in sys.modules\n"
         "import pandas as pd\n"
-        "df = pd.DataFrame({'provider': ['mock'], 'price_per_hr': [0.44], "
-        "'availability': ['high']})\n"
-        "df.attrs['atlas_kind'] = 'offers'\n"
+        "from atlas_nb.frames import mark\n"
+        "df = mark(pd.DataFrame({'provider': ['mock'], 'price_per_hr': [0.44], "
+        "'availability': ['high']}), 'offers')\n"
         "html = shell.display_formatter.formatters['text/html'](df)\n"
         "assert '$0.44' in html and '#2e7d32' in html, html"
     )

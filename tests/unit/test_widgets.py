@@ -208,7 +208,7 @@ def test_dashboard_rows_touch_and_guarded_destruction(quick):
     # destructive actions are refused (and the refusal is shown) unless allowed
     from atlas_nb._runtime import get_runtime
 
-    get_runtime().run(dash.act_async("terminate", pod.id))
+    get_runtime().run(dash.aact("terminate", pod.id))
     assert "allow_destructive=True" in dash.last_error
     assert atlas.compute(pod.id, provider="mock").status.value != "terminated"
     dash.close()
@@ -232,7 +232,7 @@ def test_dashboard_shows_errors_instead_of_swallowing(quick):
     dash = ComputeDashboard(refresh=60, allow_destructive=True)
     from atlas_nb._runtime import get_runtime
 
-    get_runtime().run(dash.act_async("touch", "mock-unknown"))
+    get_runtime().run(dash.aact("touch", "mock-unknown"))
     assert "no longer tracked" in dash.last_error and "⚠" in dash.error.value
     dash.close()
 

@@ -1,20 +1,9 @@
-"""``atlas.runpod``: RunPod account resources, billing and serverless endpoint operations.
+"""``atlas_nb.runpod.aio``: the async twins of :mod:`atlas_nb.runpod` (same names, awaitable).
 
-Collections (each with ``list()`` → DataFrame, ``get(id)``, ``create(...)``, ``update(id, ...)``,
-``delete(id)``): ``endpoints`` (serverless), ``templates``, ``network_volumes``, ``registries``
-(container-registry credentials; RunPod cannot update them). Billing as DataFrames:
-``billing.pods()``, ``billing.serverless()``, ``billing.network_volumes()``. Endpoint operations:
-``health(endpoint)``, ``purge_queue(endpoint)``; pods: ``update_pod(id, **fields)``.
-Every function blocks; ``atlas_nb.runpod.aio`` has the same names as coroutines.
-
-    >>> import atlas_nb as atlas
-    >>> with atlas.sandbox.start(speed=100) as sb:
-    ...     vol = atlas.runpod.network_volumes.create(name="data", size=20, dataCenter="EU-RO-1")
-    ...     sizes = atlas.runpod.network_volumes.list()["size_gb"].tolist()
-    ...     atlas.runpod.network_volumes.delete(vol["id"])
-    ...     health = atlas.runpod.health(sb.runpod_endpoint_id)
-    >>> sizes, sorted(health)
-    ([20], ['jobs', 'workers'])
+>>> import asyncio
+>>> import atlas_nb.runpod.aio as runpod_aio
+>>> sorted(n for n in runpod_aio.__all__ if not n[0].isupper())[:4]
+['billing', 'endpoints', 'health', 'network_volumes']
 """
 
 from __future__ import annotations
@@ -22,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._runtime import on_runtime, syncify
-from .models import Compute
-from .providers.registry import get_provider
+from .._runtime import on_runtime
+from ..models import Compute
+from ..providers.registry import get_provider
 
 if TYPE_CHECKING:
     import pandas as pd
 else:
-    from ._lazy import pandas as pd
+    from .._lazy import pandas as pd
 
 T = TypeVar("T")
 
@@ -82,21 +71,6 @@ class AsyncCollection:
         await _call(lambda p: p.resource_delete(self.kind, resource_id), api_key)
 
 
-class Collection:
-    """The blocking face of an :class:`AsyncCollection` (same methods and arguments)."""
-
-    def __init__(self, aio: AsyncCollection) -> None:
-        self.aio = aio
-        self.list = syncify(aio.list)
-        self.get = syncify(aio.get)
-        self.create = syncify(aio.create)
-        self.update = syncify(aio.update)
-        self.delete = syncify(aio.delete)
-
-    def __repr__(self) -> str:
-        return f"<atlas.runpod.{self.aio.kind}: list() get() create() update() delete()>"
-
-
 class AsyncBilling:
     """Billing over a time range, bucketed (``bucket``: hour, day, week, month, year)."""
 
@@ -143,57 +117,30 @@ class AsyncBilling:
         return await _call(lambda p: p.billing("network_volumes", **q), api_key)
 
 
-class Billing:
-    """The blocking face of :class:`AsyncBilling`."""
-
-    def __init__(self, aio: AsyncBilling) -> None:
-        self.aio = aio
-        self.pods = syncify(aio.pods)
-        self.serverless = syncify(aio.serverless)
-        self.network_volumes = syncify(aio.network_volumes)
-
-
-async def _health(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
+async def health(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
     """An endpoint's job counts (completed, failed, inProgress, inQueue, retried) and workers."""
     return await _call(lambda p: p.health(endpoint), api_key)
 
 
-async def _purge_queue(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
+async def purge_queue(endpoint: str, *, api_key: str | None = None) -> dict[str, Any]:
     """Remove the endpoint's queued (not yet running) jobs; ``{"removed": n, ...}``."""
     return await _call(lambda p: p.purge_queue(endpoint), api_key)
 
 
-async def _update_pod(compute_id: str, *, api_key: str | None = None, **fields: Any) -> Compute:
+async def update_pod(compute_id: str, *, api_key: str | None = None, **fields: Any) -> Compute:
     """Change a pod: name, image, env, ports, disk_gb, locked, global_networking, ..."""
     return await _call(lambda p: p.update(compute_id, **fields), api_key)
 
 
-class _Aio:
-    """``atlas_nb.runpod.aio``: the async twins."""
-
-    def __init__(self) -> None:
-        self.endpoints = AsyncCollection("endpoints")
-        self.templates = AsyncCollection("templates")
-        self.network_volumes = AsyncCollection("network_volumes")
-        self.registries = AsyncCollection("registries")
-        self.billing = AsyncBilling()
-        self.health = _health
-        self.purge_queue = _purge_queue
-        self.update_pod = _update_pod
-
-
-aio = _Aio()
-endpoints = Collection(aio.endpoints)
-templates = Collection(aio.templates)
-network_volumes = Collection(aio.network_volumes)
-registries = Collection(aio.registries)
-billing = Billing(aio.billing)
-health = syncify(_health)
-purge_queue = syncify(_purge_queue)
-update_pod = syncify(_update_pod)
+endpoints = AsyncCollection("endpoints")
+templates = AsyncCollection("templates")
+network_volumes = AsyncCollection("network_volumes")
+registries = AsyncCollection("registries")
+billing = AsyncBilling()
 
 __all__ = [
-    "aio",
+    "AsyncBilling",
+    "AsyncCollection",
     "billing",
     "endpoints",
     "health",
