@@ -409,10 +409,22 @@ async def start(
 
 @on_runtime
 async def stop(
-    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+    compute_id: str,
+    *,
+    provider: ProviderLike | None = None,
+    api_key: str | None = None,
+    allow_destructive: bool = False,
 ) -> Compute:
-    """Stop a compute (its disk is kept where the provider supports it)."""
-    return await provider_for(compute_id, provider, api_key=api_key).stop(compute_id)
+    """Stop a compute (its disk is kept where the provider supports it). Another owner's
+    tracked compute (a team store) needs ``allow_destructive=True``."""
+    from ..orchestrator import api as orchestrator
+
+    done = await orchestrator.check_destructive(
+        compute_id, "stop", allow_destructive=allow_destructive
+    )
+    stopped = await provider_for(compute_id, provider, api_key=api_key).stop(compute_id)
+    done()
+    return stopped
 
 
 @on_runtime
@@ -425,12 +437,21 @@ async def restart(
 
 @on_runtime
 async def terminate(
-    compute_id: str, *, provider: ProviderLike | None = None, api_key: str | None = None
+    compute_id: str,
+    *,
+    provider: ProviderLike | None = None,
+    api_key: str | None = None,
+    allow_destructive: bool = False,
 ) -> None:
-    """Destroy a compute for good. Tracked computes are untracked."""
-    await provider_for(compute_id, provider, api_key=api_key).terminate(compute_id)
+    """Destroy a compute for good. Tracked computes are untracked; another owner's (a team
+    store) needs ``allow_destructive=True``, and an ``action`` event records who did it."""
     from ..orchestrator import api as orchestrator
 
+    done = await orchestrator.check_destructive(
+        compute_id, "terminate", allow_destructive=allow_destructive
+    )
+    await provider_for(compute_id, provider, api_key=api_key).terminate(compute_id)
+    done()
     orchestrator.forget(compute_id)
 
 

@@ -308,15 +308,15 @@ class Compute(Model):
 
         return await api.start(self.id, provider=self._prov())
 
-    async def astop(self) -> Compute:
+    async def astop(self, *, allow_destructive: bool = False) -> Compute:
         from ..core import compute as api
 
-        return await api.stop(self.id, provider=self._prov())
+        return await api.stop(self.id, provider=self._prov(), allow_destructive=allow_destructive)
 
-    async def aterminate(self) -> None:
+    async def aterminate(self, *, allow_destructive: bool = False) -> None:
         from ..core import compute as api
 
-        await api.terminate(self.id, provider=self._prov())
+        await api.terminate(self.id, provider=self._prov(), allow_destructive=allow_destructive)
 
     async def atouch(self) -> None:
         from ..orchestrator import api as orch
@@ -347,11 +347,13 @@ class Compute(Model):
     def start(self) -> Compute:
         return run_sync(self.astart())
 
-    def stop(self) -> Compute:
-        return run_sync(self.astop())
+    def stop(self, *, allow_destructive: bool = False) -> Compute:
+        """Stop it (another owner's tracked compute needs ``allow_destructive=True``)."""
+        return run_sync(self.astop(allow_destructive=allow_destructive))
 
-    def terminate(self) -> None:
-        run_sync(self.aterminate())
+    def terminate(self, *, allow_destructive: bool = False) -> None:
+        """Destroy it (another owner's tracked compute needs ``allow_destructive=True``)."""
+        run_sync(self.aterminate(allow_destructive=allow_destructive))
 
     def touch(self) -> None:
         """Mark activity so the orchestrator's idle timer restarts."""

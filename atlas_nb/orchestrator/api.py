@@ -10,9 +10,11 @@ True
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -425,6 +427,26 @@ def check_owner(rec: TrackedRecord, action: str, *, allow_destructive: bool) -> 
             "event naming you), or ask its owner.",
         )
     return {"action": action, "by": me, "owner": rec.owner}
+
+
+async def check_destructive(
+    compute_id: str, action: str, *, allow_destructive: bool
+) -> Callable[[], None]:
+    """Before ``atlas.stop``/``atlas.terminate``: refuse another owner's tracked compute unless
+    ``allow_destructive`` (see :func:`check_owner`). Returns what to call once it is done: it
+    publishes the ``action`` event naming who did it (a no-op for untracked computes).
+
+    With a team store the supervisor is started, so the team's records are known.
+    """
+    if settings().store is not None:
+        await _running()
+    rt = current_runtime()
+    for sup in [] if rt is None else rt.services_of("orchestrator"):
+        rec = sup.records.get(compute_id)
+        if rec is not None and not rec.released:
+            who = check_owner(rec, action, allow_destructive=allow_destructive)
+            return functools.partial(sup.publish, compute_id, "action", **who)
+    return lambda: None
 
 
 @on_runtime

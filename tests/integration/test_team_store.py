@@ -11,6 +11,7 @@ import redis
 
 import atlas_nb as atlas
 from atlas_nb.errors import StoreUnavailableError, ValidationError
+from atlas_nb.models import Compute
 from atlas_nb.orchestrator.api import supervisor
 from atlas_nb.orchestrator.state import TrackedRecord
 from tests.helpers.redis_server import REDIS_PASSWORD, free_port
@@ -161,11 +162,10 @@ def test_redis_down_at_start_is_a_clear_error_and_the_local_store_is_untouched(s
     assert atlas.computes(provider="runpod").empty  # nothing was spawned
 
 
-def test_another_owners_compute_needs_allow_destructive_and_is_recorded(team, sandbox):
-    mine = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h")
+def _erins_pod(team) -> tuple[Compute, redis.Redis]:
+    """A pod another kernel (erin's) tracked: her record, as her store wrote it, adopted here."""
     pod = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", track=False)
     raw = redis.Redis.from_url(team.url)
-    # erin's kernel tracked it: her record, as her store wrote it
     erin = TrackedRecord(id=pod.id, provider="runpod", owner="erin00001", idle_ttl_s=3600.0,
                          started_at=time.time(), last_activity=time.time())  # fmt: skip
     raw.hset(
@@ -173,8 +173,15 @@ def test_another_owners_compute_needs_allow_destructive_and_is_recorded(team, sa
     )
     raw.sadd("atlas_nb:ids", pod.id)
     raw.incr("atlas_nb:rev")
+    atlas.tracked()  # this kernel's supervisor runs and watches the store
     sup = supervisor()
     eventually(lambda: pod.id in sup.records, timeout=30)  # adopted at a heartbeat
+    return pod, raw
+
+
+def test_another_owners_compute_needs_allow_destructive_and_is_recorded(team, sandbox):
+    mine = atlas.spawn(provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h")
+    pod, raw = _erins_pod(team)
     assert atlas.tracked(owner="me")["id"].tolist() == [mine.id]
     assert set(atlas.tracked()["owner"]) == {"carol0001", "erin00001"}
     assert atlas.tracked(owner="erin00001")["id"].tolist() == [pod.id]
@@ -187,4 +194,19 @@ def test_another_owners_compute_needs_allow_destructive_and_is_recorded(team, sa
     entries = raw.xrange("atlas_nb:events")
     recorded = [f for _, f in entries if f[b"kind"] == b"action"]
     assert recorded and b"carol0001" in recorded[-1][b"data"]
+    raw.close()
+
+
+def test_atlas_stop_and_terminate_refuse_another_owners_compute(team, sandbox):
+    pod, raw = _erins_pod(team)
+    for refused in (lambda: atlas.stop(pod.id), lambda: atlas.terminate(pod.id), pod.terminate):
+        with pytest.raises(ValidationError, match="belongs to erin00001"):
+            refused()
+    assert pod.id in set(atlas.computes(provider="runpod")["id"])  # nothing was done to it
+    with atlas.events(pod.id) as events:
+        pod.terminate(allow_destructive=True)
+        action = next(e for e in events if e.kind == "action")
+    assert action.data == {"action": "terminate", "by": "carol0001", "owner": "erin00001"}
+    assert pod.id not in set(atlas.computes(provider="runpod")["id"])
+    assert pod.id not in set(atlas.tracked()["id"])
     raw.close()
