@@ -68,6 +68,7 @@ def main() -> None:
             )  # fmt: skip
         for k in kernels:
             k.wait_for("ready", timeout=120)
+        _phase(t_start, "kernels ready")
         enforcer = next(
             k for k in _until(lambda: [k for k in kernels if _holds(k)] or None) if _holds(k)
         )
@@ -80,11 +81,13 @@ def main() -> None:
         for k in kernels:
             got = [ln["spawned"] for ln in _until(lambda k=k: _n_spawned(k, 2))]
             spawned[k] = [cid for batch in got for cid in batch]
+        _phase(t_start, "spawned")
         due = {cid for k in kernels for cid in _due_ids(k)}
         total = sum(len(v) for v in spawned.values())
         # all in Redis (a due one may be gone already on a slow machine)
         _until(lambda: raw.scard("atlas_nb:ids") >= total - len(due) or None, timeout=60)
 
+        _phase(t_start, "in Redis")
         # touches from observers reach the enforcer
         observers = [k for k in kernels if k is not enforcer]
         for k in observers:
@@ -92,6 +95,8 @@ def main() -> None:
                 k.send(op="touch", id=cid)
         _until(lambda: len(_lines(enforcer, "touch_seen")) >= 5 * len(observers) or None, 30)
         latencies = [ln["latency_ms"] for ln in _lines(enforcer, "touch_seen")]
+
+        _phase(t_start, "touches seen")
 
         # Redis commands in a quiet window (everyone heartbeating and following)
         # steady state: wait until no record changes for two heartbeats (every pod running)
@@ -101,6 +106,7 @@ def main() -> None:
             return raw.get("atlas_nb:rev") == before
 
         _until(quiet, timeout=60)
+        _phase(t_start, "quiet")
         s0 = raw.info("commandstats")
         c0, w0 = commands_processed(raw), time.monotonic()
         time.sleep(3.0)
@@ -114,6 +120,7 @@ def main() -> None:
         window = time.monotonic() - w0
         ops_per_heartbeat = ops / (window / HEARTBEAT_S)
 
+        _phase(t_start, "window measured")
         # the enforcer dies before the due limits fire
         enforcer = next(k for k in kernels if _holds(k))  # the holder now
         observers = [k for k in kernels if k is not enforcer]
@@ -131,6 +138,7 @@ def main() -> None:
             ),
             timeout=30,
         )
+        _phase(t_start, "failed over")
         failover_s = heir_line["at"] - killed
         # the lease changing hands before the kill (a stalled loop missed its renewals)
         handovers_before_kill = (
@@ -157,6 +165,7 @@ def main() -> None:
             }  # fmt: skip
 
         _until(lambda: terminated() >= due or None, timeout=60)
+        _phase(t_start, "due limits enforced")
         counts = claims()
         once = sum(1 for n in counts.values() if n == 1)
         twice = sum(1 for n in counts.values() if n > 1)
@@ -165,6 +174,7 @@ def main() -> None:
             k.close()
         kernels = []
 
+        _phase(t_start, "kernels closed")
         # one process guards the survivors: CPU of a heartbeat round (as orchestrator.py)
         atlas.configure(store=server.url, owner="benchcpu1", heartbeat_s=3600,
                         reaper_enabled=False, data_dir=tmp / "cpu")  # fmt: skip
@@ -213,6 +223,10 @@ def main() -> None:
             "redis_ops_per_heartbeat_per_compute": "<= 1",
         },
     )
+
+
+def _phase(t_start: float, what: str) -> None:
+    print(f"{time.monotonic() - t_start:6.1f} s  {what}", flush=True)
 
 
 def _holds(k: Kernel) -> bool:
