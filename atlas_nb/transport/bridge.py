@@ -1,8 +1,8 @@
 """Clients over the configured transport (``settings().http_transport``, e.g. the in-process
 sandbox) for code that talks to one URL without an :class:`HttpApi`.
 
->>> client = async_client(transport)          # doctest: +SKIP
->>> sync = blocking_client(transport, loop)   # from a worker thread, while ``loop`` runs
+>>> client = async_client(transport)  # doctest: +SKIP
+>>> sync = blocking_client(transport, loop)  # doctest: +SKIP
 """
 
 from __future__ import annotations
