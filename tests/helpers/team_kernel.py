@@ -9,6 +9,7 @@ happened (``{"lease": true}``, ``{"event": kind, "id": ..., "resumed": ...}``,
 object a line, on stdin:
 
 - ``{"op": "spawn", "n": 3, "max_runtime": 5, "idle_ttl": 3600}`` -> ``{"spawned": [ids]}``
+  (``"guard"``: default ``"client"``, so the team's enforcer is what ends them)
 - ``{"op": "touch", "id": ...}``  -> ``{"touched": id, "at": unix time}``
 - ``{"op": "tracked"}`` -> ``{"tracked": [[id, owner], ...]}``
 - ``{"op": "stats"}`` -> ``{"stats": {...}}`` (store ops, rounds, remote touches)
@@ -94,6 +95,7 @@ def command(cmd: dict[str, Any]) -> None:
                     pod = await aio.spawn(
                         provider="runpod", gpu="rtx_4090", image="x",
                         idle_ttl=cmd.get("idle_ttl", 3600), max_runtime=cmd.get("max_runtime"),
+                        guard=cmd.get("guard", "client"),
                     )  # fmt: skip
                     return pod.id
 

@@ -129,9 +129,10 @@ def test_redis_restarted_mid_run_loses_nothing(team, sandbox):
     with atlas.events() as events:
         team.stop()
         # while Redis is away: a new compute is tracked, with a limit due soon, and touched
-        due = atlas.spawn(
-            provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h", max_runtime=2
-        )
+        due = atlas.spawn(  # the client guard: the team's enforcer, not the pod, ends it
+            provider="runpod", gpu="rtx_4090", image="x", idle_ttl="1h", max_runtime=2,
+            guard="client",
+        )  # fmt: skip
         atlas.touch(keep[0].id)
         assert {due.id, *(p.id for p in keep)} <= set(atlas.tracked()["id"])
         eventually(lambda: sup.last_error and "store" in sup.last_error, timeout=30)
