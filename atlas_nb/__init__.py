@@ -6,20 +6,18 @@ from notebook cells, without leaving a forgotten pod burning money.
     True
 
 Every function here blocks until done; ``atlas_nb.aio`` has the same names as coroutines.
+
+``import atlas_nb`` is quick: a public name is imported from the module that defines it the
+first time it is read (PEP 562), so pydantic, pandas, httpx and the providers load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from . import aio, auth, errors, frames, gpus, telemetry
+from . import errors
 from ._redact import install_log_redaction as _install_log_redaction
-from ._runtime import DualIterator, LoopThreadError, syncify
-from ._runtime import shutdown as _shutdown_runtime
-from .config import Settings, configure, settings
-from .core.catalog import plot_offers
 from .errors import (
     AtlasError,
     AtlasTimeoutError,
@@ -45,102 +43,134 @@ from .errors import (
     UnsupportedError,
     ValidationError,
 )
-from .logstream import LogStream
-from .models import (
-    AuthHandle,
-    Compute,
-    ComputeRequest,
-    ComputeStatus,
-    GpuType,
-    Job,
-    JobRequest,
-    JobStatus,
-    LogEntry,
-    Offer,
-    Port,
-)
-from .orchestrator.api import Tracked
-from .providers import Provider
-from .providers.registry import ProviderLike, register_provider, resolve_provider_class
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from .widgets.dashboard import ComputeDashboard
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from . import aio, auth, frames, gpus, telemetry
+    from ._facade import (
+        cancel_job,
+        capabilities,
+        compute,
+        computes,
+        dashboard,
+        events,
+        gpu_types,
+        job,
+        launch,
+        logs,
+        offers,
+        reap,
+        restart,
+        retry_job,
+        run_job,
+        shutdown,
+        spawn,
+        start,
+        stop,
+        stream_job,
+        terminate,
+        touch,
+        track,
+        tracked,
+        untrack,
+        wait_until_running,
+    )
+    from ._runtime import DualIterator, LoopThreadError
+    from .config import Settings, configure, settings
+    from .core.catalog import plot_offers
+    from .logstream import LogStream
+    from .models import (
+        AuthHandle,
+        Compute,
+        ComputeRequest,
+        ComputeStatus,
+        GpuType,
+        Job,
+        JobRequest,
+        JobStatus,
+        LogEntry,
+        Offer,
+        Port,
+    )
+    from .orchestrator.api import Tracked
+    from .providers import Provider
+    from .providers.registry import register_provider
 
-# -- compute ---------------------------------------------------------------------------------
-spawn = syncify(aio.spawn)
-compute = syncify(aio.compute)
-computes = syncify(aio.computes)
-start = syncify(aio.start)
-stop = syncify(aio.stop)
-restart = syncify(aio.restart)
-terminate = syncify(aio.terminate)
-wait_until_running = syncify(aio.wait_until_running)
-launch = syncify(aio.launch)
-logs = aio.logs
-
-# -- catalogue -------------------------------------------------------------------------------
-gpu_types = syncify(aio.gpu_types)
-offers = syncify(aio.offers)
-
-# -- serverless jobs -------------------------------------------------------------------------
-run_job = syncify(aio.run_job)
-job = syncify(aio.job)
-cancel_job = syncify(aio.cancel_job)
-retry_job = syncify(aio.retry_job)
-stream_job = aio.stream_job
-
-
-# -- orchestrator ----------------------------------------------------------------------------
-track = syncify(aio.track)
-touch = syncify(aio.touch)
-untrack = syncify(aio.untrack)
-tracked = syncify(aio.tracked)
-reap = syncify(aio.reap)
-events = aio.events
-
-
-def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> ComputeDashboard:
-    """A live table of tracked computes with Touch / Stop / Terminate per row (a widget).
-
-    Stop and Terminate are disabled unless ``allow_destructive=True`` and ask to confirm.
-    """
-    from .widgets.dashboard import ComputeDashboard
-
-    return ComputeDashboard(refresh=refresh, allow_destructive=allow_destructive)
-
-
-def shutdown(*, terminate_tracked: bool = False) -> None:
-    """Stop streams and timers, close HTTP clients and stop atlas_nb's loop thread.
-
-    Tracked computes stay tracked (their limits are on disk and are enforced again by the next
-    kernel or ``atlas-nb reap``) unless ``terminate_tracked=True``.
-    """
-    try:
-        if terminate_tracked:
-            failed = syncify(aio.terminate_all_tracked)()
-            for compute_id, error in failed.items():
-                warnings.warn(
-                    f"could not terminate tracked compute {compute_id} at shutdown: {error}; "
-                    "it stays tracked on disk",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-    finally:
-        _shutdown_runtime()
-
-
-def capabilities(provider: ProviderLike) -> frozenset[str]:
-    """What a provider (name or Provider class) can do.
-
-    >>> sorted(capabilities("mock"))[:3]
-    ['gpu_types', 'http_proxy', 'logs']
-    """
-    return resolve_provider_class(provider).capabilities()
-
-
-_LAZY_MODULES = ("fly", "sandbox", "runpod", "widgets", "orchestrator", "testing", "cli", "naming")
+#: public name -> the module that defines it (relative to this package)
+_LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "spawn",
+            "compute",
+            "computes",
+            "start",
+            "stop",
+            "restart",
+            "terminate",
+            "wait_until_running",
+            "launch",
+            "logs",
+            "gpu_types",
+            "offers",
+            "run_job",
+            "job",
+            "cancel_job",
+            "retry_job",
+            "stream_job",
+            "track",
+            "touch",
+            "untrack",
+            "tracked",
+            "reap",
+            "events",
+            "dashboard",
+            "shutdown",
+            "capabilities",
+        ],
+        "._facade",
+    ),
+    **dict.fromkeys(
+        [
+            "AuthHandle",
+            "Compute",
+            "ComputeRequest",
+            "ComputeStatus",
+            "GpuType",
+            "Job",
+            "JobRequest",
+            "JobStatus",
+            "LogEntry",
+            "Offer",
+            "Port",
+        ],
+        ".models",
+    ),
+    **dict.fromkeys(["DualIterator", "LoopThreadError", "syncify"], "._runtime"),
+    **dict.fromkeys(["Settings", "configure", "settings"], ".config"),
+    **dict.fromkeys(
+        ["ProviderLike", "register_provider", "resolve_provider_class"], ".providers.registry"
+    ),
+    "plot_offers": ".core.catalog",
+    "LogStream": ".logstream",
+    "Tracked": ".orchestrator.api",
+    "Provider": ".providers",
+}
+_LAZY_MODULES = (
+    "aio",
+    "auth",
+    "frames",
+    "gpus",
+    "telemetry",
+    "fly",
+    "sandbox",
+    "runpod",
+    "widgets",
+    "orchestrator",
+    "testing",
+    "cli",
+    "naming",
+)
 #: provider extras: ``atlas.lambda_.ssh_keys()``, ``atlas.vast.search_offers(...)``
 _ALIASES = {
     "lambda_": ".providers.lambda_cloud",
@@ -150,11 +180,19 @@ _ALIASES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name)
+        globals()[name] = value  # later reads are plain attribute lookups
+        return value
     if name in _LAZY_MODULES:
         return importlib.import_module(f".{name}", __name__)
     if name in _ALIASES:
         return importlib.import_module(_ALIASES[name], __name__)
     raise AttributeError(f"module 'atlas_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_LAZY_MODULES, *_ALIASES})
 
 
 __all__ = [

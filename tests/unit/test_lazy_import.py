@@ -7,7 +7,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("pandas", "numpy", "matplotlib", "httpx", "ipywidgets", "atlas_nb.sandbox")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "httpx",
+    "ipywidgets",
+    "pydantic",
+    "atlas_nb.sandbox",
+    "atlas_nb.config",
+    "atlas_nb.providers",
+)
 
 
 def loaded_after(code: str) -> dict[str, bool]:
@@ -32,6 +42,7 @@ def test_a_call_without_a_frame_loads_no_pandas():
         "atlas.compute(c.id, provider='mock'); atlas.terminate(c.id, provider='mock')"
     )
     assert not loaded["pandas"] and not loaded["atlas_nb.sandbox"]
+    assert loaded["pydantic"]  # the models did load, on first use
 
 
 def test_a_frame_loads_pandas_and_is_a_real_dataframe():
@@ -48,6 +59,28 @@ def test_every_public_name_resolves():
 
     for name in atlas_nb.__all__:
         assert getattr(atlas_nb, name) is not None, name
+
+
+def test_public_names_are_listed_before_they_are_loaded():
+    loaded = loaded_after(
+        "import atlas_nb\n"
+        "names = dir(atlas_nb)\n"
+        "assert {'spawn', 'Compute', 'Settings', 'aio', 'fly', 'NotFoundError'} <= set(names)\n"
+        "assert atlas_nb.spawn is atlas_nb._facade.spawn\n"
+        "assert atlas_nb.Compute.__module__.startswith('atlas_nb.models')"
+    )
+    assert loaded["pydantic"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    import atlas_nb
+
+    try:
+        atlas_nb.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name resolved")
 
 
 def test_ipython_formatter_styles_frames_once_pandas_is_loaded():
