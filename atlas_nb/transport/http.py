@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import json as _json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -63,7 +64,7 @@ class _ClientPool:
         client = self.clients.get(key)
         if client is None or client.is_closed:
             client = httpx.AsyncClient(
-                transport=transport,
+                transport=transport or _default_transport(),
                 headers={"user-agent": USER_AGENT},
                 # drop idle connections before servers do (uvicorn: 5 s), so a pooled
                 # connection is never reused just as the server closes it
@@ -81,6 +82,15 @@ class _ClientPool:
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+
+def _default_transport() -> httpx.AsyncBaseTransport | None:
+    """The lean HTTP/1.1 transport (:mod:`.wire`), or httpx's own when ``ATLAS_NB_HTTP=httpx``."""
+    if os.environ.get("ATLAS_NB_HTTP", "").strip().lower() == "httpx":
+        return None
+    from .wire import LeanTransport
+
+    return LeanTransport(max_connections=200, keepalive_expiry=4.0)
 
 
 @functools.cache

@@ -1,0 +1,256 @@
+"""The lean transport against an asyncio server on 127.0.0.1 that answers with exact bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from atlas_nb.transport.wire import LeanTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], object]
+
+
+class Server:
+    """Counts connections; each connection runs ``handler(reader, writer, n)``."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+
+    async def __aenter__(self) -> str:
+        async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                await self.handler(r, w, self.connections)  # type: ignore[misc]
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                w.close()
+
+        self.server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+
+async def read_request(r: asyncio.StreamReader) -> bytes:
+    head = await r.readuntil(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            await r.readexactly(int(line.split(b":")[1]))
+        if line.lower() == b"transfer-encoding: chunked":
+            while (await r.readline()) != b"0\r\n":
+                pass
+            await r.readline()
+    return head
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_keep_alive_reuses_one_connection():
+    async def handler(r, w, n):
+        while True:
+            await read_request(r)
+            w.write(OK)
+
+    async def main():
+        srv = Server(handler)
+        async with srv as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            for _ in range(3):
+                assert (await c.post(url + "/x", content=b"abc")).text == "ok"
+        return srv.connections
+
+    assert run(main()) == 1
+
+
+def test_idle_connection_closed_by_server_is_retried_once():
+    async def handler(r, w, n):
+        await read_request(r)
+        w.write(OK)
+        await w.drain()  # then close: the client's pooled connection is stale
+
+    async def main():
+        srv = Server(handler)
+        async with srv as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            assert (await c.post(url, content=b"1")).text == "ok"
+            assert (await c.post(url, content=b"2")).text == "ok"
+        return srv.connections
+
+    assert run(main()) == 2
+
+
+def test_chunked_with_trailers_and_header_order():
+    async def handler(r, w, n):
+        await read_request(r)
+        w.write(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nTransfer-Encoding: chunked\r\n"
+            b"Set-Cookie: b=2\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
+        )
+        await read_request(r)
+        w.write(OK)
+
+    async def main():
+        srv = Server(handler)
+        async with srv as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            r1 = await c.get(url)
+            r2 = await c.get(url)
+        return r1, r2, srv.connections
+
+    r1, r2, conns = run(main())
+    assert r1.content == b"abcde" and r1.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert r2.text == "ok" and conns == 1
+
+
+def test_close_delimited_body_and_head_request():
+    async def handler(r, w, n):
+        head = await read_request(r)
+        if head.startswith(b"HEAD"):
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+            await read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\n\r\nuntil close")
+
+    async def main():
+        async with Server(handler) as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            h = await c.head(url)
+            body = await c.get(url)
+        return h, body
+
+    h, body = run(main())
+    assert h.status_code == 200 and h.content == b""
+    assert body.content == b"until close"
+
+
+def test_204_and_100_continue_without_body():
+    async def handler(r, w, n):
+        await read_request(r)
+        w.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+        await read_request(r)
+        w.write(OK)
+
+    async def main():
+        srv = Server(handler)
+        async with srv as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            a = await c.delete(url)
+            b = await c.get(url)
+        return a, b, srv.connections
+
+    a, b, conns = run(main())
+    assert (a.status_code, a.content, b.text, conns) == (204, b"", "ok", 1)
+
+
+def test_streamed_request_body_is_sent_chunked():
+    got: list[bytes] = []
+
+    async def handler(r, w, n):
+        got.append(await r.readuntil(b"\r\n\r\n"))
+        got.append(await r.readuntil(b"0\r\n\r\n"))
+        w.write(OK)
+
+    async def body():
+        yield b"hello "
+        yield b"world"
+
+    async def main():
+        async with Server(handler) as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            return await c.post(url, content=body())
+
+    assert run(main()).text == "ok"
+    assert b"transfer-encoding: chunked" in got[0].lower()
+    assert got[1] == b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+
+
+def test_read_timeout_from_a_server_that_never_answers():
+    never = asyncio.Event()
+
+    async def handler(r, w, n):
+        await read_request(r)
+        await never.wait()
+
+    async def main():
+        async with Server(handler) as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            with pytest.raises(httpx.ReadTimeout):
+                await c.get(url, timeout=0.2)
+            never.set()
+
+    run(main())
+
+
+def test_early_close_of_a_streamed_body_closes_the_connection():
+    async def handler(r, w, n):
+        await read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nline\r\n")
+        await w.drain()
+        await r.read()  # wait for the client to hang up
+        # a second connection answers normally
+
+    # the second request must use a fresh connection
+
+    async def handler2(r, w, n):
+        if n == 1:
+            await handler(r, w, n)
+            return
+        await read_request(r)
+        w.write(OK)
+
+    async def main():
+        srv = Server(handler2)
+        async with srv as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            async with c.stream("GET", url) as resp:
+                async for piece in resp.aiter_raw():
+                    assert piece == b"line"
+                    break
+            assert (await c.get(url)).text == "ok"
+        return srv.connections
+
+    assert run(main()) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 2x0 OK\r\n\r\n",
+        b"SPDY 200\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nbad\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"",
+    ],
+)
+def test_misbehaving_server_raises_protocol_error(answer):
+    async def handler(r, w, n):
+        await read_request(r)
+        w.write(answer)
+
+    async def main():
+        async with Server(handler) as url, httpx.AsyncClient(transport=LeanTransport()) as c:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await c.get(url)
+
+    run(main())
+
+
+def test_connect_error():
+    async def main():
+        srv = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        srv.close()
+        await srv.wait_closed()
+        async with httpx.AsyncClient(transport=LeanTransport()) as c:
+            with pytest.raises(httpx.ConnectError):
+                await c.get(f"http://127.0.0.1:{port}/")
+
+    run(main())
+
+
+def test_proxy_env_goes_to_httpx(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    t = LeanTransport()
+    assert not t._serves(httpx.Request("GET", "http://example.invalid/"))
