@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -440,13 +440,20 @@ async def check_destructive(
     """
     if settings().store is not None:
         await _running()
-    rt = current_runtime()
-    for sup in [] if rt is None else rt.services_of("orchestrator"):
-        rec = sup.records.get(compute_id)
-        if rec is not None and not rec.released:
+    for sup, rec in _records_of(compute_id):
+        if not rec.released:
             who = check_owner(rec, action, allow_destructive=allow_destructive)
             return functools.partial(sup.publish, compute_id, "action", **who)
     return lambda: None
+
+
+def _records_of(compute_id: str) -> Iterator[tuple[Supervisor, TrackedRecord]]:
+    """Each running supervisor that holds a record of ``compute_id`` (released or not), with it."""
+    rt = current_runtime()
+    for sup in [] if rt is None else rt.services_of("orchestrator"):
+        rec = sup.records.get(compute_id)
+        if rec is not None:
+            yield sup, rec
 
 
 @on_runtime
@@ -477,13 +484,8 @@ async def untrack(
 
 def observe(compute: Compute) -> None:
     """Note a fresh view of a compute (status, $/hr) if it is tracked; cheap otherwise."""
-    rt = current_runtime()
-    if rt is None:
-        return
-    for sup in rt.services_of("orchestrator"):
-        rec = sup.records.get(compute.id)
-        if rec is not None:
-            sup._observe(rec, compute, time.time())
+    for sup, rec in _records_of(compute.id):
+        sup._observe(rec, compute, time.time())
 
 
 def forget(compute_id: str) -> None:
