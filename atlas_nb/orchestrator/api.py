@@ -429,6 +429,16 @@ def check_owner(rec: TrackedRecord, action: str, *, allow_destructive: bool) -> 
     return {"action": action, "by": me, "owner": rec.owner}
 
 
+def authorize(
+    sup: Supervisor, rec: TrackedRecord, action: str, *, allow_destructive: bool
+) -> Callable[[], None]:
+    """:func:`check_owner`, then what to call once ``action`` is done: it publishes the
+    ``action`` event naming who did it (``untrack``, ``atlas.stop``/``terminate`` and the
+    dashboard all go through here)."""
+    who = check_owner(rec, action, allow_destructive=allow_destructive)
+    return functools.partial(sup.publish, rec.id, "action", **who)
+
+
 async def check_destructive(
     compute_id: str, action: str, *, allow_destructive: bool
 ) -> Callable[[], None]:
@@ -442,8 +452,7 @@ async def check_destructive(
         await _running()
     for sup, rec in _records_of(compute_id):
         if not rec.released:
-            who = check_owner(rec, action, allow_destructive=allow_destructive)
-            return functools.partial(sup.publish, compute_id, "action", **who)
+            return authorize(sup, rec, action, allow_destructive=allow_destructive)
     return lambda: None
 
 
@@ -472,13 +481,13 @@ async def untrack(
     if rec is None or rec.released:
         raise NotFoundError(f"compute {compute_id} is not tracked")
     action = "terminate" if terminate else "untrack"
-    who = check_owner(rec, action, allow_destructive=allow_destructive)
+    done = authorize(sup, rec, action, allow_destructive=allow_destructive)
     if terminate:
         await sup.provider_for(rec).terminate(compute_id)
-        sup.publish(compute_id, "action", **who)
+        done()
         sup.forget(compute_id, reason="untracked and terminated")
     else:
-        sup.publish(compute_id, "action", **who)
+        done()
         sup.release(compute_id)
 
 
