@@ -15,11 +15,12 @@ store and its team key) > the built-in default.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -408,6 +409,34 @@ def configure(
     with _config.lock:
         _config.programmatic = merged
         _config._resolved = None
+
+
+@contextlib.contextmanager
+def override(**changes: Any) -> Iterator[Settings]:
+    """Apply :func:`configure` ``changes`` for the ``with`` block, then restore the previous
+    programmatic configuration (whatever configure() calls were made inside). Nestable; the
+    swap is made under the config lock. Yields the settings in force.
+
+        >>> configure(default_provider="mock")
+        >>> with override(default_provider="runpod", timeout_s=7) as s:
+        ...     with override(default_provider="vast"):
+        ...         settings().default_provider
+        ...     (s.default_provider, settings().default_provider, settings().timeout_s)
+        'vast'
+        ('runpod', 'runpod', 7.0)
+        >>> settings().default_provider
+        'mock'
+        >>> configure(reset=True)
+    """
+    with _config.lock:
+        saved = _config.programmatic
+    configure(**changes)  # validated first: on error nothing changed
+    try:
+        yield settings()
+    finally:
+        with _config.lock:
+            _config.programmatic = saved
+            _config._resolved = None
 
 
 def settings() -> Settings:

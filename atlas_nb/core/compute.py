@@ -36,7 +36,12 @@ from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
 from ..providers.base import Provider
-from ..providers.registry import ProviderLike, get_provider, provider_names, seen_with
+from ..providers.registry import (
+    ProviderLike,
+    configured_providers,
+    get_provider,
+    seen_with,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,6 +194,7 @@ async def spawn(
         return await orchestrator.spawn_tracked(
             prov,
             req,
+            create=create_or_undo,
             provision_timeout=optional_seconds(provision_timeout, field="provision_timeout"),
             guard=guard,
         )
@@ -312,7 +318,7 @@ def provider_for(
     if known:
         seen = next(iter(known.values()))
         return get_provider(type(seen), api_key=api_key or seen.api_key)
-    candidates = _configured_providers()
+    candidates = configured_providers()
     if settings().default_provider or len(candidates) == 1:
         return get_provider(settings().default_provider or candidates[0], api_key=api_key)
     listed = ", ".join(candidates) or "none has a key configured"
@@ -349,14 +355,6 @@ async def compute(
     return found
 
 
-def _configured_providers() -> list[str]:
-    cfg = settings()
-    names = [p for p in provider_names() if p != "mock" and cfg.api_key(p) is not None]
-    if cfg.default_provider and cfg.default_provider not in names:
-        names.insert(0, cfg.default_provider)
-    return names
-
-
 @on_runtime
 async def computes(
     *,
@@ -382,7 +380,7 @@ async def computes(
     if provider is not None or settings().default_provider:
         items = await get_provider(provider, api_key=api_key).list_computes(status=st, name=name)
         return computes_frame(items)
-    names = _configured_providers()
+    names = configured_providers()
     results = await asyncio.gather(
         *(get_provider(p).list_computes(status=st, name=name) for p in names),
         return_exceptions=True,
@@ -512,11 +510,6 @@ def logs(
     if "logs" not in prov.capabilities():
         prov.logs(compute_id)  # raises UnsupportedError with the provider's hint
     return LogStream(lambda: prov.logs(compute_id), title=f"{prov.name} {compute_id}")
-
-
-def configured_providers() -> list[str]:
-    """Providers with credentials (plus the default provider)."""
-    return _configured_providers()
 
 
 __all__ = [

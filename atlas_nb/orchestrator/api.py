@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
 from ..providers.created import on_created
-from ..providers.registry import ProviderLike, get_provider
+from ..providers.registry import ProviderLike, configured_providers, get_provider
 from . import pod_lease
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
@@ -46,6 +46,10 @@ from .store import RecordStore
 from .supervisor import Supervisor, holder_id, provider_ref
 
 log = logging.getLogger("atlas_nb.orchestrator")
+
+Undo = Callable[[Provider, str], Coroutine[Any, Any, None]]
+Create = Callable[..., Coroutine[Any, Any, Compute]]
+"""``create(provider, request, *, undo)``: makes the compute; ``undo`` ends one interrupted."""
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,12 +241,14 @@ async def spawn_tracked(
     provider: Provider,
     request: ComputeRequest,
     *,
+    create: Create,
     provision_timeout: float | None = DEFAULT_PROVISION_TIMEOUT_S,
     guard: str = "auto",
 ) -> Compute:
-    """Spawn and track in one step. A compute that may exist is tracked before the error is
-    raised; one interrupted (Ctrl-C) is tracked and terminated by the supervisor (retried until
-    gone); one whose cost cap cannot be priced is terminated and refused.
+    """Spawn (through ``create``, the core's ``create_or_undo``: the orchestrator never calls
+    back up into the core) and track in one step. A compute that may exist is tracked before
+    the error is raised; one interrupted (Ctrl-C) is tracked and terminated by the supervisor
+    (retried until gone); one whose cost cap cannot be priced is terminated and refused.
 
     ``guard`` (``"auto"``, ``"pod"``, ``"client"``): whether the pod gets its own guard
     (:mod:`atlas_nb.orchestrator.pod_lease`), so its limits hold with no client running."""
@@ -259,8 +265,6 @@ async def spawn_tracked(
     check_limits(**limits)  # before anything bills
     provider_ref(provider)
     sup.store.ensure()  # an unusable tracked dir is refused before anything bills
-    from ..core.compute import create_or_undo
-
     price = None
     pod_capable = "pod_guard" in type(provider).capabilities()
     if request.max_cost_usd is not None and guard != "client" and pod_capable:
@@ -283,7 +287,7 @@ async def spawn_tracked(
 
     try:
         with on_created(record_early):
-            compute = await create_or_undo(provider, request, undo=terminate_interrupted)
+            compute = await create(provider, request, undo=terminate_interrupted)
     except ComputeMayExistError as exc:
         if exc.compute_id:  # guard it: the supervisor terminates it at its limits
             if exc.compute_id not in sup.records:
@@ -429,6 +433,16 @@ def check_owner(rec: TrackedRecord, action: str, *, allow_destructive: bool) -> 
     return {"action": action, "by": me, "owner": rec.owner}
 
 
+def authorize(
+    sup: Supervisor, rec: TrackedRecord, action: str, *, allow_destructive: bool
+) -> Callable[[], None]:
+    """:func:`check_owner`, then what to call once ``action`` is done: it publishes the
+    ``action`` event naming who did it (``untrack``, ``atlas.stop``/``terminate`` and the
+    dashboard all go through here)."""
+    who = check_owner(rec, action, allow_destructive=allow_destructive)
+    return functools.partial(sup.publish, rec.id, "action", **who)
+
+
 async def check_destructive(
     compute_id: str, action: str, *, allow_destructive: bool
 ) -> Callable[[], None]:
@@ -440,13 +454,19 @@ async def check_destructive(
     """
     if settings().store is not None:
         await _running()
+    for sup, rec in _records_of(compute_id):
+        if not rec.released:
+            return authorize(sup, rec, action, allow_destructive=allow_destructive)
+    return lambda: None
+
+
+def _records_of(compute_id: str) -> Iterator[tuple[Supervisor, TrackedRecord]]:
+    """Each running supervisor that holds a record of ``compute_id`` (released or not), with it."""
     rt = current_runtime()
     for sup in [] if rt is None else rt.services_of("orchestrator"):
         rec = sup.records.get(compute_id)
-        if rec is not None and not rec.released:
-            who = check_owner(rec, action, allow_destructive=allow_destructive)
-            return functools.partial(sup.publish, compute_id, "action", **who)
-    return lambda: None
+        if rec is not None:
+            yield sup, rec
 
 
 @on_runtime
@@ -465,25 +485,20 @@ async def untrack(
     if rec is None or rec.released:
         raise NotFoundError(f"compute {compute_id} is not tracked")
     action = "terminate" if terminate else "untrack"
-    who = check_owner(rec, action, allow_destructive=allow_destructive)
+    done = authorize(sup, rec, action, allow_destructive=allow_destructive)
     if terminate:
         await sup.provider_for(rec).terminate(compute_id)
-        sup.publish(compute_id, "action", **who)
+        done()
         sup.forget(compute_id, reason="untracked and terminated")
     else:
-        sup.publish(compute_id, "action", **who)
+        done()
         sup.release(compute_id)
 
 
 def observe(compute: Compute) -> None:
     """Note a fresh view of a compute (status, $/hr) if it is tracked; cheap otherwise."""
-    rt = current_runtime()
-    if rt is None:
-        return
-    for sup in rt.services_of("orchestrator"):
-        rec = sup.records.get(compute.id)
-        if rec is not None:
-            sup._observe(rec, compute, time.time())
+    for sup, rec in _records_of(compute.id):
+        sup._observe(rec, compute, time.time())
 
 
 def forget(compute_id: str) -> None:
@@ -549,8 +564,6 @@ async def tracked(owner: str | None = None) -> pd.DataFrame:
 
 
 async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
-    from ..core.compute import configured_providers
-
     cfg = settings()
     names = providers or cfg.reap_providers or configured_providers()
     if isinstance(names, (str, type)):

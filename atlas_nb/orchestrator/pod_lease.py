@@ -161,9 +161,9 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
     stub = Compute(id=rec.id, provider=rec.provider)
     _, headers = lease_url_for(stub, override=settings().base_url("guard_lease"))
     transport = settings().http_transport
-    from ..transport.bridge import async_client  # deferred: httpx loads on first use
+    import httpx  # deferred: httpx loads on first use
 
-    client = async_client(transport) if transport else None
+    client = httpx.AsyncClient(timeout=10.0, transport=transport) if transport else None
     try:
         outcome = await renew_lease(
             rec.lease_url, rec.lease_token, ttl, client=client, headers=headers

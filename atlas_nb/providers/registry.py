@@ -196,3 +196,12 @@ def seen_with(compute_id: str) -> list[Provider]:
     """The providers ``compute_id`` was seen on in this process (usually one, or none)."""
     with _seen_lock:
         return list(_seen.get(compute_id, {}).values())
+
+
+def configured_providers() -> list[str]:
+    """Providers with credentials (plus the default provider), by name."""
+    cfg = settings()
+    names = [p for p in provider_names() if p != "mock" and cfg.api_key(p) is not None]
+    if cfg.default_provider and cfg.default_provider not in names:
+        names.insert(0, cfg.default_provider)
+    return names

@@ -63,7 +63,7 @@ class Sandbox:
         self.transport = transport
         self.urls: dict[str, str] = {k: origin + v for k, v in url_suffixes().items()}
         self.api_keys: dict[str, str] = dict(state.api_keys)
-        self._saved_config: Any = None
+        self._override: contextlib.ExitStack | None = None
         self._stopped = False
         # temp dirs (fake fly CLI, private data dir) go away even if stop() is never called
         atexit.register(self.stop)
@@ -146,8 +146,6 @@ class Sandbox:
         """Point atlas_nb at this sandbox (keys, base URLs, fake fly, transport)."""
         from .. import config
 
-        if self._saved_config is None:
-            self._saved_config = config._config.programmatic
         # the sandbox's tracked pods, owner tag and Fly tokens live in its own private dir,
         # never mixed with the real clouds' state
         settings: dict[str, Any] = {
@@ -156,16 +154,18 @@ class Sandbox:
         }
         if self.fly_executable:
             settings["fly_executable"] = self.fly_executable
-        config.configure(api_keys=self.api_keys, base_urls=self.urls, **settings)
+        if self._override is None:  # the first call saves what stop() restores
+            self._override = contextlib.ExitStack()
+            self._override.enter_context(
+                config.override(api_keys=self.api_keys, base_urls=self.urls, **settings)
+            )
+        else:
+            config.configure(api_keys=self.api_keys, base_urls=self.urls, **settings)
 
     def restore_config(self) -> None:
-        from .. import config
-
-        if self._saved_config is not None:
-            with config._config.lock:
-                config._config.programmatic = self._saved_config
-                config._config._resolved = None
-            self._saved_config = None
+        if self._override is not None:
+            self._override.close()
+            self._override = None
 
     def stop(self) -> None:
         """Stop serving and restore atlas_nb's previous configuration."""

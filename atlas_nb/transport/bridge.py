@@ -1,8 +1,18 @@
-"""Clients over the configured transport (``settings().http_transport``, e.g. the in-process
-sandbox) for code that talks to one URL without an :class:`HttpApi`.
+"""A blocking client over the configured transport (``settings().http_transport``, e.g. the
+in-process sandbox) for code in a worker thread that talks to one URL without an
+:class:`HttpApi`. (Async code needs no bridge: ``httpx.AsyncClient(transport=...)``.)
 
->>> client = async_client(transport)  # doctest: +SKIP
->>> sync = blocking_client(transport, loop)  # doctest: +SKIP
+>>> import asyncio, threading
+>>> loop = asyncio.new_event_loop()
+>>> thread = threading.Thread(target=loop.run_forever, daemon=True)
+>>> thread.start()
+>>> echo = httpx.MockTransport(lambda request: httpx.Response(200, json={"path": request.url.path}))
+>>> with blocking_client(echo, loop) as client:
+...     client.get("http://sandbox.invalid/v2/pods").json()
+{'path': '/v2/pods'}
+>>> _ = loop.call_soon_threadsafe(loop.stop)
+>>> thread.join(5)
+>>> loop.close()
 """
 
 from __future__ import annotations
@@ -10,13 +20,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-
-
-def async_client(
-    transport: httpx.AsyncBaseTransport, *, timeout: float = 10.0
-) -> httpx.AsyncClient:
-    """An async client whose requests go through ``transport``."""
-    return httpx.AsyncClient(timeout=timeout, transport=transport)
 
 
 def blocking_client(

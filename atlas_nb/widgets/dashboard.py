@@ -281,7 +281,7 @@ class ComputeDashboard(w.VBox):
 
     async def aact(self, action: str, compute_id: str) -> None:
         """Run a row action through the tracker (with the compute's own provider)."""
-        from ..orchestrator.api import _running, check_owner
+        from ..orchestrator.api import _running, authorize
 
         try:
             if action in ("stop", "terminate") and not self.allow_destructive:
@@ -293,9 +293,7 @@ class ComputeDashboard(w.VBox):
             if rec is None:
                 raise LookupError(f"{compute_id} is no longer tracked")
             if action in ("stop", "terminate"):  # the dashboard was opened allowing it
-                sup.publish(
-                    compute_id, "action", **check_owner(rec, action, allow_destructive=True)
-                )
+                authorize(sup, rec, action, allow_destructive=True)()
             if action == "touch":
                 sup.touch(compute_id)
             elif action == "stop":

@@ -156,3 +156,21 @@ class Cloud:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+GUARDED_SPAWN: dict[str, Any] = {
+    "provider": "runpod",
+    "gpu": "rtx_4090",
+    "image": "python:3.11",
+    "track": True,
+    "guard": "pod",
+    "idle_ttl": 3600,
+}
+
+
+def spawn_guarded(**overrides: Any) -> Any:
+    """``atlas.spawn`` of a tracked RunPod pod with its own guard (``GUARDED_SPAWN``), in this
+    process, with ``overrides`` on top (``idle_ttl=120``, ``spot=True``, ...)."""
+    import atlas_nb as atlas
+
+    return atlas.spawn(**{**GUARDED_SPAWN, **overrides})

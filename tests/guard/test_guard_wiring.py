@@ -22,6 +22,7 @@ from atlas_nb.orchestrator import api as orchestrator
 from atlas_nb.orchestrator.pod_lease import lease_ttl
 from atlas_nb.orchestrator.state import TrackedRecord
 from atlas_nb.sandbox.pod_guard import guard_argv
+from tests.guard.cloud import spawn_guarded
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -104,14 +105,7 @@ def test_lambda_guard_auto_is_the_client_guard(sandbox_inproc):
 
 
 def test_spawn_guard_pod_records_the_guard_and_touch_renews_the_lease(cloud):
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=120,
-    )
+    c = spawn_guarded(idle_ttl=120)
     row = atlas.tracked().set_index("id").loc[c.id]
     assert row["guard"] == "pod" and not pd.isna(row["lease_expires_at"])
     assert record(c.id).lease_url.endswith(f"/guard/lease/runpod/{c.id}/lease")
@@ -133,14 +127,7 @@ def test_spawn_guard_pod_records_the_guard_and_touch_renews_the_lease(cloud):
 
 def test_a_failed_renewal_is_retried_recorded_shown_and_never_ends_the_pod(cloud):
     atlas.configure(base_urls={**cloud.urls, "guard_lease": "http://127.0.0.1:9/nowhere"})
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-    )
+    c = spawn_guarded()
     atlas.touch(c.id)
     eventually(lambda: (record(c.id).lease_error or "").startswith("unreachable"), timeout=60)
     row = atlas.tracked().set_index("id").loc[c.id]
@@ -155,14 +142,7 @@ def test_a_failed_renewal_is_retried_recorded_shown_and_never_ends_the_pod(cloud
 
 def test_an_in_process_sandbox_runs_no_guards_and_says_so(sandbox_inproc):
     atlas.configure(heartbeat_s=0.5)
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=600,
-    )
+    c = spawn_guarded(idle_ttl=600)
     atlas.touch(c.id)
     eventually(lambda: "runs no pod guards" in (record(c.id).lease_error or ""), timeout=30)
     atlas.untrack(c.id, terminate=True)
@@ -206,15 +186,7 @@ def test_guard_argv_never_runs_anything_but_the_launcher(text):
 
 
 def test_a_pod_restarted_by_the_provider_keeps_its_deadline(cloud):
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-        max_runtime=3600,
-    )
+    c = spawn_guarded(max_runtime=3600)
     eventually(lambda: guard_state(cloud, "runpod", c.id).get("port"), timeout=30)
     created = guard_state(cloud, "runpod", c.id)["created_at"]
     first_pid = guards(cloud).procs[("runpod", c.id)].proc.pid
@@ -236,16 +208,7 @@ def test_a_pod_restarted_by_the_provider_keeps_its_deadline(cloud):
 
 
 def test_a_spot_pod_preempted_and_resumed_keeps_its_deadline_and_lease(cloud):
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        spot=True,
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-        max_runtime=3600,
-    )
+    c = spawn_guarded(spot=True, max_runtime=3600)
     eventually(lambda: guard_state(cloud, "runpod", c.id).get("port"), timeout=30)
     created = guard_state(cloud, "runpod", c.id)["created_at"]
     world = cloud.state.providers["runpod_world"]
@@ -285,14 +248,7 @@ def test_an_image_without_sh_cannot_run_the_guard_a_fly_machine_then_ends(cloud)
 
 
 def test_an_image_without_sh_on_runpod_shows_the_renewal_failing(cloud):
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="gcr.io/distroless/python3",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-    )
+    c = spawn_guarded(image="gcr.io/distroless/python3")
     eventually(lambda: runpod(cloud, "GET", f"/v2/pods/{c.id}").json()["status"] == "RUNNING", 30)
     atlas.touch(c.id)
     # no guard listens: the renewal fails and says so; the client guard keeps the limits
@@ -301,22 +257,8 @@ def test_an_image_without_sh_on_runpod_shows_the_renewal_failing(cloud):
 
 
 def test_pod_scoped_keys_remove_their_own_pod_and_nothing_else(cloud):
-    a = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-    )
-    b = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-    )
+    a = spawn_guarded()
+    b = spawn_guarded()
     key = guards(cloud).scoped_key("runpod", a.id)
     assert runpod(cloud, "GET", "/v2/pods", key).status_code == 401
     assert runpod(cloud, "GET", f"/v2/pods/{a.id}", key).status_code == 401
@@ -328,12 +270,8 @@ def test_pod_scoped_keys_remove_their_own_pod_and_nothing_else(cloud):
 
 
 def test_vast_instance_keys_stop_or_destroy_their_own_instance_only(cloud):
-    a = atlas.spawn(
-        provider="vast", gpu="rtx_4090", image="python:3.11", track=True, guard="pod", idle_ttl=3600
-    )
-    b = atlas.spawn(
-        provider="vast", gpu="rtx_4090", image="python:3.11", track=True, guard="pod", idle_ttl=3600
-    )
+    a = spawn_guarded(provider="vast")
+    b = spawn_guarded(provider="vast")
     key = guards(cloud).scoped_key("vast", a.id)
     base = cloud.urls["vast"] + "/api/v0/instances/"
     h = {"Authorization": f"Bearer {key}"}
@@ -348,14 +286,7 @@ def test_vast_instance_keys_stop_or_destroy_their_own_instance_only(cloud):
 
 
 def test_the_dollar_cap_is_enforced_by_the_pod_from_its_catalogue_price(cloud):
-    c = atlas.spawn(
-        provider="runpod",
-        gpu="rtx_4090",
-        image="python:3.11",
-        track=True,
-        guard="pod",
-        idle_ttl=3600,
-        max_cost_usd=0.01,  # under a minute of cloud time at the RTX 4090's $/hr
-    )
+    # a cap of under a minute of cloud time at the RTX 4090's $/hr
+    c = spawn_guarded(max_cost_usd=0.01)
     eventually(lambda: runpod(cloud, "GET", f"/v2/pods/{c.id}").status_code == 404, timeout=90)
     assert guard_state(cloud, "runpod", c.id)["ending"] == "cap"

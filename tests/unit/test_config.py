@@ -79,3 +79,18 @@ def test_bad_value_rejected_and_previous_kept():
     with pytest.raises(ValidationError):
         atlas.configure(timeout_s="soon")
     assert atlas.settings().timeout_s == 5
+
+
+def test_override_restores_what_was_configured_even_after_an_error_inside():
+    from atlas_nb import config
+
+    config.configure(default_provider="mock")
+    with pytest.raises(RuntimeError), config.override(default_provider="runpod"):
+        config.configure(timeout_s=3)  # made inside: undone too
+        raise RuntimeError("boom")
+    assert config.settings().default_provider == "mock"
+    assert config.settings().timeout_s != 3
+    with pytest.raises(ValidationError), config.override(no_such_setting=1):
+        pass
+    assert config.settings().default_provider == "mock"
+    config.configure(reset=True)
