@@ -4,12 +4,6 @@ All I/O in atlas_nb is ``async`` and runs on this loop. The sync facade submits 
 and waits; long-lived work (log streamers, token timers, trackers, the reaper) runs here as tasks,
 so it keeps going while a notebook cell blocks.
 
-A sync call whose loop is idle (waiting in ``select``) skips the thread hop for its first step:
-the caller takes the loop's hand-over lock, runs the task's first step itself, and gives the loop
-back. Work that finishes without waiting (the mock, cached answers) never wakes the loop thread;
-work that waits (a socket, a timer) carries on in the loop thread as usual. The loop thread and
-a caller never run loop code at the same time, so the loop stays single-threaded in effect.
-
     >>> from atlas_nb._runtime import get_runtime
     >>> async def answer():
     ...     return 42
@@ -19,19 +13,14 @@ a caller never run loop code at the same time, so the loop stays single-threaded
 
 from __future__ import annotations
 
-import _signal  # signal's own functions, without its enum wrapping (a cost per call)
 import _thread
 import asyncio
 import atexit
 import contextlib
-import contextvars
 import functools
 import inspect
 import logging
-import math
 import os
-import selectors
-import signal
 import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -43,7 +32,6 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _CANCEL_GRACE_S = 5.0
-_HAND_OVER_WAIT_S = 0.002
 
 
 class LoopThreadError(RuntimeError):
@@ -55,82 +43,12 @@ class LoopThreadError(RuntimeError):
     """
 
 
-def _nothing() -> None:
-    """A no-op callback: scheduling it wakes the loop thread."""
-
-
-@contextlib.contextmanager
-def _sigint_between_iterations(loop: asyncio.AbstractEventLoop, flag: list[bool]) -> Iterator[bool]:
-    """While a caller drives the loop: Ctrl-C is noted in ``flag`` (and wakes select) instead
-    of raising inside whichever task's callback runs, so it cancels the caller's call only.
-
-    Yields False (do not drive) when this is the main thread and SIGINT has a custom handler.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield True  # signals are only delivered to the main thread
-        return
-    if _signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield False
-        return
-
-    def note(signum: int, frame: Any) -> None:
-        flag.append(True)
-        loop.call_soon_threadsafe(_nothing)  # select returns at once
-
-    _signal.signal(signal.SIGINT, note)
-    try:
-        yield True
-    finally:
-        _signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-class _HandOverSelector(selectors.DefaultSelector):
-    """The loop's selector: the loop thread holds ``rt._exclusive`` except while it waits here.
-
-    A caller that takes the lock meanwhile may change what is registered, so a wait that
-    overlapped such a hand-over is asked again without blocking (epoll and select are
-    level-triggered in asyncio: nothing ready is lost, nothing stale is acted on).
-    """
-
-    def __init__(self, rt: Runtime) -> None:
-        super().__init__()
-        self._rt = rt
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        rt = self._rt
-        if rt._borrower == threading.get_ident():  # a caller drives the loop: it has the lock
-            return super().select(timeout)
-        seen = rt._hand_overs
-        rt._exclusive.release()
-        try:
-            events = super().select(timeout)
-        finally:
-            rt._exclusive.acquire()
-        if rt._hand_overs != seen:
-            events = super().select(0)
-        return events
-
-
 class Runtime:
     """Owns the event loop thread and the per-runtime services (HTTP clients, streamers...)."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        #: held by whoever runs loop code: the loop thread, except while it waits in select
-        self._exclusive = _thread.allocate_lock()
-        self._hand_overs = 0  # counts callers that ran a first step themselves
-        self._borrower: int | None = None  # the caller thread running loop code right now
-        if sys.platform == "win32":  # keep Windows' default (proactor) loop; no hand-over
-            self.loop = asyncio.new_event_loop()
-            self._can_hand_over = self._can_drive = False
-        else:
-            selector = _HandOverSelector(self)
-            self.loop = asyncio.SelectorEventLoop(selector)
-            self._can_hand_over = True
-            # a caller may wait in the selector beside the loop thread only where an event
-            # wakes every waiter of a level-triggered set (Linux epoll); elsewhere a caller
-            # runs the first step only
-            self._can_drive = isinstance(selector, getattr(selectors, "EpollSelector", ()))
+        self.loop = asyncio.new_event_loop()
         self._services: dict[Any, Any] = {}
         self._services_lock = threading.Lock()
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -147,21 +65,17 @@ class Runtime:
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(ready.set)
-        self._exclusive.acquire()
         try:
             self.loop.run_forever()
         finally:
             with contextlib.suppress(Exception):
                 self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
-            self._exclusive.release()
 
     # -- where are we ------------------------------------------------------------------------
     @property
     def in_loop_thread(self) -> bool:
-        """Whether this thread runs loop code now (the loop thread, or a caller's first step)."""
-        me = threading.get_ident()
-        return me == self._thread.ident or me == self._borrower
+        return threading.get_ident() == self._thread.ident
 
     @property
     def closed(self) -> bool:
@@ -208,9 +122,8 @@ class Runtime:
                 return
             holder.append(self.loop.create_task(runner()))
 
+        self.loop.call_soon_threadsafe(start)
         try:
-            if not self._run_here(runner, holder, drive=timeout is None):
-                self.loop.call_soon_threadsafe(start)
             if not finished.acquire(timeout=-1 if timeout is None else timeout):
                 self.loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
                 raise TimeoutError(f"the call did not finish within {timeout} s")
@@ -222,77 +135,6 @@ class Runtime:
         if ok:
             return value  # type: ignore[no-any-return,unused-ignore]
         raise value
-
-    def _run_here(
-        self,
-        make: Callable[[], Coroutine[Any, Any, None]],
-        holder: list[asyncio.Task[None]],
-        *,
-        drive: bool,
-    ) -> bool:
-        """Start ``make()`` as a loop task (put in ``holder``) and run it on this thread while
-        the loop thread is idle in select; False (nothing started) when the loop is busy or
-        hand-over is off.
-
-        The first step runs here; with ``drive``, this thread then runs the loop's iterations
-        (every task's, not just this one) until the task is done, so a call that waits for a
-        socket wakes one thread, not two. The loop thread waits meanwhile and carries on once
-        this returns. Code runs with the runtime loop as the running loop, tasks as the
-        current task, in a fresh context (as if the loop thread ran it). Whatever is left
-        scheduled (ready callbacks, an earlier timer, a stop) wakes the loop thread; a call
-        that finished and left nothing sleeps it on.
-        """
-        loop = self.loop
-        if not self._can_hand_over or loop.get_debug():
-            return False
-        # the loop thread may still be finishing the iteration that answered our last call:
-        # wait a moment for it to reach select (a busy loop would delay a hop just as much)
-        if not self._exclusive.acquire(timeout=_HAND_OVER_WAIT_S):
-            return False
-        interrupted: list[bool] = []
-        try:
-            if loop.is_closed() or self._closing:
-                return False
-            ready: Any = getattr(loop, "_ready", None)
-            timers: Any = getattr(loop, "_scheduled", None)
-            run_once: Any = getattr(loop, "_run_once", None)
-            if ready is None or timers is None or run_once is None:  # another asyncio
-                self._can_hand_over = False
-                return False
-            earliest = timers[0].when() if timers else math.inf
-            outer = asyncio.events._get_running_loop()
-            self._borrower = threading.get_ident()
-            self._hand_overs += 1
-            asyncio.events._set_running_loop(loop)
-            try:
-                task = loop.create_task(make(), context=contextvars.Context())
-                holder.append(task)  # from now on a Ctrl-C cancels it (see run)
-                # run what is ready, in order, up to and including the step create_task just
-                # scheduled (another thread may have added callbacks meanwhile: they run too,
-                # as the loop thread's next iteration would have run them)
-                for _ in range(len(ready)):
-                    handle = ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
-                if drive and self._can_drive and not task.done():
-                    with _sigint_between_iterations(loop, interrupted) as ok:
-                        while ok and not task.done() and not interrupted:
-                            run_once()
-            finally:
-                asyncio.events._set_running_loop(outer)
-                self._borrower = None
-            wake = (
-                bool(ready)
-                or bool(timers and timers[0].when() < earliest)
-                or getattr(loop, "_stopping", False)
-            )
-        finally:
-            self._exclusive.release()
-        if interrupted:
-            raise KeyboardInterrupt  # run() cancels the task on the loop thread
-        if wake:
-            loop.call_soon_threadsafe(_nothing)
-        return True
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the runtime loop from any event loop (e.g. Jupyter's)."""
