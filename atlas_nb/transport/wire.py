@@ -202,6 +202,11 @@ async def _deadline(
 
 
 def _ssl_context() -> ssl.SSLContext:
+    """Verify servers as httpx does: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else certifi's
+    bundle (the system's when certifi is missing)."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
     try:
         import certifi
     except ImportError:

@@ -254,3 +254,96 @@ def test_proxy_env_goes_to_httpx(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     t = LeanTransport()
     assert not t._serves(httpx.Request("GET", "http://example.invalid/"))
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def _tls_server(cert_file, key_file):
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_file, key_file)
+
+    async def on_conn(r, w):
+        try:
+            while True:
+                await read_request(r)
+                w.write(OK)
+                await w.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            w.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0, ssl=ctx)
+    return server, f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def test_https_verifies_the_server_with_ssl_cert_file(tmp_path, monkeypatch):
+    cert_file, key_file = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+
+    async def main():
+        server, url = await _tls_server(cert_file, key_file)
+        try:
+            async with httpx.AsyncClient(transport=LeanTransport()) as c:
+                return [(await c.get(url + "/x")).text for _ in range(2)]
+        finally:
+            server.close()
+
+    assert run(main()) == ["ok", "ok"]
+
+
+def test_https_refuses_a_server_it_cannot_verify(tmp_path, monkeypatch):
+    cert_file, key_file = _self_signed(tmp_path)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    async def main():
+        server, url = await _tls_server(cert_file, key_file)
+        try:
+            async with httpx.AsyncClient(transport=LeanTransport()) as c:
+                await c.get(url + "/x")
+        finally:
+            server.close()
+
+    with pytest.raises(httpx.ConnectError, match="(?i)certificate"):
+        run(main())
