@@ -46,6 +46,7 @@ def main() -> None:
                         image="x",
                         idle_ttl="1h",
                         name=f"atlas-benchme-{i:06d}",
+                        guard="client",  # this kernel's supervisor is what is measured
                     )
 
             return await asyncio.gather(*(one(i) for i in range(TRACKED)))
