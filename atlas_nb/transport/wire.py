@@ -5,9 +5,11 @@ httpcore, anyio and h11 (about a third of httpx's per-request cost on loopback).
 to a lazily created ``httpx.AsyncHTTPTransport()``: when an HTTP(S)_PROXY / ALL_PROXY variable
 is set, and for any other scheme. Responses carry the raw body; httpx decodes content-encoding.
 
-Reuse rule (urllib3/httpcore practice): a request sent on a *reused* idle connection that fails
-while writing, or sees EOF before any response byte, is retried once on a fresh connection —
-the server closed the idle connection and never processed a complete request.
+Reuse rule: a request sent on a *reused* idle connection is sent again once, on a fresh
+connection, when writing it failed (the server had closed the connection: it got no request),
+or when it is a safe method (GET, PUT, DELETE...) and the server closed before any response
+byte. A create (POST) that got no answer may have been done, so it is not sent again here: that
+is the retry policy's call (:mod:`atlas_nb.transport.retry`), which never retries one blindly.
 
 The response parser is pure and fed bytes in any split:
 
@@ -34,6 +36,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import httpx
+
+from .retry import is_idempotent
 
 MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
@@ -411,16 +415,17 @@ class LeanTransport(httpx.AsyncBaseTransport):
         parser = ResponseHead()
         got_any = False
         timeout = _timeout(request, "read")
+        resend = conn.reused and is_idempotent(request.method)
         while True:
             try:
                 async with _deadline(timeout, httpx.ReadTimeout, request):
                     data = await conn.reader.read(READ_SIZE)
             except OSError as e:
-                if conn.reused and not got_any:
+                if resend and not got_any:
                     raise _Stale from e
                 raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
             if not data:
-                if conn.reused and not got_any:
+                if resend and not got_any:
                     raise _Stale
                 raise _protocol_error("server closed the connection without a response")
             got_any = True
@@ -521,7 +526,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
 
 class _Stale(Exception):
-    """The reused connection was closed by the server before it answered: retry once."""
+    """The reused connection was closed by the server before it answered: send the request
+    again once, on a fresh connection (only where the reuse rule allows it)."""
 
 
 def _tokens(value: str | None) -> set[bytes]:
