@@ -47,7 +47,6 @@ from .supervisor import Supervisor, holder_id, provider_ref
 
 log = logging.getLogger("atlas_nb.orchestrator")
 
-Undo = Callable[[Provider, str], Coroutine[Any, Any, None]]
 Create = Callable[..., Coroutine[Any, Any, Compute]]
 """``create(provider, request, *, undo)``: makes the compute; ``undo`` ends one interrupted."""
 

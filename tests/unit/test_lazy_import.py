@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = (
     "pandas",
     "numpy",
@@ -75,12 +77,8 @@ def test_public_names_are_listed_before_they_are_loaded():
 def test_an_unknown_name_is_an_attribute_error():
     import atlas_nb
 
-    try:
+    with pytest.raises(AttributeError, match="no_such_name"):
         atlas_nb.no_such_name  # noqa: B018
-    except AttributeError as exc:
-        assert "no_such_name" in str(exc)
-    else:
-        raise AssertionError("an unknown name resolved")
 
 
 def test_ipython_formatter_styles_frames_once_pandas_is_loaded():
