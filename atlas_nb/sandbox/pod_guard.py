@@ -134,9 +134,19 @@ class PodGuards:
     procs: dict[tuple[str, str], GuardProcess] = field(default_factory=dict)
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    keeper: subprocess.Popen[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="atlas-sandbox-guards-"))
+        # ends the guards if this process dies without stop_all (see guard_keeper)
+        self.keeper = subprocess.Popen(
+            [sys.executable, "-m", "atlas_nb.sandbox.guard_keeper", str(self.root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": _package_parent()},
+            text=True,
+            start_new_session=True,
+        )
         (self.root / "bin").mkdir()
         ctl = self.root / "bin" / "runpodctl"
         api = f"{self.origin}/runpod"
@@ -204,6 +214,7 @@ class PodGuards:
                 log.close()
             gp = GuardProcess(provider, pod_id, proc, pod_dir)
             self.procs[key] = gp
+            self._tell_keeper(f"+{proc.pid}")
         if on_exit is not None:
             threading.Thread(target=self._watch, args=(gp, on_exit), daemon=True).start()
 
@@ -217,11 +228,31 @@ class PodGuards:
         """Stop a pod's guard (its process group: the launcher, agent and any helpers)."""
         with self.lock:
             gp = self.procs.pop((provider, pod_id), None)
-        if gp is None or not _alive(gp):
+        if gp is None:
+            return
+        if not _alive(gp):
+            self._tell_keeper(f"-{gp.proc.pid}")
             return
         gp.stopping = True
         _signal_group(gp.proc.pid, signal.SIGTERM)
-        threading.Thread(target=_reap, args=(gp.proc,), daemon=True).start()
+        threading.Thread(target=self._reap, args=(gp.proc,), daemon=True).start()
+
+    def _reap(self, proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc.pid, signal.SIGKILL)  # a Vast onstart's background guard outlives sh
+        self._tell_keeper(f"-{proc.pid}")
+
+    def _tell_keeper(self, line: str) -> None:
+        keeper = self.keeper
+        if keeper is None or keeper.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):  # a keeper gone or closed: nothing to tell
+            keeper.stdin.write(line + "\n")
+            keeper.stdin.flush()
 
     def running(self, provider: str, pod_id: str) -> bool:
         gp = self.procs.get((provider, pod_id))
@@ -243,6 +274,12 @@ class PodGuards:
             self.stop(provider, pod_id)
         for gp in list(self.procs.values()):
             _signal_group(gp.proc.pid, signal.SIGKILL)
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None and keeper.stdin is not None:
+            with contextlib.suppress(OSError):
+                keeper.stdin.close()  # the keeper ends the groups still listed and exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                keeper.wait(10)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _base_env(self) -> dict[str, str]:
@@ -296,13 +333,11 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
-    _signal_group(proc.pid, signal.SIGKILL)  # a Vast onstart's background guard outlives sh
+def _package_parent() -> str:
+    """The folder atlas_nb is imported from, first on the keeper's path (it runs this code)."""
+    parent = str(Path(__file__).resolve().parents[2])
+    rest = os.environ.get("PYTHONPATH")
+    return f"{parent}{os.pathsep}{rest}" if rest else parent
 
 
 def pod_guards(state: SandboxState) -> PodGuards:
