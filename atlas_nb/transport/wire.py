@@ -306,8 +306,10 @@ class _Body(httpx.AsyncByteStream):
 class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive over asyncio streams; see the module docstring.
 
-    ``max_connections`` bounds open connections (``PoolTimeout`` past the pool timeout);
-    idle connections older than ``keepalive_expiry`` seconds are dropped, not reused.
+    ``max_connections`` bounds open connections: a request finding them all busy waits for
+    one to come free (an idle one to another host is closed to make room), and fails with
+    ``PoolTimeout`` past the pool timeout. Idle connections older than ``keepalive_expiry``
+    seconds are dropped, not reused.
     """
 
     def __init__(
@@ -319,7 +321,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.keepalive_expiry = keepalive_expiry
         self._idle: dict[Any, list[_Conn]] = {}
-        self._slots = asyncio.Semaphore(max_connections) if max_connections else None
+        self._max = max_connections
+        self._connecting = 0
+        self._waiters: list[asyncio.Future[None]] = []
         self._ssl = ssl_context
         self._fallback: httpx.AsyncHTTPTransport | None = None
         self._open: set[_Conn] = set()
@@ -355,19 +359,55 @@ class LeanTransport(httpx.AsyncBaseTransport):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get(self, key: Any, request: httpx.Request, *, fresh: bool) -> _Conn:
-        idle = self._idle.get(key)
-        while idle and not fresh:
-            conn = idle.pop()
-            if conn.is_usable(self.keepalive_expiry):
-                conn.reused = True
-                return conn
-            self._discard(conn)
-        if self._slots is not None:
+        try:
+            async with asyncio.timeout(_timeout(request, "pool")):
+                conn = await self._take_or_reserve(key, fresh=fresh)
+        except TimeoutError as e:
+            raise httpx.PoolTimeout("no connection free in the pool", request=request) from e
+        return conn or await self._connect(key, request)
+
+    async def _take_or_reserve(self, key: Any, *, fresh: bool) -> _Conn | None:
+        """An idle connection to ``key``, or None once a slot for a new one is reserved."""
+        while True:
+            idle = self._idle.get(key)
+            while idle and not fresh:
+                conn = idle.pop()
+                if conn.is_usable(self.keepalive_expiry):
+                    conn.reused = True
+                    return conn
+                self._discard(conn)
+            if self._has_room() or self._close_an_idle_connection():
+                self._connecting += 1
+                return None
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
             try:
-                async with asyncio.timeout(_timeout(request, "pool")):
-                    await self._slots.acquire()
-            except TimeoutError as e:
-                raise httpx.PoolTimeout("no connection free in the pool", request=request) from e
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # we were handed a free connection: pass it on
+                raise
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _has_room(self) -> bool:
+        return not self._max or len(self._open) + self._connecting < self._max
+
+    def _close_an_idle_connection(self) -> bool:
+        for idle in self._idle.values():
+            if idle:
+                self._discard(idle[0], wake=False)  # its slot is ours
+                return True
+        return False
+
+    def _wake_one(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _connect(self, key: Any, request: httpx.Request) -> _Conn:
         try:
             https, host, port = key
             ctx = (self._ssl or _ssl_context()) if https else None
@@ -381,29 +421,28 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     limit=MAX_HEAD * 2,
                     server_hostname=host if https else None,
                 )
-        except OSError as e:
-            self._free_slot()
-            raise httpx.ConnectError(str(e) or type(e).__name__, request=request) from e
-        except BaseException:
-            self._free_slot()
+        except BaseException as e:
+            self._connecting -= 1
+            self._wake_one()  # the reserved slot is free again
+            if isinstance(e, OSError):
+                raise httpx.ConnectError(str(e) or type(e).__name__, request=request) from e
             raise
+        self._connecting -= 1
         conn = _Conn(reader, writer)
         self._open.add(conn)
         return conn
 
-    def _free_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-
     def _put(self, key: Any, conn: _Conn) -> None:
         conn.idle_since = time.monotonic()
         self._idle.setdefault(key, []).append(conn)
+        self._wake_one()
 
-    def _discard(self, conn: _Conn) -> None:
+    def _discard(self, conn: _Conn, *, wake: bool = True) -> None:
         conn.close()
         if conn in self._open:
             self._open.discard(conn)
-            self._free_slot()
+            if wake:
+                self._wake_one()
         for idle in self._idle.values():
             if conn in idle:
                 idle.remove(conn)

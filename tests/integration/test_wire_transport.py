@@ -72,6 +72,50 @@ def test_keep_alive_reuses_one_connection():
     assert run(main()) == 1
 
 
+def test_requests_waiting_for_a_full_pool_reuse_connections_that_come_free():
+    """More concurrent requests than connections: the waiters take the connections the first
+    requests give back (before the fix they waited for a slot that idle connections kept, and
+    failed with PoolTimeout)."""
+
+    async def handler(r, w, n):
+        while True:
+            await read_request(r)
+            await asyncio.sleep(0)
+            w.write(OK)
+
+    async def main():
+        srv = Server(handler)
+        pool = httpx.Timeout(5.0)
+        transport = LeanTransport(max_connections=2)
+        async with srv as url, httpx.AsyncClient(transport=transport, timeout=pool) as c:
+            answers = await asyncio.gather(*(c.get(url + f"/{i}") for i in range(12)))
+        return [a.text for a in answers], srv.connections
+
+    texts, connections = run(main())
+    assert texts == ["ok"] * 12
+    assert connections == 2
+
+
+def test_a_full_pool_closes_an_idle_connection_to_another_host_for_a_new_one():
+    async def handler(r, w, n):
+        while True:
+            await read_request(r)
+            w.write(OK)
+
+    async def main():
+        first, second = Server(handler), Server(handler)
+        limits = httpx.Timeout(5.0)
+        transport = LeanTransport(max_connections=1)
+        async with first as a, second as b:
+            async with httpx.AsyncClient(transport=transport, timeout=limits) as c:
+                assert (await c.get(a + "/")).text == "ok"  # idle, holding the one slot
+                assert (await c.get(b + "/")).text == "ok"
+                assert (await c.get(a + "/")).text == "ok"
+        return first.connections, second.connections
+
+    assert run(main()) == (2, 1)
+
+
 def test_idle_connection_closed_by_server_is_retried_once():
     async def handler(r, w, n):
         await read_request(r)
