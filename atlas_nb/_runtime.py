@@ -329,7 +329,7 @@ def syncify(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     """The blocking twin of an async function: runs it on the runtime loop and waits."""
 
     # run() always executes on the loop, so skip on_runtime's bridge (one coroutine less)
-    target = getattr(fn, "__atlas_core__", fn)
+    target: Callable[P, Coroutine[Any, Any, T]] = getattr(fn, "__atlas_core__", fn)
 
     @functools.wraps(fn)
     def blocking(*args: P.args, **kwargs: P.kwargs) -> T:

@@ -387,7 +387,7 @@ def _table(df: Any, columns: Sequence[str], limit: int, empty: str = "(no rows)"
         text = shown.round(money).to_string(index=False)
     if len(df) > limit:
         text += f"\n... {len(df) - limit:,} more rows (raise --limit)"
-    return text
+    return str(text)
 
 
 def _emit(df: Any, args: argparse.Namespace, columns: Sequence[str], empty: str) -> None:

@@ -120,7 +120,7 @@ class Guard:
         self.save_state()
 
     def clock(self) -> float:
-        return time.time() * self.conf["time_scale"]
+        return time.time() * float(self.conf["time_scale"])
 
     def load_state(self) -> dict[str, Any]:
         try:

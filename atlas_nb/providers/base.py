@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from .._redact import redact_env  # noqa: F401  (providers import it from here)
+from .._redact import redact_env as redact_env  # providers import it from here
 from ..config import Settings, settings
 from ..errors import UnsupportedError, ValidationError, did_you_mean
 from ..models import (

@@ -336,7 +336,9 @@ def gpu_hour(offer: dict[str, Any], kind: str) -> float:
 
 def total_price(offer: dict[str, Any], kind: str, storage_gb: float) -> float:
     """``dph_total``: the GPU price of the searched type plus the allocated storage."""
-    return round(gpu_hour(offer, kind) + offer["storage_cost"] * storage_gb / HOURS_PER_MONTH, 6)
+    return round(
+        gpu_hour(offer, kind) + float(offer["storage_cost"]) * storage_gb / HOURS_PER_MONTH, 6
+    )
 
 
 def dynamic(offer: dict[str, Any], kind: str, total: float) -> dict[str, Any]:

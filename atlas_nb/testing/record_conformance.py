@@ -101,13 +101,15 @@ class RecordStoreConformance:
         assert self.on_loop(store.load) == {}
         assert self.on_loop(lambda: store.get("nope")) is None
 
-    def test_a_record_round_trips_in_another_instance(self, store, store_path) -> None:
+    def test_a_record_round_trips_in_another_instance(
+        self, store: RecordStore, store_path: Path
+    ) -> None:
         self.on_loop(lambda: store.put(record()))
         assert self.on_loop(lambda: store.get("pod1")) == record()
         other = self.reopened(store, store_path)
         assert self.on_loop(other.load) == {"pod1": record()}
 
-    def test_fields_of_a_newer_version_are_kept(self, store, store_path) -> None:
+    def test_fields_of_a_newer_version_are_kept(self, store: RecordStore, store_path: Path) -> None:
         rec = TrackedRecord.from_dict({**record().to_dict(), "guard": "pod", "future": [1, 2]})
         self.on_loop(lambda: store.put(rec))
         self.on_loop(lambda: store.update("pod1", status="exited"))
@@ -116,7 +118,9 @@ class RecordStoreConformance:
         assert back is not None and back.status == "exited"
         assert back.to_dict()["guard"] == "pod" and back.to_dict()["future"] == [1, 2]
 
-    def test_update_changes_the_given_fields_only(self, store, store_path) -> None:
+    def test_update_changes_the_given_fields_only(
+        self, store: RecordStore, store_path: Path
+    ) -> None:
         self.on_loop(lambda: store.put(record()))
         new = self.on_loop(lambda: store.update("pod1", status="exited", cost_per_hr=0.5))
         assert new is not None and (new.status, new.cost_per_hr) == ("exited", 0.5)
@@ -124,11 +128,11 @@ class RecordStoreConformance:
         back = self.on_loop(lambda: other.get("pod1"))
         assert back == record(status="exited", cost_per_hr=0.5)
 
-    def test_update_of_an_untracked_id_is_none(self, store) -> None:
+    def test_update_of_an_untracked_id_is_none(self, store: RecordStore) -> None:
         assert self.on_loop(lambda: store.update("nope", status="x")) is None
         assert self.on_loop(store.load) == {}
 
-    def test_activity_only_moves_forward(self, store, store_path) -> None:
+    def test_activity_only_moves_forward(self, store: RecordStore, store_path: Path) -> None:
         self.on_loop(lambda: store.put(record(last_activity=100.0)))
         self.on_loop(lambda: store.merge_activity("pod1", 50.0))
         assert self.on_loop(lambda: store.get("pod1")).last_activity == 100.0
@@ -136,7 +140,7 @@ class RecordStoreConformance:
         other = self.reopened(store, store_path)
         assert self.on_loop(lambda: other.get("pod1")).last_activity == 150.0
 
-    def test_a_put_keeps_a_later_touch(self, store, store_path) -> None:
+    def test_a_put_keeps_a_later_touch(self, store: RecordStore, store_path: Path) -> None:
         self.on_loop(lambda: store.put(record(last_activity=100.0)))
         self.on_loop(lambda: store.merge_activity("pod1", 200.0))
         self.on_loop(lambda: store.put(record(last_activity=150.0, status="exited")))
@@ -144,7 +148,7 @@ class RecordStoreConformance:
         back = self.on_loop(lambda: other.get("pod1"))
         assert back is not None and (back.last_activity, back.status) == (200.0, "exited")
 
-    def test_remove(self, store, store_path) -> None:
+    def test_remove(self, store: RecordStore, store_path: Path) -> None:
         self.on_loop(lambda: store.put(record("a")))
         self.on_loop(lambda: store.put(record("b")))
         assert self.on_loop(lambda: store.remove("a")) is True
@@ -152,7 +156,7 @@ class RecordStoreConformance:
         other = self.reopened(store, store_path)
         assert sorted(self.on_loop(other.load)) == ["b"]
 
-    def test_a_termination_is_claimed_once(self, store, store_path) -> None:
+    def test_a_termination_is_claimed_once(self, store: RecordStore, store_path: Path) -> None:
         self.on_loop(lambda: store.put(record()))
         self.on_loop(lambda: self.settle(store))
         other = self.open(store_path)
@@ -171,7 +175,7 @@ class RecordStoreConformance:
         back = self.on_loop(lambda: other.get("pod1"))
         assert back is not None and back.terminating == "max_runtime"
 
-    def test_a_claim_sees_a_newer_touch(self, store) -> None:
+    def test_a_claim_sees_a_newer_touch(self, store: RecordStore) -> None:
         self.on_loop(lambda: store.put(record(last_activity=100.0)))
         self.on_loop(lambda: store.merge_activity("pod1", 300.0))
 
@@ -181,7 +185,7 @@ class RecordStoreConformance:
         assert (claim.outcome, claim.last_activity) == ("touched", 300.0)
         assert self.on_loop(lambda: store.get("pod1")).terminating is None
 
-    def test_a_claim_on_a_released_or_missing_record_does_nothing(self, store) -> None:
+    def test_a_claim_on_a_released_or_missing_record_does_nothing(self, store: RecordStore) -> None:
         self.on_loop(lambda: store.put(record(released=True)))
         released = self.on_loop(
             lambda: store.claim_termination("pod1", "max_runtime", by="a", last_activity=None)
@@ -191,7 +195,9 @@ class RecordStoreConformance:
         )
         assert (released.outcome, gone.outcome) == ("released", "gone")
 
-    def test_a_corrupt_record_is_set_aside_and_the_others_kept(self, store, store_path) -> None:
+    def test_a_corrupt_record_is_set_aside_and_the_others_kept(
+        self, store: RecordStore, store_path: Path
+    ) -> None:
         self.on_loop(lambda: store.put(record("good")))
         self.on_loop(lambda: self.settle(store))
         self.corrupt(store, "bad")

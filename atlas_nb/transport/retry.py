@@ -111,5 +111,5 @@ def retry_delay(
     hinted = parse_retry_after(retry_after, now)
     if hinted is not None:
         return min(hinted, policy.retry_after_cap_s)
-    base = min(policy.max_delay_s, policy.base_delay_s * (2 ** (attempt - 1)))
+    base = min(policy.max_delay_s, policy.base_delay_s * (2.0 ** (attempt - 1)))
     return base * (0.5 + rand() / 2)

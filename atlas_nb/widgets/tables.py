@@ -66,7 +66,7 @@ def local_time(value: Any) -> str:
     stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
     if isinstance(stamp, datetime) and stamp.tzinfo is not None:
         stamp = stamp.astimezone()  # the system's local timezone (DST per value)
-    return stamp.strftime(TIME_FORMAT)
+    return str(stamp.strftime(TIME_FORMAT))
 
 
 def plain_number(value: Any) -> str:
@@ -184,7 +184,8 @@ def _format(df: pd.DataFrame) -> str | None:
             return styled_html(df)
         except Exception:  # display must never fail: fall back to pandas' own HTML
             pass
-    return df._repr_html_()  # type: ignore[operator]
+    html: str | None = df._repr_html_()  # type: ignore[operator]
+    return html
 
 
 def register() -> bool:

@@ -82,7 +82,7 @@ def backoff_delay(
     >>> [round(backoff_delay(2.0, n, rand=lambda: 0.5), 1) for n in (1, 2, 3, 10)]
     [4.0, 8.0, 16.0, 60.0]
     """
-    base = min(interval * (2 ** min(failures, 16)), MAX_BACKOFF_S)
+    base = min(interval * (2.0 ** min(failures, 16)), MAX_BACKOFF_S)
     return base * (0.8 + 0.4 * rand())
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..._redact import mask
 
@@ -29,7 +29,7 @@ def check_kind(kind: str) -> Kind:
     """``kind`` itself when it is ``"cached"`` or ``"manual"``, else ``ValueError``."""
     if kind not in KINDS:
         raise ValueError(f"token storage kind must be 'cached' or 'manual' (got {kind!r})")
-    return cast(Kind, kind)
+    return kind
 
 
 def check_app(app: str) -> str:

@@ -64,7 +64,8 @@ class JsonOnlyDisk(diskcache.Disk):
     def put(self, key: Any) -> tuple[Any, bool]:
         if type(key) is not str:
             raise TypeError(f"token store keys must be str (got {type(key).__name__})")
-        return super().put(key)
+        stored: tuple[Any, bool] = super().put(key)
+        return stored
 
     def get(self, key: Any, raw: bool) -> Any:
         if not raw:
