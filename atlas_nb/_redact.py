@@ -70,7 +70,7 @@ _SHAPES = re.compile(
 )
 # name=value, name: value, "name": "value" where the name looks secret
 _PAIR = re.compile(
-    r"""(?P<name>["']?\b[A-Za-z_][\w-]*["']?)(?P<sep>\s*[:=](?!//)\s*["']?)(?!\.\.\.|…)(?P<value>[^\s"',;&}\]]+)"""
+    r"""(?P<name>["']?\b[A-Za-z_][\w-]*["']?)(?P<sep>\s*[:=](?!//)\s*["']?)(?!\{?\.\.\.|\{?…)(?P<value>[^\s"',;&}\]]+)"""
 )
 
 _known: dict[str, None] = {}  # insertion-ordered

@@ -263,8 +263,7 @@ def _perm_problem(path: Path, want: int) -> str | None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .config import DEFAULT_BASE_URLS, config_path, key_sources, settings
-    from .errors import ENV_VARS
+    from .config import DEFAULT_BASE_URLS, ENV_VARS, config_path, key_sources, settings
     from .fly._executable import find_fly
 
     problems: list[str] = []

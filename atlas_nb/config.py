@@ -31,11 +31,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ._redact import remember
 from ._redis import FERNET_KEY_HINT, StoreURL, is_fernet_key, store_url
-from .errors import ENV_VARS, MissingCredentialsError, ValidationError, did_you_mean
+from .errors import MissingCredentialsError, ValidationError, did_you_mean
 
 APP_NAME = "atlas_nb"
 CONFIG_ENV = "ATLAS_NB_CONFIG"
 #: settings the environment can set (below the config file and configure())
+#: where each provider's API key is read from the environment (first match wins)
+ENV_VARS: dict[str, list[str]] = {
+    "runpod": ["RUNPOD_API_KEY"],
+    "lambda": ["LAMBDA_API_KEY", "LAMBDA_LABS_API_KEY"],
+    "vast": ["VAST_API_KEY"],
+    "fly": ["FLY_API_TOKEN", "FLY_ACCESS_TOKEN"],
+}
 SETTING_ENV_VARS = {"store": "ATLAS_NB_STORE", "store_key": "ATLAS_NB_STORE_KEY"}
 #: the config file's format version (``atlas-nb upgrade`` migrates older files)
 SCHEMA_VERSION = 1
@@ -442,6 +449,19 @@ def override(**changes: Any) -> Iterator[Settings]:
 def settings() -> Settings:
     """The resolved settings (secrets masked in the repr)."""
     return _config.resolve()
+
+
+def key_hint(provider: str | None) -> str:
+    """What to do about a rejected or missing key, naming the provider's variable.
+
+    >>> key_hint("vast").endswith("or set VAST_API_KEY.")
+    True
+    """
+    names = ENV_VARS.get(provider or "", ["the provider's API key variable"])
+    return (
+        "Check the API key. Pass api_key=..., call atlas.configure(api_keys={...}), "
+        f"or set {names[0]}."
+    )
 
 
 def key_sources() -> dict[str, str]:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from atlas_nb.errors import ENV_VARS
+from atlas_nb.config import ENV_VARS
 
 # Never pick up a developer's real keys or config.
 for _names in ENV_VARS.values():

@@ -29,8 +29,8 @@ from ..errors import (
     AtlasTimeoutError,
     RateLimitedError,
     TransportError,
-    error_from_response,
 )
+from .error_mapping import error_from_response
 from .redact import redact_url
 from .retry import (
     RetryPolicy,

@@ -1,7 +1,7 @@
 import pytest
 
 from atlas_nb import errors
-from atlas_nb.errors import error_from_response, kind_for_status, parse_error_body
+from atlas_nb.transport.error_mapping import error_from_response, kind_for_status, parse_error_body
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlas_nb.errors import KINDS, AtlasError, error_from_response, parse_error_body
+from atlas_nb.errors import KINDS, AtlasError
 from atlas_nb.fly.logs.entries import Page, parse_page, parse_timestamp_ns
 from atlas_nb.models import ComputeStatus, JobStatus, LogEntry
 from atlas_nb.providers.fly_machines import fly_status
@@ -19,6 +19,7 @@ from atlas_nb.providers.runpod.graphql import graphql_error
 from atlas_nb.providers.runpod.logs import Dedupe, SSEParser, entry_from_event, order_key
 from atlas_nb.providers.runpod.translate import job_status, parse_time, pod_status
 from atlas_nb.providers.vast import vast_status
+from atlas_nb.transport.error_mapping import error_from_response, parse_error_body
 from tests.helpers.json_bodies import any_json, leaves
 
 PROFILE = settings(max_examples=150, deadline=None, derandomize=True, database=None)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from atlas_nb import _redact, telemetry
 from atlas_nb._redact import is_secret_name, mask, redact, redact_env, redact_url, redact_value
-from atlas_nb.errors import error_from_response
 from atlas_nb.models.compute import Compute, ComputeRequest
+from atlas_nb.transport.error_mapping import error_from_response
 
 FLY = "FlyV1 fm2_lJPECAAAAAAAAMkTxBDAbc+/0aWd=,fm2_lJPETsecondPart9"
 RUNPOD = "rpa_SANDBOXABCDEF0123456789ABCDEF0123456789"
@@ -173,6 +173,16 @@ def test_a_placeholder_after_a_secret_name_is_left_alone():
     # an error hint that shows how to pass a key is not a key
     text = "add a key (atlas.configure(api_keys=...)), or set RUNPOD_API_KEY"
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "provider, variable", [("runpod", "RUNPOD_API_KEY"), ("vast", "VAST_API_KEY")]
+)
+def test_the_hint_of_a_rejected_key_is_shown_whole(provider, variable):
+    # it was shown as "Check the API key: REDACTED api_key=..., ... configure(api_keys=REDACTED})"
+    err = error_from_response(provider, 401, {"error": "auth_error", "msg": "bad key"})
+    assert "REDACTED" not in str(err)
+    assert f"atlas.configure(api_keys={{...}}), or set {variable}." in str(err)
 
 
 def test_a_text_seen_before_its_secret_was_remembered_is_masked_after():

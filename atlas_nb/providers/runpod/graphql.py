@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ...config import key_hint
 from ...errors import (
     AtlasError,
     CapacityError,
@@ -75,7 +76,7 @@ def graphql_error(errors: Any, *, status: int = 200, raw: Any = None) -> AtlasEr
     )
     kw: dict[str, Any] = {"provider": "runpod", "status": status, "raw": raw or errors}
     if code == "UNAUTHENTICATED" or _AUTH.search(message):
-        return UnauthorizedError(message, code=code or None, **kw)
+        return UnauthorizedError(message, code=code or None, hint=key_hint("runpod"), **kw)
     if _CAPACITY.search(message):
         return CapacityError(message, code=code or None, **kw)
     if code in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT") or _INVALID.search(message):
