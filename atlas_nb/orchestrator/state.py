@@ -100,27 +100,9 @@ class TrackedRecord:
         for key in ("id", "provider"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise _invalid(f"{key}={values.get(key)!r} must be a non-empty string")
-        for key in ("name", "gpu", "owner", "terminating", "lease_url", "lease_token"):
-            if values.get(key) is not None and not isinstance(values[key], str):
-                raise _invalid(f"{key}={values[key]!r} must be a string or null")
-        for key in ("status", "key_fp"):
-            if key in values and not isinstance(values[key], str):
-                raise _invalid(f"{key}={values[key]!r} must be a string")
-        for key in ("idle_ttl_s", "max_runtime_s", "max_cost_usd", "provision_timeout_s"):
-            if values.get(key) is not None:
-                values[key] = _number(key, values[key], positive=True)
-        if values.get("cost_per_hr") is not None:
-            values["cost_per_hr"] = _number("cost_per_hr", values["cost_per_hr"])
-        if "spend_usd" in values:
-            values["spend_usd"] = _number("spend_usd", values["spend_usd"])
-        for key in ("started_at", "last_activity", "spend_at", "running_since"):
-            if key in values and (key != "running_since" or values[key] is not None):
-                values[key] = _time(key, values[key])
-        _check_guard(values)
-        if "released" in values and not isinstance(values["released"], bool):
-            raise _invalid(f"released={values['released']!r} must be true or false")
-        if "extra" in values and not isinstance(values["extra"], dict):
-            raise _invalid(f"extra={values['extra']!r} must be an object")
+        for key, check in _FIELD_CHECKS.items():
+            if key in values:
+                values[key] = check(key, values[key])
         rec = cls(**values)
         if len(values) < len(data):
             rec.unknown = {k: v for k, v in data.items() if k not in known}
@@ -131,16 +113,6 @@ class TrackedRecord:
         data = asdict(self)
         data.pop("unknown")
         return {**self.unknown, **data}
-
-
-def _check_guard(values: dict[str, Any]) -> None:
-    """The pod-guard fields: ``guard`` is "pod" or "client"; the lease expiry is a time."""
-    if values.get("guard", "client") not in ("pod", "client"):
-        raise _invalid(f"guard={values['guard']!r} must be 'pod' or 'client'")
-    if values.get("lease_error") is not None and not isinstance(values["lease_error"], str):
-        raise _invalid(f"lease_error={values['lease_error']!r} must be a string or null")
-    if values.get("lease_expires_at") is not None:
-        values["lease_expires_at"] = _time("lease_expires_at", values["lease_expires_at"])
 
 
 #: the fields a record file may set (``unknown`` is where the others go)
@@ -170,6 +142,68 @@ def _time(key: str, value: Any) -> float:
             raise _invalid(f"{key}={value!r} has no timezone")
         return parsed.timestamp()
     return _number(key, value)
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _invalid(f"{key}={value!r} must be a string")
+    return value
+
+
+def _string_or_null(key: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _invalid(f"{key}={value!r} must be a string or null")
+    return value
+
+
+def _positive_or_null(key: str, value: Any) -> float | None:
+    return None if value is None else _number(key, value, positive=True)
+
+
+def _number_or_null(key: str, value: Any) -> float | None:
+    return None if value is None else _number(key, value)
+
+
+def _time_or_null(key: str, value: Any) -> float | None:
+    return None if value is None else _time(key, value)
+
+
+def _guard(key: str, value: Any) -> str:
+    if value not in ("pod", "client"):
+        raise _invalid(f"{key}={value!r} must be 'pod' or 'client'")
+    return str(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _invalid(f"{key}={value!r} must be true or false")
+    return value
+
+
+def _object(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(f"{key}={value!r} must be an object")
+    return value
+
+
+#: how each field a record file sets is checked (and normalised) when present
+_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(("status", "key_fp"), _string),
+    **dict.fromkeys(
+        ("name", "gpu", "owner", "terminating", "lease_url", "lease_token", "lease_error"),
+        _string_or_null,
+    ),
+    **dict.fromkeys(
+        ("idle_ttl_s", "max_runtime_s", "max_cost_usd", "provision_timeout_s"), _positive_or_null
+    ),
+    "cost_per_hr": _number_or_null,
+    "spend_usd": _number,
+    **dict.fromkeys(("started_at", "last_activity", "spend_at"), _time),
+    **dict.fromkeys(("running_since", "lease_expires_at"), _time_or_null),
+    "guard": _guard,
+    "released": _bool,
+    "extra": _object,
+}
 
 
 class FileOps:

@@ -105,34 +105,45 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
-        text = body.strip()
-        if text.startswith(("{", "[")):
-            try:
-                return parse_error_body(json.loads(text))
-            except ValueError:
-                pass
-        return (text[:500] or None), None, None
+        return _parse_text(body)
     if isinstance(body, list):
         return (str(body[0])[:500] if body else None), None, None
     if not isinstance(body, Mapping):
         return str(body)[:500], None, None
+    return _parse_envelope(body)
+
+
+Parts = tuple[str | None, str | None, str | None]
+
+
+def _parse_text(body: str) -> Parts:
+    text = body.strip()
+    if text.startswith(("{", "[")):
+        try:
+            return parse_error_body(json.loads(text))
+        except ValueError:
+            pass
+    return (text[:500] or None), None, None
+
+
+def _parse_envelope(body: Mapping[str, Any]) -> Parts:
     err = body.get("error")
-    if isinstance(err, Mapping):
+    if isinstance(err, Mapping):  # Lambda
         msg = err.get("message") or err.get("msg")
         return _s(msg), _s(err.get("code")), _s(err.get("suggestion"))
-    if "detail" in body and ("title" in body or "status" in body):
+    if "detail" in body and ("title" in body or "status" in body):  # problem+json
         detail = _s(body.get("detail")) or _s(body.get("title"))
         extra = body.get("errors")
         if isinstance(extra, list) and extra:
             detail = f"{detail}: {'; '.join(str(e) for e in extra[:5])}"
         return detail, None, None
     errors = body.get("errors")
-    if isinstance(errors, list) and errors:
+    if isinstance(errors, list) and errors:  # GraphQL
         first = errors[0]
         if isinstance(first, Mapping):
             return _s(first.get("message")), _s((first.get("extensions") or {}).get("code")), None
         return str(first), None, None
-    if isinstance(err, str):
+    if isinstance(err, str):  # Vast, Fly
         msg = body.get("msg") or body.get("message")
         status_code = body.get("status") if isinstance(body.get("status"), str) else None
         if msg:

@@ -20,6 +20,7 @@ the ones atlas_nb made (a pivot, a groupby result) displays as pandas shows it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,38 +130,23 @@ def styled_html(df: pd.DataFrame) -> str:
     hide_index = _default_index(df.index)
     if not hide_index and not shown.index.is_unique:  # the Styler needs unique labels
         shown, hide_index = shown.reset_index(), True
-    style = shown.style
     formats: dict[Any, Any] = {}
     text: list[Any] = []
-    has_times = False
     for col in shown.columns:
         dtype = shown[col].dtype
-        name = str(col)
-        if pd.api.types.is_datetime64_any_dtype(dtype):
-            formats[col] = local_time
-            has_times = True
-        elif pd.api.types.is_bool_dtype(dtype):
-            continue
-        elif pd.api.types.is_numeric_dtype(dtype):
-            if name.endswith(MONEY_SUFFIXES):
-                formats[col] = money
-            elif name.endswith("_gb"):
-                formats[col] = lambda v: "-" if pd.isna(v) else f"{plain_number(v)} GB"
-            elif name.endswith("_s"):
-                formats[col] = lambda v: "-" if pd.isna(v) else f"{v:,.0f} s"
-            elif pd.api.types.is_float_dtype(dtype):
-                formats[col] = plain_number
-        else:
+        if _is_text(dtype):
             text.append(col)
-    style = style.format(formats, na_rep="-")
+        elif (fmt := _column_format(str(col), dtype)) is not None:
+            formats[col] = fmt
+    has_times = local_time in formats.values()
+    style = shown.style.format(formats, na_rep="-")
     if isinstance(shown.index, pd.DatetimeIndex):
         style = style.format_index(local_time, axis="index")
     if text:
         style = style.set_properties(subset=text, **{"text-align": "left"})
-    if "availability" in shown.columns:
-        style = style.map(_colour(AVAILABILITY_COLOURS), subset=["availability"])
-    if "status" in shown.columns:
-        style = style.map(_colour(STATUS_COLOURS), subset=["status"])
+    for col, colours in (("availability", AVAILABILITY_COLOURS), ("status", STATUS_COLOURS)):
+        if col in shown.columns:
+            style = style.map(_colour(colours), subset=[col])
     if hide_index:
         style = style.hide(axis="index")
     if has_times:
@@ -176,6 +162,28 @@ def styled_html(df: pd.DataFrame) -> str:
             "<caption>", '<caption style="caption-side: bottom; font-size: 0.85em">'
         )
     return html + more
+
+
+def _is_text(dtype: Any) -> bool:
+    api = pd.api.types
+    special = api.is_datetime64_any_dtype, api.is_bool_dtype, api.is_numeric_dtype
+    return not any(is_kind(dtype) for is_kind in special)
+
+
+def _column_format(name: str, dtype: Any) -> Callable[[Any], str] | None:
+    """How a non-text column's cells are written (None: as pandas writes them)."""
+    api = pd.api.types
+    if api.is_datetime64_any_dtype(dtype):
+        return local_time
+    if api.is_bool_dtype(dtype):
+        return None
+    if name.endswith(MONEY_SUFFIXES):
+        return money
+    if name.endswith("_gb"):
+        return lambda v: "-" if pd.isna(v) else f"{plain_number(v)} GB"
+    if name.endswith("_s"):
+        return lambda v: "-" if pd.isna(v) else f"{v:,.0f} s"
+    return plain_number if api.is_float_dtype(dtype) else None
 
 
 def _format(df: pd.DataFrame) -> str | None:

@@ -262,14 +262,10 @@ class TokenResolver:
         storage = await self._storage_for(s)
 
         # 1. manual override
-        if storage is not None:
-            rec = await asyncio.to_thread(storage.get, app, "manual")
-            if rec is not None:
-                if self._current(app, gen):
-                    self.cache.put(app, CachedToken(rec.token, None, "manual"))
-                return Resolved(rec.token, "manual")
-        else:
+        if storage is None:
             misses.append(f"token storage unavailable ({self._storage_error})")
+        elif (found := await self._from_manual(storage, app, gen)) is not None:
+            return found
 
         # 2. the configured key (configure(), config file, FLY_API_TOKEN / FLY_ACCESS_TOKEN)
         key = s.api_key("fly")
@@ -278,13 +274,9 @@ class TokenResolver:
 
         # 3. a persisted token that has not expired
         if storage is not None and not refresh:
-            rec = await self._read_cached(storage, app)
-            if rec is not None:
-                if self._current(app, gen):
-                    assert rec.expires_at is not None
-                    self.cache.put(app, CachedToken(rec.token, rec.expires_at, "storage"))
-                    self._arm(app, gen, rec.expires_at, s)
-                return Resolved(rec.token, "storage")
+            found = await self._from_store(storage, app, gen, s)
+            if found is not None:
+                return found
 
         # 4. flyctl's config.yml
         if s.fly_config_file_enabled and not refresh:
@@ -295,19 +287,9 @@ class TokenResolver:
             misses.append("flyctl's config.yml (disabled by the fly_config_file_enabled setting)")
 
         # 5. `fly tokens create readonly`
-        try:
-            minted = await self.cli.acquire(
-                org, timeout=s.fly_cli_timeout_s, ttl=s.fly_token_ttl_s, reuse=not refresh
-            )
-        except CliMiss as miss:
-            log.warning("no token from the fly CLI for %s: %s", app, miss)
-            misses.append(str(miss))
-        else:
-            if self._current(app, gen):
-                self.cache.put(app, CachedToken(minted.token, minted.expires_at, "cli"))
-                self._persist(app, gen, minted.token, minted.expires_at)
-                self._arm(app, gen, minted.expires_at, s)
-            return Resolved(minted.token, "cli")
+        found = await self._from_cli(app, org, gen, s, misses, refresh=refresh)
+        if found is not None:
+            return found
 
         # a refresh falls back to config.yml only when the CLI could not help
         if refresh and s.fly_config_file_enabled:
@@ -326,6 +308,43 @@ class TokenResolver:
                 "set FLY_API_TOKEN, or call atlas.fly.tokens.set_manual(app, token)."
             ),
         )
+
+    async def _from_manual(self, storage: TokenStorage, app: str, gen: int) -> Resolved | None:
+        rec = await asyncio.to_thread(storage.get, app, "manual")
+        if rec is None:
+            return None
+        if self._current(app, gen):
+            self.cache.put(app, CachedToken(rec.token, None, "manual"))
+        return Resolved(rec.token, "manual")
+
+    async def _from_store(
+        self, storage: TokenStorage, app: str, gen: int, s: Settings
+    ) -> Resolved | None:
+        rec = await self._read_cached(storage, app)
+        if rec is None:
+            return None
+        if self._current(app, gen):
+            assert rec.expires_at is not None
+            self.cache.put(app, CachedToken(rec.token, rec.expires_at, "storage"))
+            self._arm(app, gen, rec.expires_at, s)
+        return Resolved(rec.token, "storage")
+
+    async def _from_cli(
+        self, app: str, org: str | None, gen: int, s: Settings, misses: list[str], *, refresh: bool
+    ) -> Resolved | None:
+        try:
+            minted = await self.cli.acquire(
+                org, timeout=s.fly_cli_timeout_s, ttl=s.fly_token_ttl_s, reuse=not refresh
+            )
+        except CliMiss as miss:
+            log.warning("no token from the fly CLI for %s: %s", app, miss)
+            misses.append(str(miss))
+            return None
+        if self._current(app, gen):
+            self.cache.put(app, CachedToken(minted.token, minted.expires_at, "cli"))
+            self._persist(app, gen, minted.token, minted.expires_at)
+            self._arm(app, gen, minted.expires_at, s)
+        return Resolved(minted.token, "cli")
 
     async def _from_config_file(
         self, app: str, gen: int, s: Settings, misses: list[str]
