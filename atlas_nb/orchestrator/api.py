@@ -103,7 +103,11 @@ def supervisor() -> Supervisor:
 
     def make() -> Supervisor:
         store = make_store()
-        sup = Supervisor(store, holder=getattr(store, "holder", None))
+        sup = Supervisor(
+            store,
+            holder=getattr(store, "holder", None),
+            reap=functools.partial(reap_once, dry_run=False),
+        )
         rt.on_shutdown(sup.stop)
         return sup
 

@@ -34,6 +34,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,16 @@ class Supervisor:
     #: first retry delay and cap (seconds) when a store write fails
     store_backoff_s: tuple[float, float] = (0.5, 30.0)
 
-    def __init__(self, store: RecordStore, *, holder: str | None = None) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        *,
+        holder: str | None = None,
+        reap: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.store = store
+        #: one orphan-reaping round (the orchestrator's API passes it; None: never reaps)
+        self._reap = reap
         #: who this process is in a shared store (lease, claims, events)
         self.holder = holder or (holder_id() if store.shared else f"local:{os.getpid()}")
         self.bus = EventBus()
@@ -713,10 +722,10 @@ class Supervisor:
             pod_lease.schedule(self, rec, compute)  # every heartbeat renews the pod's lease
 
     async def reap_orphans(self) -> None:
-        from .api import reap_once
-
+        if self._reap is None:
+            return
         try:
-            await reap_once(dry_run=False)
+            await self._reap()
         except Exception as exc:
             self.last_error = f"reaper: {exc}"
             log.warning("reaper failed: %s", exc)
