@@ -31,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import report
 
 import atlas_nb as atlas
-from atlas_nb.sandbox import _runpod_world, lambda_cloud, vast
-from atlas_nb.sandbox._runpod_world import runpod_world
-from atlas_nb.sandbox.lambda_cloud import lambda_world
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.lambda_cloud import api as lambda_cloud
+from atlas_nb.sandbox.lambda_cloud.api import lambda_world
+from atlas_nb.sandbox.runpod import world as _runpod_world
+from atlas_nb.sandbox.runpod.world import runpod_world
+from atlas_nb.sandbox.vast import api as vast
+from atlas_nb.sandbox.vast.api import vast_world
 
 SPEED = 100.0
 ROUNDS = 3

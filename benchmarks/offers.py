@@ -41,8 +41,8 @@ from atlas_nb.providers.lambda_cloud import offer_rows as lambda_rows
 from atlas_nb.providers.registry import BUILTIN
 from atlas_nb.providers.vast import VastProvider
 from atlas_nb.providers.vast import offer_rows as vast_rows
-from atlas_nb.sandbox._vast_offers import run as vast_search
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.vast.api import vast_world
+from atlas_nb.sandbox.vast.offers import run as vast_search
 
 ROUNDS = 7
 WANTED = ("runpod", "lambda", "vast")

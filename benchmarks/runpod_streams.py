@@ -23,7 +23,7 @@ from _report import report
 import atlas_nb as atlas
 from atlas_nb._runtime import get_runtime
 from atlas_nb.providers.registry import get_provider
-from atlas_nb.sandbox.runpod_runtime import RATE_LIMITS
+from atlas_nb.sandbox.runpod.runtime import RATE_LIMITS
 
 STREAMS = 100
 CHUNKS = 30

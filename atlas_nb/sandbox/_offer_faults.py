@@ -136,7 +136,7 @@ def sell_out(state: SandboxState, provider: str, kind: str, path: str, body: byt
     ``regions_with_capacity_available``); a RunPod GPU type shows no stock in the catalogue
     (RunPod's client decides capacity from that). A quota changes nothing."""
     if provider == "runpod":
-        from ._runpod_world import runpod_world
+        from .runpod.world import runpod_world
 
         try:
             create = json.loads(body or b"{}")
@@ -147,14 +147,14 @@ def sell_out(state: SandboxState, provider: str, kind: str, path: str, body: byt
             cloud = str(create.get("cloud") or "SECURE").upper()
             runpod_world(state).sold_out.add((str(gpu["id"]), cloud))
     elif provider == "vast":
-        from .vast import vast_world
+        from .vast.api import vast_world
 
         found = re.search(r"/asks/(\d+)", path)
         offer = vast_world(state).offer(int(found.group(1))) if found else None
         if offer is not None:
             offer["rented"], offer["rentable"] = True, False
     elif provider == "lambda" and kind != "quota":
-        from .lambda_cloud import lambda_world
+        from .lambda_cloud.api import lambda_world
 
         try:
             launch = json.loads(body or b"{}")
@@ -209,21 +209,21 @@ def freeze(state: SandboxState, provider: str, ids: list[str]) -> None:
     """Keep these new pods provisioning: their boot starts :data:`STUCK_FOR_S` from now."""
     later = state.clock.now() + STUCK_FOR_S
     if provider == "runpod":
-        from ._runpod_world import runpod_world
+        from .runpod.world import runpod_world
 
         pods = runpod_world(state).pods
         for pid in ids:
             if pid in pods:
                 pods[pid].boot_at = later
     elif provider == "lambda":
-        from .lambda_cloud import lambda_world
+        from .lambda_cloud.api import lambda_world
 
         instances = lambda_world(state).instances
         for iid in ids:
             if iid in instances:
                 instances[iid].phase_at = later
     elif provider == "vast":
-        from .vast import vast_world
+        from .vast.api import vast_world
 
         vast = vast_world(state).instances
         for iid in ids:

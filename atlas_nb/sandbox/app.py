@@ -26,12 +26,12 @@ class MountSpec:
 
 
 MOUNTS: tuple[MountSpec, ...] = (
-    MountSpec("runpod_rest", "/runpod", {"runpod_rest": "", "runpod_graphql": "/graphql"}),
-    MountSpec("runpod_runtime", "/runpod-runtime", {"runpod_runtime": "/v2"}),
-    MountSpec("lambda_cloud", "/lambda", {"lambda": "/api/v1"}),
-    MountSpec("vast", "/vast", {"vast": ""}),
-    MountSpec("fly_machines", "/fly-machines", {"fly_machines": "/v1"}),
-    MountSpec("fly_api", "/fly-api", {"fly_api": ""}),
+    MountSpec("runpod.rest", "/runpod", {"runpod_rest": "", "runpod_graphql": "/graphql"}),
+    MountSpec("runpod.runtime", "/runpod-runtime", {"runpod_runtime": "/v2"}),
+    MountSpec("lambda_cloud.api", "/lambda", {"lambda": "/api/v1"}),
+    MountSpec("vast.api", "/vast", {"vast": ""}),
+    MountSpec("fly.machines", "/fly-machines", {"fly_machines": "/v1"}),
+    MountSpec("fly.api", "/fly-api", {"fly_api": ""}),
     MountSpec("pod_guard", "/guard", {"oci_registry": "/registry", "guard_lease": "/lease"}),
 )
 

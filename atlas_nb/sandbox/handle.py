@@ -132,9 +132,9 @@ class Sandbox:
         """Set how the fake ``fly`` CLI behaves (read on every run), e.g.
         ``sb.fly_cli(tokens="hang")`` or ``sb.fly_cli(deploy="fail", exit_code=2)``. Knobs:
         ``tokens``, ``token_delay_s``, ``deploy``, ``deploy_lines``, ``deploy_delay_s``,
-        ``exit_code``... (see :mod:`atlas_nb.sandbox.fake_fly`). Returns the knobs now set.
+        ``exit_code``... (see :mod:`atlas_nb.sandbox.fly.fake_fly`). Returns the knobs now set.
         """
-        from .fake_fly import configure_cli
+        from .fly.fake_fly import configure_cli
 
         return configure_cli(self.state, reset=reset, **knobs)
 

@@ -51,8 +51,8 @@ from atlas_nb.errors import (
 )
 from atlas_nb.providers import fly_machines, lambda_cloud, vast
 from atlas_nb.providers.lambda_cloud import LambdaProvider
-from atlas_nb.sandbox.lambda_cloud import lambda_world
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.lambda_cloud.api import lambda_world
+from atlas_nb.sandbox.vast.api import vast_world
 
 from . import openapi_check
 from .openapi_check import Exchange, RecordingTransport, check_exchange, specs_dir

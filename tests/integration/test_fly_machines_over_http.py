@@ -15,7 +15,7 @@ from atlas_nb.errors import (
     ValidationError,
 )
 from atlas_nb.providers import fly_machines
-from atlas_nb.sandbox._fly_world import fly_world
+from atlas_nb.sandbox.fly.world import fly_world
 from atlas_nb.testing import ProviderConformance
 
 APP = "atlas-demo-worker"

@@ -18,7 +18,7 @@ from atlas_nb.errors import (
     DeployTimeoutError,
 )
 from atlas_nb.fly._services import reset
-from atlas_nb.sandbox import fake_fly
+from atlas_nb.sandbox.fly import fake_fly
 from tests.helpers.waiting import eventually, pid_alive
 
 APP = "atlas-demo-web"

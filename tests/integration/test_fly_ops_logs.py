@@ -11,7 +11,8 @@ from atlas_nb._runtime import run_sync
 from atlas_nb.errors import MissingCredentialsError, NotFoundError, UnauthorizedError
 from atlas_nb.fly import LogBatch, LogsStopped, SlowSubscriberError
 from atlas_nb.fly._services import reset, services
-from atlas_nb.sandbox import fake_fly, fly_api
+from atlas_nb.sandbox.fly import api as fly_api
+from atlas_nb.sandbox.fly import fake_fly
 from tests.helpers.waiting import eventually
 
 APP = "atlas-demo-web"

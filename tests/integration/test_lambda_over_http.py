@@ -17,7 +17,7 @@ from atlas_nb.errors import (
 )
 from atlas_nb.providers import lambda_cloud
 from atlas_nb.providers.lambda_cloud import LambdaProvider
-from atlas_nb.sandbox.lambda_cloud import lambda_world
+from atlas_nb.sandbox.lambda_cloud.api import lambda_world
 from atlas_nb.testing import ProviderConformance
 
 LAUNCH = "POST /api/v1/instance-operations/launch"

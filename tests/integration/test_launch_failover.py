@@ -11,9 +11,9 @@ import pytest
 import atlas_nb as atlas
 from atlas_nb.core.launch import ATTEMPT_COLUMNS
 from atlas_nb.providers.lambda_cloud import LambdaProvider
-from atlas_nb.sandbox._runpod_world import runpod_world
-from atlas_nb.sandbox.lambda_cloud import lambda_world
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.lambda_cloud.api import lambda_world
+from atlas_nb.sandbox.runpod.world import runpod_world
+from atlas_nb.sandbox.vast.api import vast_world
 from tests.helpers.waiting import eventually
 
 IMAGE = "python:3.11"

@@ -19,7 +19,7 @@ from atlas_nb.errors import (
 )
 from atlas_nb.models import ComputeStatus
 from atlas_nb.providers.registry import get_provider
-from atlas_nb.sandbox._runpod_world import CAPACITY_WORDINGS, runpod_world
+from atlas_nb.sandbox.runpod.world import CAPACITY_WORDINGS, runpod_world
 from atlas_nb.testing import ProviderConformance
 
 

@@ -9,8 +9,8 @@ import pytest
 import atlas_nb as atlas
 from atlas_nb.frames import OFFER_COLUMNS
 from atlas_nb.providers.lambda_cloud import LambdaProvider
-from atlas_nb.sandbox.lambda_cloud import lambda_world
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.lambda_cloud.api import lambda_world
+from atlas_nb.sandbox.vast.api import vast_world
 
 PROVIDERS = ["lambda", "vast", "fly"]
 

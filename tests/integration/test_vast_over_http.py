@@ -8,7 +8,7 @@ import pytest
 import atlas_nb as atlas
 from atlas_nb.errors import CapacityError, ProviderError, RateLimitedError, ValidationError
 from atlas_nb.providers import vast
-from atlas_nb.sandbox.vast import vast_world
+from atlas_nb.sandbox.vast.api import vast_world
 from atlas_nb.testing import ProviderConformance
 
 

@@ -5,9 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from atlas_nb.sandbox._fly_world import fly_world
 from atlas_nb.sandbox._state import SandboxState
-from atlas_nb.sandbox.fly_machines import (
+from atlas_nb.sandbox.fly.machines import (
     CREATE_S,
     DESTROY_S,
     START_S,
@@ -15,6 +14,7 @@ from atlas_nb.sandbox.fly_machines import (
     build_app,
     machines_of,
 )
+from atlas_nb.sandbox.fly.world import fly_world
 
 APP = "atlas-demo-web"
 M = f"/v1/apps/{APP}/machines"

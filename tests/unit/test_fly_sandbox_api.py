@@ -7,9 +7,11 @@ import subprocess
 import httpx
 import pytest
 
-from atlas_nb.sandbox import _flyops_cli, fake_fly, fly_api
-from atlas_nb.sandbox._fly_world import fly_world
 from atlas_nb.sandbox._state import SandboxState
+from atlas_nb.sandbox.fly import api as fly_api
+from atlas_nb.sandbox.fly import cli as _flyops_cli
+from atlas_nb.sandbox.fly import fake_fly
+from atlas_nb.sandbox.fly.world import fly_world
 
 APP = "atlas-demo-web"
 

@@ -18,8 +18,9 @@ from atlas_nb.errors import (
 )
 from atlas_nb.fly._services import reset, services
 from atlas_nb.fly.storage import DiskcacheTokenStorage, MemoryTokenStorage, TokenRecord
-from atlas_nb.sandbox import _flyops_cli, fake_fly
 from atlas_nb.sandbox._state import SandboxState
+from atlas_nb.sandbox.fly import cli as _flyops_cli
+from atlas_nb.sandbox.fly import fake_fly
 from tests.helpers.waiting import eventually, pid_alive
 
 APP = "atlas-demo-web"

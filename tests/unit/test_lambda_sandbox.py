@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from atlas_nb.sandbox._state import SandboxState
-from atlas_nb.sandbox.lambda_cloud import (
+from atlas_nb.sandbox.lambda_cloud.api import (
     BOOT_S,
     LAUNCH_INTERVAL_S,
     RESTART_S,

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import atlas_nb as atlas
-from atlas_nb.sandbox._runpod_graphql import GraphQLError, parse
-from atlas_nb.sandbox._runpod_world import CAPACITY_WORDINGS, RATE_WINDOWS, runpod_world
+from atlas_nb.sandbox.runpod.graphql import GraphQLError, parse
+from atlas_nb.sandbox.runpod.world import CAPACITY_WORDINGS, RATE_WINDOWS, runpod_world
 
 GPU = "NVIDIA GeForce RTX 4090"
 
@@ -438,7 +438,7 @@ async def test_runtime_status_and_stream_refuse_post(sb):
 
 
 async def test_runtime_limits_status_and_stream_per_endpoint(sb, monkeypatch):
-    from atlas_nb.sandbox import runpod_runtime
+    from atlas_nb.sandbox.runpod import runtime as runpod_runtime
 
     monkeypatch.setitem(runpod_runtime.RATE_LIMITS, "stream", (3, 3600.0))
     ep = sb.runpod_endpoint_id

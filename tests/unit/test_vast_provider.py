@@ -17,7 +17,7 @@ from atlas_nb.providers.vast import (
     offer_row,
     vast_status,
 )
-from atlas_nb.sandbox.vast import parse_env
+from atlas_nb.sandbox.vast.api import parse_env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from atlas_nb.sandbox._state import SandboxState
-from atlas_nb.sandbox._vast_offers import country_of, generate_offers, prepare, search
-from atlas_nb.sandbox.vast import LOADING_S, PROVISION_S, STOP_S, build_app, vast_world
+from atlas_nb.sandbox.vast.api import LOADING_S, PROVISION_S, STOP_S, build_app, vast_world
+from atlas_nb.sandbox.vast.offers import country_of, generate_offers, prepare, search
 
 MB = 1
 
@@ -103,7 +103,7 @@ def test_units_and_names(offers):
     ],
 )
 def test_malformed_queries_are_refused(offers, body):
-    from atlas_nb.sandbox._vast_offers import QueryError
+    from atlas_nb.sandbox.vast.offers import QueryError
 
     with pytest.raises(QueryError):
         search(offers, body)

@@ -2,7 +2,7 @@
 
 Apps (list by ``org_slug``, create, get, delete) and Machines (create, list, get, update,
 start, stop, restart, suspend, wait, delete) in the sandbox's shared Fly organisation
-(:func:`~atlas_nb.sandbox._fly_world.fly_world`). Machines move on the simulated clock:
+(:func:`~atlas_nb.sandbox.fly.world.fly_world`). Machines move on the simulated clock:
 ``created`` → ``starting`` → ``started``; stop → ``stopping`` → ``stopped``; restart →
 ``restarting`` → ``started``; suspend → ``suspending`` → ``suspended``; delete →
 ``destroying`` → ``destroyed`` (hidden from lists unless ``include_deleted=true``).
@@ -14,7 +14,7 @@ Real-API quirks it reproduces (so a client that ignores them fails its tests):
 * machines report ``private_ip`` (6PN IPv6), ``host_status`` and ``checks`` (one result per
   configured check: critical until the machine is started, then passing);
 * the Machines API allocates no public IP: an app gets its shared IPv4 / IPv6 only through
-  the GraphQL API (:mod:`._fly_graphql`, served with the platform API), and
+  the GraphQL API (:mod:`.graphql`, served with the platform API), and
   ``FlyApp.extra["ips"]`` / ``["shared_ip"]`` hold what was allocated.
 
 Like the real API since 2026, any GPU guest (``guest.gpu_kind``/``guest.gpus`` or a GPU size
@@ -40,17 +40,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._fly_world import FlyApp, FlyWorld, fly_world
-from ._flym_rules import (
+from .._http import FaultMiddleware, json_body, json_response
+from .._state import SandboxState
+from ..pod_guard import start_guard, stop_guard
+from .rules import (
     ConfigError,
     check_app_name,
     check_config,
     check_region,
     image_ref,
 )
-from ._http import FaultMiddleware, json_body, json_response
-from ._state import SandboxState
-from .pod_guard import start_guard, stop_guard
+from .world import FlyApp, FlyWorld, fly_world
 
 FAULT_NAME = "fly"
 CREATE_S = 1.0
@@ -155,7 +155,7 @@ def build_app(state: SandboxState) -> FaultMiddleware:
     request_ids = itertools.count(1)
 
     def authorized(request: Request) -> bool:
-        from .fly_api import authorized as fly_authorized
+        from .api import authorized as fly_authorized
 
         return fly_authorized(state, request.headers.get("authorization", ""))
 

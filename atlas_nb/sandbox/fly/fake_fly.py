@@ -1,6 +1,6 @@
 """The sandbox's fake ``fly`` executable: installing it, configuring it, reading what it did.
 
-``install`` writes the script (:mod:`atlas_nb.sandbox._flyops_cli`) into a private temp dir as
+``install`` writes the script (:mod:`atlas_nb.sandbox.fly.cli`) into a private temp dir as
 ``fly`` with a ``#!<this python>`` shebang, publishes its path as
 ``state.info["fly_executable"]`` and removes the directory when the sandbox stops.
 ``configure_cli`` (``sb.fly_cli(...)``) writes the knobs the script reads on every run:
@@ -41,8 +41,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import _flyops_cli
-from ._state import SandboxState
+from .._state import SandboxState
+from . import cli as _flyops_cli
 
 KNOBS: dict[str, Any] = {
     "tokens": "ok",

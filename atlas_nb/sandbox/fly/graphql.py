@@ -14,7 +14,7 @@ and ``fly ips allocate-v6`` run ``allocateIpAddress``). Served here:
 Like Fly, client errors come back as HTTP 200 with an ``errors`` list.
 
     >>> from atlas_nb.sandbox._state import SandboxState
-    >>> from atlas_nb.sandbox._fly_world import fly_world
+    >>> from atlas_nb.sandbox.fly.world import fly_world
     >>> state = SandboxState()
     >>> q = '{ app(name: "atlas-demo-web") { sharedIpAddress ipAddresses { nodes { type } } } }'
     >>> execute(state, {"query": q})
@@ -26,9 +26,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ._fly_world import FlyApp, fly_world
-from ._runpod_graphql import Field, GraphQLError, _resolve_literal, parse
-from ._state import SandboxState
+from .._state import SandboxState
+from ..runpod.graphql import Field, GraphQLError, _resolve_literal, parse
+from .world import FlyApp, fly_world
 
 IP_TYPES = ("shared_v4", "v6", "v4", "private_v6")
 

@@ -50,12 +50,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import _runpod_schema as schema
-from ._http import ConnectionDropped, FaultMiddleware, bearer_token
-from ._runpod_catalog import CPUS, DATA_CENTERS, GPUS, FakeGpu, cpu_row
-from ._runpod_faults import PeekFaults, fault_for
-from ._runpod_graphql import execute as graphql_execute
-from ._runpod_world import (
+from .._http import ConnectionDropped, FaultMiddleware, bearer_token
+from .._state import SandboxState
+from ..pod_guard import scoped_pod
+from . import schema
+from .catalog import CPUS, DATA_CENTERS, GPUS, FakeGpu, cpu_row
+from .faults import PeekFaults, fault_for
+from .graphql import execute as graphql_execute
+from .world import (
     BUCKETS,
     LOG_INTERVAL_S,
     FakeEndpoint,
@@ -72,8 +74,6 @@ from ._runpod_world import (
     spread,
     template_json,
 )
-from ._state import SandboxState
-from .pod_guard import scoped_pod
 
 FAULT_PROVIDER = "runpod"
 PROBLEM = "application/problem+json"

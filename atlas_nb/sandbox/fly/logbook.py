@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ._fly_world import REGIONS, FlyApp
-from ._state import SandboxState
+from .._state import SandboxState
+from .world import REGIONS, FlyApp
 
 INTERVAL_S = 1.0
 HISTORY_S = 3600.0

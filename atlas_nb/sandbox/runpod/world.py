@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ._runpod_catalog import (
+from .._state import SandboxState
+from ..pod_guard import start_guard, stop_guard
+from .catalog import (
     CPUS,
     DATA_CENTERS,
     DISK_PRICE_GB_MONTH,
@@ -30,8 +32,6 @@ from ._runpod_catalog import (
     HOURS_PER_MONTH,
     VOLUME_PRICE_GB_MONTH,
 )
-from ._state import SandboxState
-from .pod_guard import start_guard, stop_guard
 
 PROVISION_S = 3.0
 START_S = 4.0

@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ._http import ASGIApp, Receive, Scope, Send, relative_path
-from ._state import FaultRule, SandboxState
+from .._http import ASGIApp, Receive, Scope, Send, relative_path
+from .._state import FaultRule, SandboxState
 
 _KEY = "atlas.fault"
 

@@ -35,10 +35,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._http import FaultMiddleware, bearer_token
-from ._runpod_faults import PeekFaults, fault_for
-from ._runpod_world import FakeEndpoint, FakeJob, RunPodWorld, runpod_world
-from ._state import SandboxState
+from .._http import FaultMiddleware, bearer_token
+from .._state import SandboxState
+from .faults import PeekFaults, fault_for
+from .world import FakeEndpoint, FakeJob, RunPodWorld, runpod_world
 
 FAULT_PROVIDER = "runpod_runtime"
 MAX_RUN_BYTES = 10 * 1024 * 1024

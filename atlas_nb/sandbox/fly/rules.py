@@ -8,7 +8,7 @@ is refused with HTTP 400, as the real API does.
     >>> check_config({"image": "nginx", "guest": {"gpu_kind": "a100-80gb"}})
     Traceback (most recent call last):
     ...
-    atlas_nb.sandbox._flym_rules.ConfigError: GPU machines are no longer available on Fly.io: \
+    atlas_nb.sandbox.fly.rules.ConfigError: GPU machines are no longer available on Fly.io: \
 remove config.guest.gpu_kind / gpus (and GPU size presets)
 """
 

@@ -47,15 +47,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._http import FaultMiddleware, json_body, json_response
-from ._lambda_catalog import (
+from .._http import FaultMiddleware, json_body, json_response
+from .._state import SandboxState
+from .catalog import (
     INSTANCE_TYPES,
     PUBLIC_REGION_CODES,
     InstanceTypeSpec,
     initial_capacity,
     region_json,
 )
-from ._state import SandboxState
 
 FAULT_NAME = "lambda"
 API = "/api/v1"

@@ -1,7 +1,7 @@
 """A faithful fake of the Vast.ai REST API (``https://console.vast.ai``).
 
 * ``POST /api/v0/bundles/`` searches thousands of seeded offers with the full query language
-  (see :mod:`._vast_offers`).
+  (see :mod:`.offers`).
 * ``PUT /api/v0/asks/{id}/`` rents an offer and answers ``{"success": true, "new_contract":
   <instance id>}``; the offer leaves the market until the instance is destroyed.
 * Instances move on the simulated clock: ``actual_status`` ``null`` → ``"loading"`` →
@@ -52,11 +52,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._http import FaultMiddleware, json_body, json_response
-from ._state import SandboxState
-from ._vast_offers import QueryError, external_offers, generate_offers, priced, run
-from ._vast_offers import prepare as prepare_offers
-from .pod_guard import scoped_pod, start_guard, stop_guard
+from .._http import FaultMiddleware, json_body, json_response
+from .._state import SandboxState
+from ..pod_guard import scoped_pod, start_guard, stop_guard
+from .offers import QueryError, external_offers, generate_offers, priced, run
+from .offers import prepare as prepare_offers
 
 FAULT_NAME = "vast"
 OFFER_COUNT = 15_000

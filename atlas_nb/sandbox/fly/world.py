@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._state import SandboxState
+from .._state import SandboxState
 
 DEFAULT_ORG = "personal"
 DEFAULT_APPS = ("atlas-demo-web", "atlas-demo-worker")

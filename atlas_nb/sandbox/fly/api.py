@@ -2,8 +2,8 @@
 
 ``GET /api/v1/apps/{app}/logs?next_token=<ns>[&region=][&instance=]`` answers the JSON:API
 envelope of provider-apis.md §6b for the apps of the sandbox's Fly organisation
-(:func:`~atlas_nb.sandbox._fly_world.fly_world`); lines grow over simulated time
-(:mod:`atlas_nb.sandbox._flyops_logbook`). Without ``next_token`` it returns the latest 100
+(:func:`~atlas_nb.sandbox.fly.world.fly_world`); lines grow over simulated time
+(:mod:`atlas_nb.sandbox.fly.logbook`). Without ``next_token`` it returns the latest 100
 lines; with one, up to 100 lines after it (``meta.next_token`` is the last line's nanosecond
 timestamp, or ``""`` when there is nothing new).
 
@@ -13,11 +13,11 @@ provider name ``fly_api``; ``malformed`` injects malformed entries *inside* an o
 page instead of truncating the body.
 
 ``POST /graphql`` serves the IP-address slice of Fly's GraphQL API (list an app's IPs,
-``allocateIpAddress``; see :mod:`._fly_graphql`): the Machines API allocates no public
+``allocateIpAddress``; see :mod:`.graphql`): the Machines API allocates no public
 address, so ``<app>.fly.dev`` only answers once an app has them.
 
 Sandbox-only control route: ``POST /_sandbox/tokens/revoke`` with ``{"token": "..."}``.
-``prepare`` installs the fake ``fly`` CLI (:mod:`atlas_nb.sandbox.fake_fly`).
+``prepare`` installs the fake ``fly`` CLI (:mod:`atlas_nb.sandbox.fly.fake_fly`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import _fly_graphql, fake_fly
-from ._fly_world import fly_world
-from ._flyops_cli import verify
-from ._flyops_logbook import LogBook, to_json
-from ._http import FaultMiddleware, Receive, Scope, Send, json_body, json_response, relative_path
-from ._state import SandboxState
+from .._http import FaultMiddleware, Receive, Scope, Send, json_body, json_response, relative_path
+from .._state import SandboxState
+from . import fake_fly
+from . import graphql as _fly_graphql
+from .cli import verify
+from .logbook import LogBook, to_json
+from .world import fly_world
 
 PROVIDER = "fly_api"
 _MALFORMED_SCOPE_KEY = "atlas_sandbox.malformed"

@@ -11,7 +11,7 @@ common clients use, and executes them. Like RunPod, client errors come back as H
     >>> parse("{ gpuTypes { id ")
     Traceback (most recent call last):
     ...
-    atlas_nb.sandbox._runpod_graphql.GraphQLError: Syntax Error: Expected Name, found <EOF>.
+    atlas_nb.sandbox.runpod.graphql.GraphQLError: Syntax Error: Expected Name, found <EOF>.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._runpod_catalog import GPUS, FakeGpu
-from ._runpod_world import FakePod, PlacementError, RunPodWorld
+from .catalog import GPUS, FakeGpu
+from .world import FakePod, PlacementError, RunPodWorld
 
 
 class GraphQLError(Exception):
@@ -557,7 +557,7 @@ def _resolve_root(root: str, f: Field, ctx: Context) -> Any:
         gpus = [g for g in GPUS.values() if not ids or g.id in ids]
         return [_select(_gpu_type(g), f.selections or [], "GpuType", ctx) for g in gpus]
     if f.name == "dataCenters":
-        from ._runpod_catalog import DATA_CENTERS
+        from .catalog import DATA_CENTERS
 
         rows = [{"id": dc.id, "name": dc.name, "listed": True} for dc in DATA_CENTERS.values()]
         return [_select(r, f.selections or [], "DataCenter", ctx) for r in rows]

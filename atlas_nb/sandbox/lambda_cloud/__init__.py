@@ -1,0 +1,1 @@
+"""The fake Lambda Cloud API and its instance-type catalog."""

@@ -1,0 +1,1 @@
+"""The fake RunPod: REST and GraphQL control plane, serverless runtime, and their shared world."""

@@ -1,0 +1,1 @@
+"""The fake Vast.ai API and its offer market."""
