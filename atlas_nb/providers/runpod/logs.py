@@ -169,6 +169,24 @@ class Dedupe:
         return True
 
 
+def _fresh_entries(
+    events: list[SSEEvent], pod_id: str, dedupe: Dedupe
+) -> tuple[list[LogEntry], str | None]:
+    """The entries of ``events`` not seen before, and the last event id among them (a
+    malformed event is skipped with a warning)."""
+    batch: list[LogEntry] = []
+    last_id = None
+    for event in events:
+        entry = entry_from_event(event, pod_id)
+        if entry is None:
+            log.warning("pod %s: skipped a malformed log event", pod_id)
+            continue
+        last_id = event.id or last_id
+        if dedupe.fresh(event):
+            batch.append(entry)
+    return batch, last_id
+
+
 async def follow(
     rest: HttpApi,
     pod_id: str,
@@ -186,7 +204,6 @@ async def follow(
     dedupe = Dedupe()
     last_id: str | None = None
     failures, delay, connected_once = 0, 0.1, False
-    skipped = 0
     while True:
         headers = {"accept": "text/event-stream"}  # what the spec declares for this route
         if last_id:
@@ -206,17 +223,8 @@ async def follow(
             ) as response:
                 connected_once = True
                 async for text in response.aiter_text():
-                    batch = []
-                    for event in parser.feed(text):
-                        entry = entry_from_event(event, pod_id)
-                        if entry is None:
-                            skipped += 1
-                            log.warning("pod %s: skipped a malformed log event", pod_id)
-                            continue
-                        if event.id:
-                            last_id = event.id
-                        if dedupe.fresh(event):
-                            batch.append(entry)
+                    batch, seen = _fresh_entries(parser.feed(text), pod_id, dedupe)
+                    last_id = seen or last_id
                     if batch:
                         progressed = True
                         failures, delay = 0, 0.1

@@ -254,19 +254,9 @@ def create_pod_body(
         body["env"] = dict(env)
     if request.disk_gb is not None:
         body["disk"] = request.disk_gb
-    path = str(opts.pop("volumeMountPath", None) or "/workspace")
-    volume_id = opts.pop("networkVolumeId", None)
-    if volume_id:
-        body["mounts"] = {"network": [{"volumeId": str(volume_id), "path": path}]}
-    elif request.volume_gb is not None:
-        if request.volume_gb < 10:
-            raise ValidationError(
-                f"volume_gb={request.volume_gb} is below RunPod's 10 GB minimum",
-                field="volume_gb",
-                provider=PROVIDER,
-                hint="Ask for volume_gb=10 or more, or none.",
-            )
-        body["mounts"] = {"persistent": {"size": request.volume_gb, "path": path}}
+    mounts = _mounts(request, opts)
+    if mounts:
+        body["mounts"] = mounts
     opts.pop("bid_price", None)
     opts.pop("bidPerGpu", None)
     if "cpu" in opts:
@@ -279,6 +269,25 @@ def create_pod_body(
         else:
             body[key] = value
     return body
+
+
+def _mounts(request: ComputeRequest, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """The body's ``mounts``: a network volume named in ``opts`` (taken out of them), else a
+    persistent volume of ``volume_gb``, else None."""
+    path = str(opts.pop("volumeMountPath", None) or "/workspace")
+    volume_id = opts.pop("networkVolumeId", None)
+    if volume_id:
+        return {"network": [{"volumeId": str(volume_id), "path": path}]}
+    if request.volume_gb is None:
+        return None
+    if request.volume_gb < 10:
+        raise ValidationError(
+            f"volume_gb={request.volume_gb} is below RunPod's 10 GB minimum",
+            field="volume_gb",
+            provider=PROVIDER,
+            hint="Ask for volume_gb=10 or more, or none.",
+        )
+    return {"persistent": {"size": request.volume_gb, "path": path}}
 
 
 def spot_pod_input(
