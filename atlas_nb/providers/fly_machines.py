@@ -289,6 +289,51 @@ def machines_path(app: str, machine_id: str | None = None, suffix: str = "") -> 
 # -- the provider ------------------------------------------------------------------------------
 
 
+def machine_body(
+    request: ComputeRequest,
+    opts: dict[str, Any],
+    env: Mapping[str, str],
+    handle: AuthHandle | None,
+) -> dict[str, Any]:
+    """The ``POST /apps/{app}/machines`` body: config (image, guest, env, services, metadata,
+    passthrough options), name, region."""
+    ports = [(p.port, p.protocol) for p in request.ports]
+    metadata = {str(k): str(v) for k, v in (opts.get("metadata") or {}).items()}
+    if ports:
+        metadata[META_PORTS] = ",".join(f"{p}/{proto}" for p, proto in ports)
+    if handle is not None:
+        metadata[META_AUTH] = handle.scheme
+        if handle.hash:
+            metadata[META_AUTH_HASH] = handle.hash
+    config: dict[str, Any] = {"image": request.image, **guest_from_opts(opts)}
+    if request.env or env:
+        config["env"] = {**request.env, **env}
+    services = opts.get("services")
+    if services is None and ports:
+        services = services_for(ports)
+    if services:
+        config["services"] = list(services)
+    if opts.get("auto_destroy") is not None:
+        config["auto_destroy"] = bool(opts["auto_destroy"])
+    restart = opts.get("restart")
+    if restart is not None:
+        config["restart"] = {"policy": restart} if isinstance(restart, str) else dict(restart)
+    for key in CONFIG_PASSTHROUGH:
+        if key != "metadata" and opts.get(key) is not None:
+            config[key] = opts[key]
+    if metadata:
+        config["metadata"] = metadata
+    body: dict[str, Any] = {"config": config}
+    if request.name:
+        body["name"] = request.name
+    region = opts.get("region") or (request.regions[0] if request.regions else None)
+    if region:
+        body["region"] = region
+    if opts.get("skip_launch"):
+        body["skip_launch"] = True
+    return body
+
+
 class FlyMachinesProvider(Provider):
     """Fly.io Machines: CPU machines in a Fly app."""
 
@@ -440,8 +485,8 @@ class FlyMachinesProvider(Provider):
             if response.status_code == 200:
                 return self._compute(app, await self.api.json("GET", path))
 
-    async def spawn(self, request: ComputeRequest) -> Compute:
-        opts = dict(request.provider_opts)
+    def _check_spawn(self, request: ComputeRequest, opts: dict[str, Any]) -> str:
+        """The app the Machine goes in, once the request is one Fly Machines can serve."""
         if request.gpu:
             raise UnsupportedError(
                 f"Fly.io no longer offers GPU Machines (asked for {request.gpu})",
@@ -478,41 +523,14 @@ class FlyMachinesProvider(Provider):
                 field="disk_gb",
                 hint=mounts_hint,
             )
+        return str(app)
+
+    async def spawn(self, request: ComputeRequest) -> Compute:
+        opts = dict(request.provider_opts)
+        app = self._check_spawn(request, opts)
         env, handle = auth_material(request.auth)
-        ports = [(p.port, p.protocol) for p in request.ports]
-        metadata = {str(k): str(v) for k, v in (opts.get("metadata") or {}).items()}
-        if ports:
-            metadata[META_PORTS] = ",".join(f"{p}/{proto}" for p, proto in ports)
-        if handle is not None:
-            metadata[META_AUTH] = handle.scheme
-            if handle.hash:
-                metadata[META_AUTH_HASH] = handle.hash
-        config: dict[str, Any] = {"image": request.image, **guest_from_opts(opts)}
-        if request.env or env:
-            config["env"] = {**request.env, **env}
-        services = opts.get("services")
-        if services is None and ports:
-            services = services_for(ports)
-        if services:
-            config["services"] = list(services)
-        if opts.get("auto_destroy") is not None:
-            config["auto_destroy"] = bool(opts["auto_destroy"])
-        restart = opts.get("restart")
-        if restart is not None:
-            config["restart"] = {"policy": restart} if isinstance(restart, str) else dict(restart)
-        for key in CONFIG_PASSTHROUGH:
-            if key != "metadata" and opts.get(key) is not None:
-                config[key] = opts[key]
-        if metadata:
-            config["metadata"] = metadata
-        body: dict[str, Any] = {"config": config}
-        if request.name:
-            body["name"] = request.name
-        region = opts.get("region") or (request.regions[0] if request.regions else None)
-        if region:
-            body["region"] = region
-        if opts.get("skip_launch"):
-            body["skip_launch"] = True
+        body = machine_body(request, opts, env, handle)
+        services = body["config"].get("services")
         public_ip = await self.ensure_public_ips(app) if services else None
         data = await submit_create(
             self.name,

@@ -210,6 +210,112 @@ def _order(order_by: str | Iterable[str]) -> list[list[str]]:
     return out
 
 
+def _gpu_filter(q: dict[str, Any], gpu: str | Iterable[str]) -> None:
+    """``gpu_name`` (and ``gpu_ram`` for a name Vast shares between memory sizes)."""
+    gpus = [gpu] if isinstance(gpu, str) else list(gpu)
+    if not gpus:
+        raise ValidationError("gpu=[] matches nothing", field="gpu", hint="Leave gpu out.")
+    names: list[str] = []
+    ram_filters: list[tuple[str, dict[str, float] | None]] = []
+    for g in gpus:
+        found, ram = vast_gpu_names(g)
+        names += [n for n in found if n not in names]
+        ram_filters.append((g, ram))
+    needing = [(g, r) for g, r in ram_filters if r]
+    if needing and len(gpus) > 1:
+        g, _ = needing[0]
+        others = [x for x in gpus if x != g]
+        shown = "/".join(repr(n) for n in vast_gpu_names(g)[0])
+        raise ValidationError(
+            f"Vast names {g} {shown} like other memory sizes, so it needs a GPU-memory "
+            f"filter that cannot be combined with {others} in one query",
+            field="gpu",
+            hint="Search each GPU separately.",
+        )
+    q["gpu_name"] = {"in": names}
+    if needing:
+        _merge(q, "gpu_ram", needing[0][1] or {})
+
+
+def _count_filters(
+    q: dict[str, Any], num_gpus: int | Iterable[int] | None, min_gpus: int | None
+) -> None:
+    """``num_gpus``: an exact count, one of several, and/or a lower bound."""
+    if num_gpus is not None:
+        if isinstance(num_gpus, int):
+            counts = [num_gpus]
+            ops: dict[str, Any] = {"eq": num_gpus}
+        else:
+            counts = sorted(set(num_gpus))
+            ops = {"in": counts}
+        if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
+            raise ValidationError(
+                f"num_gpus={num_gpus!r} must be a count >= 1 or a list of them", field="num_gpus"
+            )
+        _merge(q, "num_gpus", ops)
+    if min_gpus is not None:
+        if min_gpus < 1:
+            raise ValidationError("min_gpus must be >= 1", field="min_gpus")
+        _merge(q, "num_gpus", {"gte": int(min_gpus)})
+
+
+def _bound_filters(
+    q: dict[str, Any],
+    min_vram_gb: float | None,
+    max_price_per_hr: float | None,
+    min_reliability: float | None,
+) -> None:
+    """Lower and upper bounds: GPU memory, the offer's $/h, the host's reliability."""
+    if min_vram_gb is not None:
+        if min_vram_gb <= 0:
+            raise ValidationError("min_vram_gb must be > 0", field="min_vram_gb")
+        _merge(q, "gpu_ram", {"gte": int(min_vram_gb * MB_PER_GB_FILTER)})
+    if max_price_per_hr is not None:
+        if max_price_per_hr <= 0:
+            raise ValidationError("max_price_per_hr must be > 0", field="max_price_per_hr")
+        _merge(q, "dph_total", {"lte": float(max_price_per_hr)})
+    if min_reliability is not None:
+        if not 0 <= min_reliability <= 1:
+            raise ValidationError(
+                "min_reliability is a fraction between 0 and 1 (e.g. 0.98)",
+                field="min_reliability",
+            )
+        _merge(q, "reliability", {"gte": float(min_reliability)})
+
+
+def _country_filter(q: dict[str, Any], countries: str | Iterable[str]) -> None:
+    """``geolocation`` in these two-letter country codes."""
+    codes = [countries] if isinstance(countries, str) else list(countries)
+    bad = [c for c in codes if not isinstance(c, str) or not _COUNTRY.match(c)]
+    if bad or not codes:
+        raise ValidationError(
+            f"countries={countries!r}: Vast filters locations by two-letter country codes",
+            field="countries",
+            hint="Use codes such as ['US', 'CA', 'DE'].",
+        )
+    q["geolocation"] = {"in": [c.upper() for c in codes]}
+
+
+def _extra_filters(q: dict[str, Any], extra: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raw Vast filters, checked for known fields and operators."""
+    for field, raw_ops in extra.items():
+        if field not in SEARCH_FIELDS:
+            raise ValidationError(
+                f"{field!r} is not a Vast offer field.{did_you_mean(field, SEARCH_FIELDS)}",
+                field="extra",
+            )
+        if not isinstance(raw_ops, Mapping) or not raw_ops:
+            raise ValidationError(f"extra[{field!r}] must be {{op: value}}", field="extra")
+        for op in raw_ops:
+            if op not in OPERATORS:
+                raise ValidationError(
+                    f"{op!r} is not a Vast query operator",
+                    field="extra",
+                    hint=f"Use one of {', '.join(OPERATORS)}.",
+                )
+        _merge(q, field, raw_ops)
+
+
 def build_query(
     *,
     gpu: str | Iterable[str] | None = None,
@@ -243,89 +349,15 @@ def build_query(
         q["verified"] = {"eq": bool(verified)}
     q["external"] = {"eq": False}  # the vast CLI's default: offers Vast itself can rent out
     if gpu is not None:
-        gpus = [gpu] if isinstance(gpu, str) else list(gpu)
-        if not gpus:
-            raise ValidationError("gpu=[] matches nothing", field="gpu", hint="Leave gpu out.")
-        names: list[str] = []
-        ram_filters: list[tuple[str, dict[str, float] | None]] = []
-        for g in gpus:
-            found, ram = vast_gpu_names(g)
-            names += [n for n in found if n not in names]
-            ram_filters.append((g, ram))
-        needing = [(g, r) for g, r in ram_filters if r]
-        if needing and len(gpus) > 1:
-            g, _ = needing[0]
-            others = [x for x in gpus if x != g]
-            shown = "/".join(repr(n) for n in vast_gpu_names(g)[0])
-            raise ValidationError(
-                f"Vast names {g} {shown} like other memory sizes, so it needs a GPU-memory "
-                f"filter that cannot be combined with {others} in one query",
-                field="gpu",
-                hint="Search each GPU separately.",
-            )
-        q["gpu_name"] = {"in": names}
-        if needing:
-            _merge(q, "gpu_ram", needing[0][1] or {})
-    if num_gpus is not None:
-        if isinstance(num_gpus, int):
-            counts = [num_gpus]
-            ops: dict[str, Any] = {"eq": num_gpus}
-        else:
-            counts = sorted(set(num_gpus))
-            ops = {"in": counts}
-        if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
-            raise ValidationError(
-                f"num_gpus={num_gpus!r} must be a count >= 1 or a list of them", field="num_gpus"
-            )
-        _merge(q, "num_gpus", ops)
-    if min_gpus is not None:
-        if min_gpus < 1:
-            raise ValidationError("min_gpus must be >= 1", field="min_gpus")
-        _merge(q, "num_gpus", {"gte": int(min_gpus)})
-    if min_vram_gb is not None:
-        if min_vram_gb <= 0:
-            raise ValidationError("min_vram_gb must be > 0", field="min_vram_gb")
-        _merge(q, "gpu_ram", {"gte": int(min_vram_gb * MB_PER_GB_FILTER)})
-    if max_price_per_hr is not None:
-        if max_price_per_hr <= 0:
-            raise ValidationError("max_price_per_hr must be > 0", field="max_price_per_hr")
-        _merge(q, "dph_total", {"lte": float(max_price_per_hr)})
-    if min_reliability is not None:
-        if not 0 <= min_reliability <= 1:
-            raise ValidationError(
-                "min_reliability is a fraction between 0 and 1 (e.g. 0.98)",
-                field="min_reliability",
-            )
-        _merge(q, "reliability", {"gte": float(min_reliability)})
+        _gpu_filter(q, gpu)
+    _count_filters(q, num_gpus, min_gpus)
+    _bound_filters(q, min_vram_gb, max_price_per_hr, min_reliability)
     if countries is not None:
-        codes = [countries] if isinstance(countries, str) else list(countries)
-        bad = [c for c in codes if not isinstance(c, str) or not _COUNTRY.match(c)]
-        if bad or not codes:
-            raise ValidationError(
-                f"countries={countries!r}: Vast filters locations by two-letter country codes",
-                field="countries",
-                hint="Use codes such as ['US', 'CA', 'DE'].",
-            )
-        q["geolocation"] = {"in": [c.upper() for c in codes]}
+        _country_filter(q, countries)
     if offer_ids is not None:
         ids = [offer_ids] if isinstance(offer_ids, int) else list(offer_ids)
         q["id"] = {"eq": ids[0]} if len(ids) == 1 else {"in": ids}
-    for field, raw_ops in (extra or {}).items():
-        if field not in SEARCH_FIELDS:
-            raise ValidationError(
-                f"{field!r} is not a Vast offer field.{did_you_mean(field, SEARCH_FIELDS)}",
-                field="extra",
-            )
-        if not isinstance(raw_ops, Mapping) or not raw_ops:
-            raise ValidationError(f"extra[{field!r}] must be {{op: value}}", field="extra")
-        for op in raw_ops:
-            if op not in OPERATORS:
-                raise ValidationError(
-                    f"{op!r} is not a Vast query operator",
-                    field="extra",
-                    hint=f"Use one of {', '.join(OPERATORS)}.",
-                )
-        _merge(q, field, raw_ops)
+    _extra_filters(q, extra or {})
     if type not in ("on-demand", "bid", "reserved"):
         raise ValidationError(
             f"type={type!r} must be 'on-demand', 'bid' (interruptible) or 'reserved'",
