@@ -17,6 +17,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .._args import mapping
@@ -35,7 +36,7 @@ from ..gpus import family_members, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
 from ..models.compute import FINAL_COMPUTE_STATUSES
 from ..naming import default_name
-from ..providers.base import Provider
+from ..providers.base import Progress, Provider, reporting_progress
 from ..providers.registry import (
     ProviderLike,
     configured_providers,
@@ -223,9 +224,16 @@ async def create_or_undo(
         raise
 
 
+def _progress_bar(description: str, total: float) -> AbstractContextManager[Progress]:
+    from ..widgets.progress import progress_bar
+
+    return progress_bar(description, total=total)
+
+
 async def _create_reconciled(prov: Provider, req: ComputeRequest) -> Compute:
     try:
-        return await prov.spawn(req)
+        with reporting_progress(_progress_bar):  # e.g. Lambda's queued launch
+            return await prov.spawn(req)
     except ComputeMayExistError as exc:
         if exc.compute_id or not req.name:
             raise

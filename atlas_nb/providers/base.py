@@ -23,8 +23,10 @@ A provider of your own::
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, ClassVar
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import SecretStr
 
@@ -234,3 +236,54 @@ class Provider(abc.ABC):
 
     def stream_job(self, job_id: str, *, endpoint: str) -> AsyncIterator[Any]:
         raise self._unsupported("job streaming", "Wait for the job and read job.output.")
+
+
+# -- progress of a wait a provider imposes (e.g. Lambda's one launch per interval) --------------
+
+
+class Progress(Protocol):
+    def update(self, value: float, status: str = "") -> None:
+        """Elapsed seconds so far and what is happening."""
+
+
+#: ``(description, total seconds) -> a context manager yielding a Progress``
+ProgressFactory = Callable[[str, float], contextlib.AbstractContextManager[Progress]]
+
+
+class _Silent:
+    def update(self, value: float, status: str = "") -> None:
+        pass
+
+
+@contextlib.contextmanager
+def silent_progress(description: str, total: float) -> Iterator[Progress]:
+    """Shows nothing: a provider used on its own reports no progress."""
+    yield _Silent()
+
+
+#: how providers show a wait in the current call; the core sets a progress bar around a spawn,
+#: so a provider never imports widgets
+progress_reporter: ContextVar[ProgressFactory] = ContextVar(
+    "atlas_nb_progress_reporter", default=silent_progress
+)
+
+
+@contextlib.contextmanager
+def reporting_progress(factory: ProgressFactory) -> Iterator[None]:
+    """Within the block (and the tasks it starts), providers report waits through ``factory``.
+
+    >>> seen = []
+    >>> @contextlib.contextmanager
+    ... def record(description, total):
+    ...     seen.append(description)
+    ...     yield _Silent()
+    >>> with reporting_progress(record), progress_reporter.get()("queued", 3.0) as bar:
+    ...     bar.update(1.0, "waiting")
+    >>> seen, progress_reporter.get() is silent_progress
+    (['queued'], True)
+    """
+    token = progress_reporter.set(factory)
+    try:
+        yield
+    finally:
+        progress_reporter.reset(token)

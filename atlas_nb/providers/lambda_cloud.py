@@ -66,9 +66,8 @@ from ..models import Compute, ComputeRequest, ComputeStatus, GpuType, Port
 from ..models._base import Model
 from ..transport.http import HttpApi
 from ..transport.paths import segment
-from ..widgets.progress import progress_bar
 from ._parse import ident, reading, reads
-from .base import OfferQuery, OfferRow, Provider
+from .base import OfferQuery, OfferRow, Provider, progress_reporter
 from .created import created_id, read_back, submit_create
 
 if TYPE_CHECKING:
@@ -764,7 +763,7 @@ class LambdaProvider(Provider):
         if wait <= 0:
             return 0.0
         every = f"{self.launch_interval_s:g}"
-        with progress_bar("Lambda launch queued", total=wait) as bar:
+        with progress_reporter.get()("Lambda launch queued", wait) as bar:
             start = time.monotonic()
             while (left := wait - (time.monotonic() - start)) > 0:
                 bar.update(wait - left, f"Lambda allows one launch per {every} s; {left:.0f} s")

@@ -68,6 +68,29 @@ def test_launches_are_paced_client_side(lambda_sandbox, http_log):
         c.terminate()
 
 
+def test_a_queued_launch_reports_through_the_cores_progress(lambda_sandbox, monkeypatch):
+    import contextlib
+
+    from atlas_nb.core import compute as core_compute
+
+    shown = []
+
+    class Bar:
+        def update(self, value, status=""):
+            shown.append(status)
+
+    @contextlib.contextmanager
+    def record(description, total):
+        shown.append(description)
+        yield Bar()
+
+    monkeypatch.setattr(core_compute, "_progress_bar", record)
+    first, second = spawn(), spawn()  # the second waits for Lambda's launch interval
+    assert shown[0] == "Lambda launch queued"
+    assert any("one launch per" in s for s in shown[1:])
+    first.terminate(), second.terminate()
+
+
 def test_a_refused_launch_waits_and_goes_again(lambda_sandbox, http_log):
     lambda_sandbox.faults("lambda", LAUNCH, status=429, count=1)
     c = spawn()

@@ -119,3 +119,16 @@ def test_no_import_circle_beyond_the_upward_imports_listed():
         graph[importer].discard(target)
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_providers_never_import_widgets():
+    # Lambda's queued launch showed its own progress bar; it now reports through
+    # providers.base.progress_reporter, which the core sets around a spawn
+    offenders = {
+        (m, t)
+        for m, p in MODULES.items()
+        if m.startswith(("atlas_nb.providers", "atlas_nb.sandbox"))
+        for t in imported(m, p)
+        if t.startswith("atlas_nb.widgets")
+    }
+    assert not offenders
