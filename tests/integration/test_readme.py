@@ -155,19 +155,6 @@ def test_every_file_the_readme_links_or_runs_exists():
     assert not missing
 
 
-def test_the_layout_names_every_module_and_only_modules_that_exist():
-    (layout,) = [b for b in ALL if b.lang == "" and b.text.startswith("atlas_nb/")]
-    package = ROOT / "atlas_nb"
-    present = {p.name for p in package.iterdir() if p.suffix == ".py"} | {
-        p.name + "/" for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"
-    }
-    named = set(re.findall(r"(?<![\w/])(\w+\.py|[a-z]\w*/)", layout.text)) - {"atlas_nb/"}
-    top_level = {n for n in named if (package / n.rstrip("/")).exists()}
-    assert present - top_level == set(), "modules the README layout leaves out"
-    for name in named - top_level:  # providers' runpod/ inside; benchmarks/ beside it
-        assert list(package.rglob(name.rstrip("/"))) or (ROOT / name).is_dir(), name
-
-
 def test_the_capability_table_is_what_capabilities_returns():
     section = README.split("## Providers and capabilities", 1)[1].split("\n## ", 1)[0]
     rows = [r for r in section.splitlines() if r.startswith("| ") and "---" not in r]
