@@ -11,7 +11,7 @@ package re-exports them, so users write ``atlas.spawn(...)``:
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import aio
 from ._runtime import shutdown as _shutdown_runtime
@@ -19,6 +19,7 @@ from ._runtime import syncify
 from .providers.registry import ProviderLike, resolve_provider_class
 
 if TYPE_CHECKING:
+    from ._durations import Duration
     from .widgets.dashboard import ComputeDashboard
 
 # -- compute ---------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ reap = syncify(aio.reap)
 events = aio.events
 
 
-def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> ComputeDashboard:
+def dashboard(*, refresh: Duration = "5s", allow_destructive: bool = False) -> ComputeDashboard:
     """A live table of tracked computes with Touch / Stop / Terminate per row (a widget).
 
     Stop and Terminate are disabled unless ``allow_destructive=True`` and ask to confirm.

@@ -35,7 +35,7 @@ from ..gpus import (
 )
 from ..models import GpuType
 from ..providers.base import OfferQuery, Provider
-from ..providers.registry import ProviderLike, get_provider
+from ..providers.registry import ProviderLike, Providers, get_provider
 
 
 async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[GpuType]:
@@ -50,7 +50,7 @@ async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[G
     return types
 
 
-def _either(provider: Any, providers: Any) -> Any:
+def _either(provider: Providers | None, providers: Providers | None) -> Providers | None:
     """``provider=`` and ``providers=`` mean the same on both catalogue calls (one name, a
     class or a list); giving both is refused.
 
@@ -66,7 +66,9 @@ def _either(provider: Any, providers: Any) -> Any:
     return providers if provider is None else provider
 
 
-def _targets(provider: ProviderLike | None, providers: Any, capability: str) -> list[Any]:
+def _targets(
+    provider: ProviderLike | None, providers: Providers | None, capability: str
+) -> list[Any]:
     from .compute import configured_providers
 
     if provider is not None:
@@ -140,7 +142,10 @@ def _annotate(
 
 @on_runtime
 async def gpu_types(
-    provider: ProviderLike | None = None, *, providers: Any = None, refresh: bool = False
+    provider: ProviderLike | None = None,
+    *,
+    providers: Providers | None = None,
+    refresh: bool = False,
 ) -> pd.DataFrame:
     """GPU models and list prices (USD per GPU-hour) of one provider, or every configured one.
 
@@ -199,10 +204,10 @@ async def offers(
     count: int = 1,
     max_price_per_hr: float | None = None,
     spot: bool = False,
-    providers: Any = None,
+    providers: Providers | None = None,
     regions: list[str] | str | None = None,
     limit: int | None = None,
-    provider: Any = None,
+    provider: Providers | None = None,
 ) -> pd.DataFrame:
     """Rentable GPU offers across providers, cheapest first, in one DataFrame.
 

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .._args import mapping
 from .._durations import Duration, optional_seconds
@@ -34,7 +34,7 @@ from ..errors import (
 from ..frames import computes_frame
 from ..gpus import family_members, to_canonical
 from ..models import Compute, ComputeRequest, ComputeStatus
-from ..models.compute import FINAL_COMPUTE_STATUSES
+from ..models.compute import FINAL_COMPUTE_STATUSES, Ports
 from ..naming import default_name
 from ..providers.base import Progress, Provider, reporting_progress
 from ..providers.registry import (
@@ -50,6 +50,9 @@ else:
     from .._lazy import pandas as pd
 
 log = logging.getLogger("atlas_nb.compute")
+
+#: what a spawn may start from: a request, a row of ``atlas.offers()`` (a Series or a mapping)
+SpawnFrom: TypeAlias = "ComputeRequest | pd.Series[Any] | Mapping[str, Any]"
 
 _SPAWN_FIELDS = (
     "gpu",
@@ -95,7 +98,9 @@ def _request_from_row(row: Any) -> tuple[ComputeRequest, str]:
     ), str(data["provider"])
 
 
-def build_request(request: Any = None, /, **fields: Any) -> tuple[ComputeRequest, str | None]:
+def build_request(
+    request: SpawnFrom | None = None, /, **fields: Any
+) -> tuple[ComputeRequest, str | None]:
     """Merge a request object / offer row with keyword fields into a validated request."""
     given = {k: v for k, v in fields.items() if v is not None and v != () and v is not False}
     if fields.get("gpu_count") == 1:
@@ -122,7 +127,7 @@ def build_request(request: Any = None, /, **fields: Any) -> tuple[ComputeRequest
 
 @on_runtime
 async def spawn(
-    request: Any = None,
+    request: SpawnFrom | None = None,
     /,
     *,
     provider: ProviderLike | None = None,
@@ -131,7 +136,7 @@ async def spawn(
     gpu_count: int = 1,
     image: str | None = None,
     name: str | None = None,
-    ports: Any = (),
+    ports: Ports = (),
     env: Mapping[str, str] | None = None,
     spot: bool = False,
     cloud: str | None = None,

@@ -20,14 +20,14 @@ from .._runtime import on_runtime
 from ..errors import AtlasTimeoutError
 from ..jobstream import JobStream
 from ..models import Job, JobRequest
-from ..models.job import TERMINAL_JOB_STATUSES
+from ..models.job import TERMINAL_JOB_STATUSES, JobInput
 from ..providers.registry import ProviderLike, get_provider
 
 
 @on_runtime
 async def run_job(
     endpoint: str,
-    input: Any,
+    input: JobInput,
     *,
     provider: ProviderLike | None = None,
     api_key: str | None = None,

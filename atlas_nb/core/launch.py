@@ -54,7 +54,7 @@ from ..frames import frame, mark
 from ..models import Compute, ComputeStatus
 from ..naming import default_name
 from ..providers.base import Provider
-from ..providers.registry import get_provider, provider_names
+from ..providers.registry import Providers, get_provider, provider_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -664,7 +664,7 @@ async def launch(
     count: int = 1,
     *,
     image: str | None = None,
-    providers: Any = None,
+    providers: Providers | None = None,
     max_price_per_hr: float | None = None,
     spot: bool = False,
     regions: list[str] | str | None = None,

@@ -59,6 +59,12 @@ class PortSpec(Model):
         return f"{self.port}/{self.protocol}"
 
 
+#: one port: ``8000`` (http), ``"8000/http"``, ``"22/tcp"``, ``(22, "tcp")`` or a PortSpec
+PortLike = int | str | tuple[int, str] | PortSpec
+#: ``ports=`` of a spawn: one port or several
+Ports = PortLike | Iterable[PortLike]
+
+
 def parse_port(value: Any) -> PortSpec:
     """``"8000/http"``, ``8000``, ``(22, "tcp")`` or a PortSpec → PortSpec."""
     if isinstance(value, PortSpec):

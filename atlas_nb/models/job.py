@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from pydantic import Field, PrivateAttr
 
@@ -38,11 +38,15 @@ TERMINAL_JOB_STATUSES = frozenset(
 FAILED_JOB_STATUSES = TERMINAL_JOB_STATUSES - {JobStatus.COMPLETED}
 
 
+#: a job's input: any JSON value the endpoint's handler accepts (RunPod sends it as ``input``)
+JobInput: TypeAlias = Any
+
+
 class JobRequest(Model):
     """A job to run on a serverless endpoint."""
 
     endpoint: str = Field(min_length=1)
-    input: Any
+    input: JobInput
     webhook: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
     provider_opts: dict[str, Any] = Field(default_factory=dict)

@@ -36,7 +36,7 @@ from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
 from ..providers.created import on_created
-from ..providers.registry import ProviderLike, configured_providers, get_provider
+from ..providers.registry import ProviderLike, Providers, configured_providers, get_provider
 from . import pod_lease
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
@@ -566,10 +566,10 @@ async def tracked(owner: str | None = None) -> pd.DataFrame:
     return mark(frame(rows, TRACKED_COLUMNS), "tracked")
 
 
-async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
+async def reap_once(*, dry_run: bool = True, providers: Providers | None = None) -> pd.DataFrame:
     cfg = settings()
     names = providers or cfg.reap_providers or configured_providers()
-    if isinstance(names, (str, type)):
+    if isinstance(names, (str, type, Provider)):
         names = [names]
     targets = []
     skipped: dict[str, str] = {}
@@ -601,7 +601,7 @@ async def reap_once(*, dry_run: bool = True, providers: Any = None) -> pd.DataFr
 
 
 @on_runtime
-async def reap(*, dry_run: bool = True, providers: Any = None) -> pd.DataFrame:
+async def reap(*, dry_run: bool = True, providers: Providers | None = None) -> pd.DataFrame:
     """Find (``dry_run=True``) or terminate orphans: computes named with this installation's
     prefix and owner tag, untracked, older than ``reap_grace_s``. Never anything else.
 

@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import SecretStr
@@ -35,6 +36,8 @@ BUILTIN: dict[str, str] = {
 }
 
 ProviderLike = str | type[Provider] | Provider
+#: ``providers=`` of the catalogue calls and launch: one provider or several
+Providers = ProviderLike | Iterable[ProviderLike]
 
 
 def _hint() -> str:
