@@ -46,7 +46,15 @@ ENV_VARS: dict[str, list[str]] = {
 SETTING_ENV_VARS = {"store": "ATLAS_NB_STORE", "store_key": "ATLAS_NB_STORE_KEY"}
 #: the config file's format version (``atlas-nb upgrade`` migrates older files)
 SCHEMA_VERSION = 1
-PROVIDER_NAMES = ("runpod", "lambda", "vast", "fly", "mock")
+#: The built-in providers and where their classes live (imported on first use)
+BUILTIN_PROVIDERS: dict[str, str] = {
+    "runpod": "atlas_nb.providers.runpod:RunPodProvider",
+    "lambda": "atlas_nb.providers.lambda_cloud:LambdaProvider",
+    "vast": "atlas_nb.providers.vast:VastProvider",
+    "fly": "atlas_nb.providers.fly_machines:FlyMachinesProvider",
+    "mock": "atlas_nb.providers.mock:MockProvider",
+}
+PROVIDER_NAMES = tuple(BUILTIN_PROVIDERS)
 PROVIDER_ALIASES = {"lambda_labs": "lambda", "lambdalabs": "lambda", "fly_machines": "fly"}
 
 #: The providers' real base URLs; ``base_urls`` overrides use the same keys.

@@ -22,18 +22,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from .._runtime import get_runtime
-from ..config import canonical_provider_name, resolve_api_key, settings
+from ..config import BUILTIN_PROVIDERS, canonical_provider_name, resolve_api_key, settings
 from ..errors import ValidationError, did_you_mean
 from .base import Provider
 
-#: Built-in providers, imported on first use.
-BUILTIN: dict[str, str] = {
-    "mock": "atlas_nb.providers.mock:MockProvider",
-    "runpod": "atlas_nb.providers.runpod:RunPodProvider",
-    "lambda": "atlas_nb.providers.lambda_cloud:LambdaProvider",
-    "vast": "atlas_nb.providers.vast:VastProvider",
-    "fly": "atlas_nb.providers.fly_machines:FlyMachinesProvider",
-}
+#: Built-in providers, imported on first use (the table lives in config, which checks names)
+BUILTIN = BUILTIN_PROVIDERS
 
 ProviderLike = str | type[Provider] | Provider
 #: ``providers=`` of the catalogue calls and launch: one provider or several
