@@ -67,6 +67,21 @@ class AtlasError(Exception):
         self.retry_after_s = retry_after_s
         super().__init__(self._render())
 
+    def amend(self, *, message: str | None = None, hint: str | None = None) -> AtlasError:
+        """Replace the message and/or the hint (redacted, as in the constructor) and the text
+        the error shows; returns the error, to ``raise`` it.
+
+            >>> err = NotFoundError("no pod p1", provider="runpod", hint="Try again.")
+            >>> str(err.amend(hint="Check the id (atlas.computes() lists them)."))
+            '[runpod] not found: no pod p1. Check the id (atlas.computes() lists them).'
+        """
+        if message is not None:
+            self.message = redact(message)
+        if hint is not None:
+            self.hint = redact(hint)
+        self.args = (self._render(),)
+        return self
+
     def _render(self) -> str:
         where = f"[{self.provider}] " if self.provider else ""
         bits = []

@@ -244,10 +244,10 @@ async def _create_reconciled(prov: Provider, req: ComputeRequest) -> Compute:
             raise
         found = await _find_by_name(prov, req.name)
         if found is None:
-            exc.message = (
-                f"{exc.message}; no compute named {req.name} is listed yet, but it may appear"
+            exc.amend(
+                message=f"{exc.message}; no compute named {req.name} is listed yet, "
+                "but it may appear"
             )
-            exc.args = (exc._render(),)
             raise
         log.warning(
             "the create of %s on %s was uncertain; found it as %s", req.name, prov.name, found.id

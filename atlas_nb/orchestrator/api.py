@@ -295,8 +295,7 @@ async def spawn_tracked(
         if exc.compute_id:  # guard it: the supervisor terminates it at its limits
             if exc.compute_id not in sup.records:
                 sup.add(placeholder(exc.compute_id), provider)
-            exc.message = f"{exc.message}; it is tracked, so its limits are enforced"
-            exc.args = (exc._render(),)
+            exc.amend(message=f"{exc.message}; it is tracked, so its limits are enforced")
         raise
     try:
         rate = None

@@ -262,11 +262,11 @@ class HttpApi:
             err = self.error_mapper(response, body)
             if isinstance(err, RateLimitedError) and not safe and err.hint is None:
                 wait = f" after {err.retry_after_s:g} s" if err.retry_after_s is not None else ""
-                err.hint = (
-                    f"{what or method + ' ' + path} was not retried automatically because it "
-                    f"could create or bill a second resource; check what exists, then retry{wait}."
+                err.amend(
+                    hint=f"{what or method + ' ' + path} was not retried automatically because "
+                    f"it could create or bill a second resource; check what exists, then "
+                    f"retry{wait}."
                 )
-                err.args = (err._render(),)
             raise err
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -191,3 +191,18 @@ def test_http_402_is_insufficient_balance(body):
     assert type(err) is errors.InsufficientBalanceError
     assert isinstance(err, errors.ProviderError)
     assert not isinstance(err, errors.CapacityError)
+
+
+@pytest.mark.parametrize(
+    ("change", "shown", "hidden"),
+    [
+        ({"hint": "Use key rpa_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345."}, "REDACTED", "rpa_ABCDEF"),
+        ({"message": "token Bearer abcdefghijklmnopqrstuvwxyz0123456789"}, "REDACTED", "abcdefgh"),
+        ({"message": "gone; it is tracked"}, "gone; it is tracked", "no pod p1"),
+    ],
+)
+def test_amend_redacts_and_refreshes_what_the_error_shows(change, shown, hidden):
+    err = errors.NotFoundError("no pod p1", provider="runpod")
+    assert err.amend(**change) is err
+    for text in (str(err), err.args[0]):
+        assert shown in text and hidden not in text

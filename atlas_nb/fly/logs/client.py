@@ -118,23 +118,21 @@ class FlyLogsClient:
                 try:
                     body = await self._get(next_token)
                 except NotFoundError as exc:
-                    exc.hint = (
-                        f"Check the app name {self.app!r} (atlas.fly.discover_apps() lists the "
-                        "apps of a project; `fly apps list` those of your organisation)."
+                    exc.amend(
+                        hint=f"Check the app name {self.app!r} (atlas.fly.discover_apps() lists "
+                        "the apps of a project; `fly apps list` those of your organisation)."
                     )
-                    exc.args = (exc._render(),)
                     raise
                 except UnauthorizedError:
                     await _call(self._invalidate)
                     try:
                         body = await self._get(next_token)
                     except UnauthorizedError as exc:
-                        exc.hint = (
-                            f"Fly rejected the token for {self.app} twice. If you set it with "
-                            "atlas.fly.tokens.set_manual, set a new one (or clear_manual); "
+                        exc.amend(
+                            hint=f"Fly rejected the token for {self.app} twice. If you set it "
+                            "with atlas.fly.tokens.set_manual, set a new one (or clear_manual); "
                             "otherwise run `fly auth login` or fix FLY_API_TOKEN."
                         )
-                        exc.args = (exc._render(),)
                         raise
                 try:
                     page = parse_page(body, self.app)
