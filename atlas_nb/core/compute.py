@@ -482,7 +482,7 @@ async def wait_until_running(
 
     if isinstance(compute, str):
         compute = await provider_for(compute, provider).get(compute)
-    prov = compute._provider or get_provider(provider or compute.provider)
+    prov = compute.bound_provider or get_provider(provider or compute.provider)
     deadline = time.monotonic() + timeout
     delay = 0.25
     with progress_bar(f"waiting for {compute.id}", total=timeout, enabled=progress) as bar:

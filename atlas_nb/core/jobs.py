@@ -100,7 +100,7 @@ async def wait_for(job: Job, *, timeout: float | None = None, waited_before: flo
 
     ``waited_before`` (seconds already spent, e.g. in runsync) only makes the message exact.
     """
-    prov = job._provider or get_provider(job.provider)
+    prov = job.bound_provider or get_provider(job.provider)
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.05
     current = job

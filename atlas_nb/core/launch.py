@@ -755,7 +755,7 @@ async def launch(
         raise
     await run.settle()
     attempts = run.frame()
-    compute._launch_attempts = attempts
+    compute.launch_attempts = attempts
     tried = int(attempts["attempt"].notna().sum())
     reporter.finished(
         f"launched {compute.id} on {compute.provider} after {tried} attempt(s) "

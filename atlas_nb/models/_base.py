@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from ..errors import ValidationError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ..providers.base import Provider
 
 
 def validation_error(exc: pydantic.ValidationError, model: str) -> ValidationError:
@@ -60,3 +65,32 @@ class Model(BaseModel):
             return cls.model_validate(data)
         except pydantic.ValidationError as exc:
             raise validation_error(exc, cls.__name__) from None
+
+
+class ProviderBound(Model):
+    """A model a provider returned, which its handle methods (``pod.terminate()``,
+    ``job.cancel()``) send back to the same provider instance (its key, its settings).
+
+        >>> from atlas_nb.providers.mock import MockProvider
+        >>> from atlas_nb.models import Job
+        >>> job = Job(id="j1", endpoint="echo", provider="mock", status="queued")
+        >>> job.bound_provider is None, job.bind(MockProvider()).bound_provider.name
+        (True, 'mock')
+    """
+
+    _provider: Provider | None = PrivateAttr(default=None)
+
+    def bind(self, provider: Provider) -> Self:
+        """Attach the provider instance that made this (used by the methods)."""
+        self._provider = provider
+        return self
+
+    @property
+    def bound_provider(self) -> Provider | None:
+        """The provider instance that made this, if it was bound (else None)."""
+        return self._provider
+
+    def _prov(self) -> Provider | str:
+        """Where the methods send calls: the bound instance, else the provider's name."""
+        provider: str = getattr(self, "provider")  # noqa: B009 (a field of every subclass)
+        return self._provider if self._provider is not None else provider

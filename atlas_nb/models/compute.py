@@ -23,7 +23,7 @@ from .._redact import redact_value
 from .._runtime import run_sync
 from ..errors import ValidationError
 from ..gpus import family_members, normalize_gpu
-from ._base import Model
+from ._base import Model, ProviderBound
 
 if TYPE_CHECKING:
     from ..providers.base import Provider
@@ -221,7 +221,7 @@ class AuthHandle(Model):
         return signer_for(self)
 
 
-class Compute(Model):
+class Compute(ProviderBound):
     """A compute (pod, instance, machine) as every provider reports it.
 
     Methods mirror the facade: ``refresh()``, ``wait_until_running()``, ``start()``, ``stop()``,
@@ -260,7 +260,6 @@ class Compute(Model):
     auth: AuthHandle | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
-    _provider: Provider | None = PrivateAttr(default=None)
     _launch_attempts: Any = PrivateAttr(default=None)
 
     @field_validator("raw", mode="after")
@@ -276,17 +275,17 @@ class Compute(Model):
         remembered, so ``atlas.logs(compute.id)`` finds this provider again."""
         from ..providers.registry import remember
 
-        self._provider = provider
         remember(self.id, provider)
-        return self
-
-    def _prov(self) -> Any:
-        return self._provider if self._provider is not None else self.provider
+        return super().bind(provider)
 
     @property
     def launch_attempts(self) -> Any:
         """From ``atlas.launch``: the DataFrame of the offers tried to get this (else None)."""
         return self._launch_attempts
+
+    @launch_attempts.setter
+    def launch_attempts(self, attempts: Any) -> None:
+        self._launch_attempts = attempts
 
     @property
     def is_running(self) -> bool:

@@ -7,14 +7,14 @@ import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from .._deprecated import renamed_method
 from .._runtime import run_sync
-from ._base import Model
+from ._base import Model, ProviderBound
 
 if TYPE_CHECKING:
-    from ..providers.base import Provider
+    pass
 
 
 class JobStatus(StrEnum):
@@ -52,7 +52,7 @@ class JobRequest(Model):
     provider_opts: dict[str, Any] = Field(default_factory=dict)
 
 
-class Job(Model):
+class Job(ProviderBound):
     """A serverless job. ``refresh()``, ``wait()``, ``cancel()``, ``retry()`` and ``stream()``
     need nothing else: the job carries its endpoint and provider. Awaitable twins have an ``a``
     prefix: ``arefresh()``, ``await_()`` (``await`` is a keyword, hence PEP 8's trailing
@@ -68,15 +68,6 @@ class Job(Model):
     delay_ms: int | None = None
     execution_ms: int | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
-
-    _provider: Provider | None = PrivateAttr(default=None)
-
-    def bind(self, provider: Provider) -> Job:
-        self._provider = provider
-        return self
-
-    def _prov(self) -> Any:
-        return self._provider if self._provider is not None else self.provider
 
     @property
     def done(self) -> bool:

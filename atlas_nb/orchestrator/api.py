@@ -391,7 +391,7 @@ async def track(
         prov = get_provider(provider)
         compute = await prov.get(compute)
     else:
-        prov = compute._provider or get_provider(provider or compute.provider)
+        prov = compute.bound_provider or get_provider(provider or compute.provider)
     rate = None
     if max_cost_usd is not None:
         rate = await hourly_rate(compute, prov)
