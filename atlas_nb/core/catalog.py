@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +38,21 @@ from ..models import GpuType
 from ..providers.base import OfferQuery, Provider
 from ..providers.registry import ProviderLike, Providers, get_provider
 
+#: each provider instance's catalogue and when it was read
+_GPU_TYPES: weakref.WeakKeyDictionary[Provider, tuple[float, list[GpuType]]] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 async def provider_gpu_types(prov: Provider, *, refresh: bool = False) -> list[GpuType]:
     """A provider's catalogue, cached for the ``catalog_ttl_s`` setting."""
-    # cached on the instance itself: instances are per (class, key, settings), and an id()
-    # could be reused by a new provider after a config change
-    cached: tuple[float, list[GpuType]] | None = getattr(prov, "_gpu_types_cache", None)
+    # keyed by the instance (instances are per class, key and settings), weakly: a provider
+    # dropped after a config change takes its entry with it, and a new one never inherits it
+    cached = _GPU_TYPES.get(prov)
     if cached and not refresh and time.monotonic() - cached[0] < prov.settings.catalog_ttl_s:
         return cached[1]
     types = await prov.gpu_types()
-    prov._gpu_types_cache = (time.monotonic(), types)  # type: ignore[attr-defined]
+    _GPU_TYPES[prov] = (time.monotonic(), types)
     return types
 
 

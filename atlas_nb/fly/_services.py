@@ -34,7 +34,7 @@ class FlyServices:
         await self.streamers.close_all("atlas_nb is shutting down")
         for deploy in list(self.deploys.values()):
             with contextlib.suppress(Exception):
-                await deploy._cancel("atlas_nb is shutting down")
+                await deploy.acancel("atlas_nb is shutting down")
         await self.tokens.close()
 
 

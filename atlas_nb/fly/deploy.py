@@ -408,8 +408,9 @@ class Deploy:
         else:
             rt.run(self._cancel("cancel() was called"))
 
-    async def acancel(self) -> None:
-        await get_runtime().arun(self._cancel("cancel() was called"))
+    async def acancel(self, reason: str = "cancel() was called") -> None:
+        """The async twin of :meth:`cancel`; ``reason`` is what the deploy's status shows."""
+        await get_runtime().arun(self._cancel(reason))
 
     def add_listener(self, fn: Listener, *, replay: bool = False) -> None:
         """Call ``fn(kind, payload)`` on atlas_nb's loop for each ``("line", text)``,

@@ -500,7 +500,7 @@ async def untrack(
 def observe(compute: Compute) -> None:
     """Note a fresh view of a compute (status, $/hr) if it is tracked; cheap otherwise."""
     for sup, rec in _records_of(compute.id):
-        sup._observe(rec, compute, time.time())
+        sup.note_view(rec, compute, time.time())
 
 
 def forget(compute_id: str) -> None:
@@ -620,7 +620,7 @@ async def enforce(*, wait_s: float = 60.0) -> list[str]:
     sup.store.check()
     sup.sync_from_store()
     fired = sup.enforce_deadlines(time.time())
-    tasks = [sup._terminations[c] for c in fired if c in sup._terminations]
+    tasks = sup.terminations_in_flight(fired)
     if tasks:
         await asyncio.wait(tasks, timeout=wait_s)
     return fired

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import settings
@@ -118,6 +118,15 @@ def lease_ttl(rec: TrackedRecord, now: float) -> float:
     return ttl
 
 
+@dataclass
+class LeaseRenewals:
+    """A supervisor's lease renewals in flight, and the computes touched meanwhile (each gets
+    one more renewal when its current one ends)."""
+
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    again: set[str] = field(default_factory=set)
+
+
 def wants_renewal(rec: TrackedRecord) -> bool:
     return (
         rec.guard == "pod" and bool(rec.idle_ttl_s) and not rec.released and bool(rec.lease_token)
@@ -132,17 +141,21 @@ def schedule(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = None
         loop = asyncio.get_running_loop()
     except RuntimeError:  # no loop (a sync caller): the next heartbeat renews it
         return
-    running = sup._leases.get(rec.id)
+    renewals = sup.lease_renewals
+    running = renewals.running.get(rec.id)
     if running is not None and not running.done():
-        sup._lease_again.add(rec.id)
+        renewals.again.add(rec.id)
         return
-    sup._leases[rec.id] = loop.create_task(_renew_loop(sup, rec, compute), name=f"lease {rec.id}")
+    renewals.running[rec.id] = loop.create_task(
+        _renew_loop(sup, rec, compute), name=f"lease {rec.id}"
+    )
 
 
 async def _renew_loop(sup: Supervisor, rec: TrackedRecord, compute: Compute | None) -> None:
     await renew(sup, rec, compute)
-    while rec.id in sup._lease_again:  # a touch arrived while renewing: renew once more
-        sup._lease_again.discard(rec.id)
+    again = sup.lease_renewals.again
+    while rec.id in again:  # a touch arrived while renewing: renew once more
+        again.discard(rec.id)
         await renew(sup, rec, None)
 
 
@@ -151,7 +164,7 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
     if compute is not None:
         url, _ = lease_url_for(compute, override=settings().base_url("guard_lease"))
         if url and url != rec.lease_url:
-            sup._update(rec, lease_url=url)
+            sup.update(rec, lease_url=url)
     if not rec.lease_url or not rec.lease_token:
         return _failed(sup, rec, "waiting for the pod's lease endpoint (it is not running yet)")
     now = time.time()
@@ -175,7 +188,7 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
         return _failed(sup, rec, f"{outcome.status}: {outcome.detail}", attempts=outcome.attempts)
     left = outcome.wall_left_s if outcome.wall_left_s is not None else ttl
     expires = now + left
-    sup._update(rec, lease_expires_at=expires, lease_error=None)
+    sup.update(rec, lease_expires_at=expires, lease_error=None)
     sup.publish(rec.id, "lease", ok=True, lease_expires_at=expires, attempts=outcome.attempts)
     if left / 2 < settings().heartbeat_s:  # a short lease (a sped-up pod clock): renew sooner
         asyncio.get_running_loop().call_later(max(left / 2, 0.2), schedule, sup, rec)
@@ -183,5 +196,5 @@ async def renew(sup: Supervisor, rec: TrackedRecord, compute: Compute | None = N
 
 def _failed(sup: Supervisor, rec: TrackedRecord, error: str, **data: Any) -> None:
     if rec.lease_error != error:
-        sup._update(rec, lease_error=error)
+        sup.update(rec, lease_error=error)
     sup.publish(rec.id, "lease", ok=False, error=error, **data)

@@ -34,7 +34,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from ..providers.registry import (
 from . import pod_lease
 from .events import ComputeEvent, EventBus
 from .limits import next_deadline, spend_at
+from .pod_lease import LeaseRenewals
 from .state import TrackedRecord
 from .store import Claim, Listener, RecordStore
 
@@ -146,8 +147,7 @@ class Supervisor:
         self.rounds = 0
         self.last_error: str | None = None
         #: pod-guard lease renewals in flight, and computes touched meanwhile (pod_lease)
-        self._leases: dict[str, asyncio.Task[None]] = {}
-        self._lease_again: set[str] = set()
+        self.lease_renewals = LeaseRenewals()
 
     # -- providers -------------------------------------------------------------------------
     def provider_for(self, rec: TrackedRecord) -> Provider:
@@ -256,7 +256,7 @@ class Supervisor:
         self._unsaved.discard(rec.id)
         return True
 
-    def _update(self, rec: TrackedRecord, **changes: Any) -> None:
+    def update(self, rec: TrackedRecord, **changes: Any) -> None:
         """Change a record in memory and on disk (a failed write is retried later)."""
         for key, value in changes.items():
             setattr(rec, key, value)
@@ -413,6 +413,10 @@ class Supervisor:
             rec.released = True
         self.store.update(compute_id, released=True)
         self.publish(compute_id, "status", status="untracked")
+
+    def terminations_in_flight(self, compute_ids: Iterable[str]) -> list[asyncio.Task[None]]:
+        """The termination tasks still running or retrying for these computes."""
+        return [self._terminations[c] for c in compute_ids if c in self._terminations]
 
     def forget(self, compute_id: str, *, reason: str | None = None) -> bool:
         found = self.records.pop(compute_id, None) is not None
@@ -676,7 +680,7 @@ class Supervisor:
                     continue
             self._misses.pop(rec.id, None)
             if not rec.released:
-                self._observe(rec, compute, now)
+                self.note_view(rec, compute, now)
             elif compute.status == ComputeStatus.TERMINATED:
                 self.forget(rec.id)
 
@@ -702,7 +706,8 @@ class Supervisor:
                 status=rec.status,
             )
 
-    def _observe(self, rec: TrackedRecord, compute: Compute, now: float) -> None:
+    def note_view(self, rec: TrackedRecord, compute: Compute, now: float) -> None:
+        """Take a fresh view of a tracked compute: its $/hr, status and running start."""
         changes: dict[str, Any] = {}
         rate = compute.cost_per_hr
         if rate is not None and rate != rec.cost_per_hr:
@@ -714,7 +719,7 @@ class Supervisor:
         if compute.status == ComputeStatus.RUNNING and rec.running_since is None:
             changes["running_since"] = now  # the idle timer starts now
         if changes:
-            self._update(rec, **changes)
+            self.update(rec, **changes)
         self.publish(rec.id, "heartbeat", ok=True, status=status, spend_usd=spend_at(rec, now))
         if compute.status == ComputeStatus.TERMINATED:
             self.forget(rec.id, reason="terminated outside atlas_nb")
