@@ -278,12 +278,12 @@ def test_reap_dry_run_then_real(tmp_path):
     assert survivors == {other.id, mine_untracked.id, tracked.id, plain.id}
 
 
-
 @pytest.mark.parametrize("providers", ["mock", MockProvider, MockProvider()], ids=str)
 def test_reap_takes_one_provider_as_a_name_a_class_or_an_instance(providers):
     ours = atlas.spawn(provider="mock", gpu="l4", image="x", name="atlas-testown-orphan")
     df = atlas.reap(dry_run=True, providers=providers)
     assert df.set_index("id").loc[ours.id, "action"] == "terminate"
+
 
 def test_shutdown_keeps_tracking_on_disk():
     pod = atlas.spawn(provider="mock", gpu="l4", image="x", idle_ttl="1h")
