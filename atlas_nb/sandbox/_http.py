@@ -1,12 +1,15 @@
-"""Plumbing shared by the fake provider APIs: fault injection middleware and JSON helpers."""
+"""Plumbing shared by the fake provider APIs: the handler wrapper, fault injection middleware
+and JSON helpers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,6 +23,65 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorResponse = Callable[[int, str], Response]
 
 STREAMING_TYPES = ("text/event-stream", "application/x-ndjson")
+
+W = TypeVar("W")
+R = TypeVar("R")
+E = TypeVar("E", bound=Exception)
+Handler = Callable[[Request, W], Awaitable[R]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+Authorize = Callable[[Request], Response | None]
+
+
+@dataclass(frozen=True)
+class Api(Generic[W, R, E]):
+    """Turns module-level handlers ``async def h(request, world) -> result`` into endpoints.
+
+    Each request is checked by ``authorize`` (a response refuses it, ``None`` lets it in),
+    then handled; a raised ``catches`` error is answered by ``render_error``, a result by
+    ``render``. ``headers``, when given, makes headers for each response of the API (put
+    first, as if the response had been built with them).
+
+    >>> class Refused(Exception): ...
+    >>> async def greet(request, world):
+    ...     if "who" not in request.query_params:
+    ...         raise Refused("say who")
+    ...     return f"{world} {request.query_params['who']}"
+    >>> api = Api("hello", authorize=lambda request: None, catches=Refused,
+    ...           render_error=lambda exc: json_response({"error": str(exc)}, 400),
+    ...           render=lambda text: json_response({"data": text}))
+    >>> def call(query):
+    ...     scope = {"type": "http", "method": "GET", "headers": [], "query_string": query}
+    ...     response = asyncio.run(api(greet)(Request(scope)))
+    ...     return response.status_code, response.body
+    >>> call(b"who=you"), call(b"")
+    ((200, b'{"data":"hello you"}'), (400, b'{"error":"say who"}'))
+    """
+
+    world: W
+    authorize: Authorize
+    catches: type[E] | tuple[type[E], ...]
+    render_error: Callable[[E], Response]
+    render: Callable[[R], Response]
+    headers: Callable[[], dict[str, str]] | None = None
+
+    def __call__(self, handler: Handler[W, R], authorize: Authorize | None = None) -> Endpoint:
+        """The endpoint for ``handler``; ``authorize`` replaces the API's check for it."""
+        check = authorize or self.authorize
+
+        async def endpoint(request: Request) -> Response:
+            extra = self.headers() if self.headers is not None else {}
+            response = check(request)
+            if response is None:
+                try:
+                    result = await handler(request, self.world)
+                except self.catches as exc:
+                    response = self.render_error(exc)
+                else:
+                    response = self.render(result)
+            response.raw_headers[:0] = Headers(extra).raw
+            return response
+
+        return endpoint
 
 
 class ConnectionDropped(Exception):

@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._http import FaultMiddleware, json_body, json_response
+from .._http import Api, FaultMiddleware, json_body, json_response
 from .._state import SandboxState
 from .catalog import (
     INSTANCE_TYPES,
@@ -335,6 +335,330 @@ def _authorized(request: Request, key: str) -> bool:
     return False
 
 
+def _unauthorized() -> Response:
+    return json_response(
+        error_body(
+            "global/invalid-api-key",
+            "API key was invalid, expired, or deleted.",
+            "Check your API key or create a new one, then try again.",
+        ),
+        401,
+    )
+
+
+def _error(exc: LambdaApiError) -> Response:
+    return json_response(error_body(exc.code, exc.message, exc.suggestion), exc.status)
+
+
+def _data(result: tuple[int, Any]) -> Response:
+    status, data = result
+    return json_response({"data": data}, status)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+async def instance_types(_request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    return 200, {
+        name: {
+            "instance_type": spec.to_json(),
+            "regions_with_capacity_available": [
+                region_json(r) for r in world.regions_with_capacity(name)
+            ],
+        }
+        for name, spec in INSTANCE_TYPES.items()
+    }
+
+
+async def list_instances(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    now = world.now()
+    found = sorted(world.live_instances(), key=lambda i: i.created)
+    return 200, [i.to_json(now) for i in found if i.status(now) != "terminated"]
+
+
+async def get_instance(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    return 200, world.instance(request.path_params["id"]).to_json(world.now())
+
+
+async def update_instance(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    inst = world.instance(request.path_params["id"])
+    body = await _object_body(request)
+    name = _opt_str(body, "name", max_len=64)
+    if name is not None:
+        inst.name = name
+    return 200, inst.to_json(world.now())
+
+
+async def launch(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    now = world.now()
+    if world.last_launch is not None and now - world.last_launch < LAUNCH_INTERVAL_S:
+        raise LambdaApiError(
+            429,
+            "global/rate-limit-exceeded",
+            "Too many launch requests: at most one launch every 12 seconds.",
+            "Wait a few seconds, then try again.",
+        )
+    world.last_launch = now
+    body = await _object_body(request)
+    region = body.get("region_name")
+    type_name = body.get("instance_type_name")
+    for field_name, value in (("region_name", region), ("instance_type_name", type_name)):
+        if value is None:
+            raise _invalid(f"Missing required field '{field_name}'.")
+        if not isinstance(value, str):
+            raise _invalid(f"Field '{field_name}' must be a string.")
+    keys = _str_list(body, "ssh_key_names", required=True)
+    if region not in PUBLIC_REGION_CODES:
+        raise _invalid(
+            f"Invalid region_name '{region}'.",
+            f"Use one of: {', '.join(sorted(PUBLIC_REGION_CODES))}.",
+        )
+    if len(keys) != 1:
+        raise _invalid("Exactly one SSH key name must be given in 'ssh_key_names'.")
+    name = _opt_str(body, "name", max_len=64)
+    hostname = _opt_str(body, "hostname", max_len=63)
+    if hostname is not None and not _HOSTNAME.match(hostname):
+        raise _invalid("Field 'hostname' must match ^[a-z0-9][0-9a-z-]{0,62}$.")
+    _opt_str(body, "user_data")
+    tags = _tags(body)
+    rulesets = _rulesets(body)
+    _image(body)
+    spec = INSTANCE_TYPES.get(type_name)  # type: ignore[arg-type]
+    if spec is None:
+        raise _missing(
+            f"Instance type '{type_name}' does not exist.",
+            "GET /instance-types lists the instance types.",
+        )
+    known = {k["name"] for k in world.ssh_keys.values()}
+    if keys[0] not in known:
+        raise _missing(
+            f"SSH key '{keys[0]}' does not exist.",
+            "GET /ssh-keys lists your SSH keys; POST /ssh-keys adds one.",
+        )
+    file_systems = _launch_file_systems(world, body, region)
+    for ref in rulesets:
+        found = world.firewall_rulesets.get(ref["id"])
+        if found is None:
+            raise _missing(
+                f"Firewall ruleset '{ref['id']}' does not exist.",
+                "GET /firewall-rulesets lists your firewall rulesets.",
+            )
+        if found["region"] != region:
+            raise _invalid(
+                f"Firewall ruleset '{found['name']}' is in region {found['region']}, not {region}.",
+                "Use a firewall ruleset in the instance's region.",
+            )
+    live = [i for i in world.live_instances() if i.status(now) != "terminated"]
+    if world.instance_quota is not None and len(live) >= world.instance_quota:
+        raise LambdaApiError(
+            400,
+            "global/quota-exceeded",
+            "Quota exceeded.",
+            "Contact Support to increase your quota.",
+        )
+    available = world.capacity.get(spec.name, {})
+    if available.get(region, 0) <= 0:
+        raise LambdaApiError(
+            400,
+            "instance-operations/launch/insufficient-capacity",
+            "Not enough capacity to fulfill launch request.",
+            "Try a different region or instance type.",
+        )
+    available[region] -= 1
+    iid = world.hex_id()
+    rng = world.state.rng
+    world.instances[iid] = LambdaInstance(
+        id=iid,
+        type=spec,
+        region=region,
+        ssh_key_names=keys,
+        file_systems=file_systems,
+        created=now,
+        name=name,
+        hostname=hostname,
+        tags=tags,
+        firewall_rulesets=rulesets,
+        phase_at=now,
+        ip=f"198.51.100.{rng.randint(2, 254)}",
+        private_ip=f"10.0.{rng.randint(0, 255)}.{rng.randint(2, 254)}",
+        jupyter_token=world.hex_id(),
+    )
+    world.launches += 1
+    return 200, {"instance_ids": [iid]}
+
+
+async def _ids(request: Request, world: LambdaWorld) -> list[LambdaInstance]:
+    body = await _object_body(request)
+    ids = _str_list(body, "instance_ids", required=True)
+    insts = [world.instance(i) for i in ids]
+    now = world.now()
+    for inst in insts:
+        if inst.status(now) == "terminated":
+            raise LambdaApiError(
+                404,
+                "global/object-does-not-exist",
+                "Specified instance does not exist.",
+                "It has been terminated.",
+            )
+    return insts
+
+
+async def restart(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    now = world.now()
+    insts = await _ids(request, world)
+    for inst in insts:
+        if inst.phase != "terminate":
+            inst.phase, inst.phase_at = "restart", now
+    return 200, {"restarted_instances": [i.to_json(now) for i in insts]}
+
+
+async def terminate(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    now = world.now()
+    insts = await _ids(request, world)
+    for inst in insts:
+        if inst.phase != "terminate":
+            inst.phase, inst.phase_at = "terminate", now
+            cap = world.capacity.setdefault(inst.type.name, {})
+            cap[inst.region] = cap.get(inst.region, 0) + 1
+    return 200, {"terminated_instances": [i.to_json(now) for i in insts]}
+
+
+async def list_keys(_request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    return 200, [dict(k) for k in world.ssh_keys.values()]
+
+
+async def add_key(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    body = await _object_body(request)
+    name = _opt_str(body, "name", max_len=64)
+    if not name:
+        raise _invalid("Missing required field 'name'.")
+    if any(k["name"] == name for k in world.ssh_keys.values()):
+        raise _invalid(f"An SSH key named '{name}' already exists.", "Choose another name.")
+    public = _opt_str(body, "public_key", max_len=4096)
+    kid = world.hex_id()
+    if public is None:
+        secret = base64.b64encode(world.state.rng.randbytes(48)).decode()
+        public = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{secret[:43]} {name}"
+        key_obj = {"id": kid, "name": name, "public_key": public}
+        world.ssh_keys[kid] = key_obj
+        private = (
+            f"-----BEGIN OPENSSH PRIVATE KEY-----\n{secret}\n-----END OPENSSH PRIVATE KEY-----\n"
+        )
+        return 200, {**key_obj, "private_key": private}
+    if not public.startswith(("ssh-", "ecdsa-", "sk-")) or len(public.split()) < 2:
+        raise _invalid(
+            "Invalid public key.", "Give an OpenSSH public key such as 'ssh-ed25519 AAAA...'."
+        )
+    key_obj = {"id": kid, "name": name, "public_key": public.strip()}
+    world.ssh_keys[kid] = key_obj
+    return 200, dict(key_obj)
+
+
+async def delete_key(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    kid = request.path_params["id"]
+    if kid not in world.ssh_keys:
+        raise _invalid(f"SSH key '{kid}' does not exist.", "GET /ssh-keys lists your keys.")
+    del world.ssh_keys[kid]
+    return 200, {}
+
+
+async def list_fs(_request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    return 200, [world.fs_json(fs) for fs in world.file_systems.values()]
+
+
+async def create_fs(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    body = await _object_body(request)
+    name = _opt_str(body, "name", max_len=60)
+    region = _opt_str(body, "region")
+    if not name:
+        raise _invalid("Missing required field 'name'.")
+    if not _FS_NAME.match(name):
+        raise _invalid(
+            "Invalid filesystem name.",
+            "Start with a letter; use letters, digits and hyphens (at most 60).",
+        )
+    if region is None:
+        raise _invalid("Missing required field 'region'.")
+    if region not in PUBLIC_REGION_CODES:
+        raise _invalid(f"Invalid region '{region}'.")
+    if any(fs["name"] == name for fs in world.file_systems.values()):
+        raise LambdaApiError(
+            400, "global/duplicate", f"A filesystem named '{name}' already exists."
+        )
+    fid = world.hex_id()
+    fs = {
+        "id": fid,
+        "name": name,
+        "mount_point": f"/lambda/nfs/{name}",
+        "created": datetime.fromtimestamp(world.now(), UTC).isoformat().replace("+00:00", "Z"),
+        "created_by": dict(USER),
+        "region": region,
+        "bytes_used": 0,
+    }
+    world.file_systems[fid] = fs
+    return 200, world.fs_json(fs)
+
+
+async def delete_fs(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    fid = request.path_params["id"]
+    fs = world.file_systems.get(fid)
+    if fs is None:
+        raise LambdaApiError(404, "global/object-does-not-exist", "Filesystem was not found.")
+    if world.fs_in_use(fid):
+        raise LambdaApiError(
+            400,
+            "filesystems/filesystem-in-use",
+            f"Filesystem '{fs['name']}' is attached to an instance.",
+            "Terminate the instances that use it first.",
+        )
+    del world.file_systems[fid]
+    return 200, {"deleted_ids": [fid]}
+
+
+async def list_rulesets(_request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    return 200, [world.ruleset_json(r) for r in world.firewall_rulesets.values()]
+
+
+async def create_ruleset(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    body = await _object_body(request)
+    name = _opt_str(body, "name", max_len=64)
+    region = _opt_str(body, "region")
+    if not name:
+        raise _invalid("Missing required field 'name'.")
+    if region not in PUBLIC_REGION_CODES:
+        raise _invalid(f"Invalid region '{region}'.")
+    rules = _firewall_rules(body.get("rules"))
+    if any(r["name"] == name for r in world.firewall_rulesets.values()):
+        raise LambdaApiError(
+            409, "global/duplicate", f"A firewall ruleset named '{name}' already exists."
+        )
+    rid = world.hex_id()
+    created = datetime.fromtimestamp(world.now(), UTC).isoformat().replace("+00:00", "Z")
+    ruleset = {"id": rid, "name": name, "region": region, "rules": rules, "created": created}
+    world.firewall_rulesets[rid] = ruleset
+    return 200, world.ruleset_json(ruleset)
+
+
+async def delete_ruleset(request: Request, world: LambdaWorld) -> tuple[int, Any]:
+    ruleset = world.firewall_rulesets.get(request.path_params["id"])
+    if ruleset is None:
+        raise LambdaApiError(
+            404,
+            "global/object-does-not-exist",
+            "Firewall ruleset does not exist or you do not have permission to access it.",
+            "Check your firewall ruleset ID and try again.",
+        )
+    if world.ruleset_json(ruleset)["instance_ids"]:
+        raise LambdaApiError(
+            409,
+            "firewall-rulesets/firewall-ruleset-in-use",
+            "Firewall ruleset is in use by one or more instances.",
+            "Terminate all instances that are using the ruleset before deleting it.",
+        )
+    del world.firewall_rulesets[ruleset["id"]]
+    return 200, {}
+
+
 # -- the app -----------------------------------------------------------------------------------
 
 
@@ -342,328 +666,29 @@ def build_app(state: SandboxState) -> FaultMiddleware:
     world = lambda_world(state)
     key = state.api_keys["lambda"]
 
-    def handler(fn: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            if not _authorized(request, key):
-                return json_response(
-                    error_body(
-                        "global/invalid-api-key",
-                        "API key was invalid, expired, or deleted.",
-                        "Check your API key or create a new one, then try again.",
-                    ),
-                    401,
-                )
-            try:
-                status, data = await fn(request)
-            except LambdaApiError as exc:
-                return json_response(error_body(exc.code, exc.message, exc.suggestion), exc.status)
-            return json_response({"data": data}, status)
+    def authorize(request: Request) -> Response | None:
+        return None if _authorized(request, key) else _unauthorized()
 
-        return endpoint
-
-    async def instance_types(_request: Request) -> tuple[int, Any]:
-        return 200, {
-            name: {
-                "instance_type": spec.to_json(),
-                "regions_with_capacity_available": [
-                    region_json(r) for r in world.regions_with_capacity(name)
-                ],
-            }
-            for name, spec in INSTANCE_TYPES.items()
-        }
-
-    async def list_instances(request: Request) -> tuple[int, Any]:
-        now = world.now()
-        found = sorted(world.live_instances(), key=lambda i: i.created)
-        return 200, [i.to_json(now) for i in found if i.status(now) != "terminated"]
-
-    async def get_instance(request: Request) -> tuple[int, Any]:
-        return 200, world.instance(request.path_params["id"]).to_json(world.now())
-
-    async def update_instance(request: Request) -> tuple[int, Any]:
-        inst = world.instance(request.path_params["id"])
-        body = await _object_body(request)
-        name = _opt_str(body, "name", max_len=64)
-        if name is not None:
-            inst.name = name
-        return 200, inst.to_json(world.now())
-
-    async def launch(request: Request) -> tuple[int, Any]:
-        now = world.now()
-        if world.last_launch is not None and now - world.last_launch < LAUNCH_INTERVAL_S:
-            raise LambdaApiError(
-                429,
-                "global/rate-limit-exceeded",
-                "Too many launch requests: at most one launch every 12 seconds.",
-                "Wait a few seconds, then try again.",
-            )
-        world.last_launch = now
-        body = await _object_body(request)
-        region = body.get("region_name")
-        type_name = body.get("instance_type_name")
-        for field_name, value in (("region_name", region), ("instance_type_name", type_name)):
-            if value is None:
-                raise _invalid(f"Missing required field '{field_name}'.")
-            if not isinstance(value, str):
-                raise _invalid(f"Field '{field_name}' must be a string.")
-        keys = _str_list(body, "ssh_key_names", required=True)
-        if region not in PUBLIC_REGION_CODES:
-            raise _invalid(
-                f"Invalid region_name '{region}'.",
-                f"Use one of: {', '.join(sorted(PUBLIC_REGION_CODES))}.",
-            )
-        if len(keys) != 1:
-            raise _invalid("Exactly one SSH key name must be given in 'ssh_key_names'.")
-        name = _opt_str(body, "name", max_len=64)
-        hostname = _opt_str(body, "hostname", max_len=63)
-        if hostname is not None and not _HOSTNAME.match(hostname):
-            raise _invalid("Field 'hostname' must match ^[a-z0-9][0-9a-z-]{0,62}$.")
-        _opt_str(body, "user_data")
-        tags = _tags(body)
-        rulesets = _rulesets(body)
-        _image(body)
-        spec = INSTANCE_TYPES.get(type_name)  # type: ignore[arg-type]
-        if spec is None:
-            raise _missing(
-                f"Instance type '{type_name}' does not exist.",
-                "GET /instance-types lists the instance types.",
-            )
-        known = {k["name"] for k in world.ssh_keys.values()}
-        if keys[0] not in known:
-            raise _missing(
-                f"SSH key '{keys[0]}' does not exist.",
-                "GET /ssh-keys lists your SSH keys; POST /ssh-keys adds one.",
-            )
-        file_systems = _launch_file_systems(world, body, region)
-        for ref in rulesets:
-            found = world.firewall_rulesets.get(ref["id"])
-            if found is None:
-                raise _missing(
-                    f"Firewall ruleset '{ref['id']}' does not exist.",
-                    "GET /firewall-rulesets lists your firewall rulesets.",
-                )
-            if found["region"] != region:
-                raise _invalid(
-                    f"Firewall ruleset '{found['name']}' is in region {found['region']}, "
-                    f"not {region}.",
-                    "Use a firewall ruleset in the instance's region.",
-                )
-        live = [i for i in world.live_instances() if i.status(now) != "terminated"]
-        if world.instance_quota is not None and len(live) >= world.instance_quota:
-            raise LambdaApiError(
-                400,
-                "global/quota-exceeded",
-                "Quota exceeded.",
-                "Contact Support to increase your quota.",
-            )
-        available = world.capacity.get(spec.name, {})
-        if available.get(region, 0) <= 0:
-            raise LambdaApiError(
-                400,
-                "instance-operations/launch/insufficient-capacity",
-                "Not enough capacity to fulfill launch request.",
-                "Try a different region or instance type.",
-            )
-        available[region] -= 1
-        iid = world.hex_id()
-        rng = state.rng
-        world.instances[iid] = LambdaInstance(
-            id=iid,
-            type=spec,
-            region=region,
-            ssh_key_names=keys,
-            file_systems=file_systems,
-            created=now,
-            name=name,
-            hostname=hostname,
-            tags=tags,
-            firewall_rulesets=rulesets,
-            phase_at=now,
-            ip=f"198.51.100.{rng.randint(2, 254)}",
-            private_ip=f"10.0.{rng.randint(0, 255)}.{rng.randint(2, 254)}",
-            jupyter_token=world.hex_id(),
-        )
-        world.launches += 1
-        return 200, {"instance_ids": [iid]}
-
-    async def _ids(request: Request) -> list[LambdaInstance]:
-        body = await _object_body(request)
-        ids = _str_list(body, "instance_ids", required=True)
-        insts = [world.instance(i) for i in ids]
-        now = world.now()
-        for inst in insts:
-            if inst.status(now) == "terminated":
-                raise LambdaApiError(
-                    404,
-                    "global/object-does-not-exist",
-                    "Specified instance does not exist.",
-                    "It has been terminated.",
-                )
-        return insts
-
-    async def restart(request: Request) -> tuple[int, Any]:
-        now = world.now()
-        insts = await _ids(request)
-        for inst in insts:
-            if inst.phase != "terminate":
-                inst.phase, inst.phase_at = "restart", now
-        return 200, {"restarted_instances": [i.to_json(now) for i in insts]}
-
-    async def terminate(request: Request) -> tuple[int, Any]:
-        now = world.now()
-        insts = await _ids(request)
-        for inst in insts:
-            if inst.phase != "terminate":
-                inst.phase, inst.phase_at = "terminate", now
-                cap = world.capacity.setdefault(inst.type.name, {})
-                cap[inst.region] = cap.get(inst.region, 0) + 1
-        return 200, {"terminated_instances": [i.to_json(now) for i in insts]}
-
-    async def list_keys(_request: Request) -> tuple[int, Any]:
-        return 200, [dict(k) for k in world.ssh_keys.values()]
-
-    async def add_key(request: Request) -> tuple[int, Any]:
-        body = await _object_body(request)
-        name = _opt_str(body, "name", max_len=64)
-        if not name:
-            raise _invalid("Missing required field 'name'.")
-        if any(k["name"] == name for k in world.ssh_keys.values()):
-            raise _invalid(f"An SSH key named '{name}' already exists.", "Choose another name.")
-        public = _opt_str(body, "public_key", max_len=4096)
-        kid = world.hex_id()
-        if public is None:
-            secret = base64.b64encode(state.rng.randbytes(48)).decode()
-            public = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{secret[:43]} {name}"
-            key_obj = {"id": kid, "name": name, "public_key": public}
-            world.ssh_keys[kid] = key_obj
-            private = (
-                "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                f"{secret}\n-----END OPENSSH PRIVATE KEY-----\n"
-            )
-            return 200, {**key_obj, "private_key": private}
-        if not public.startswith(("ssh-", "ecdsa-", "sk-")) or len(public.split()) < 2:
-            raise _invalid(
-                "Invalid public key.", "Give an OpenSSH public key such as 'ssh-ed25519 AAAA...'."
-            )
-        key_obj = {"id": kid, "name": name, "public_key": public.strip()}
-        world.ssh_keys[kid] = key_obj
-        return 200, dict(key_obj)
-
-    async def delete_key(request: Request) -> tuple[int, Any]:
-        kid = request.path_params["id"]
-        if kid not in world.ssh_keys:
-            raise _invalid(f"SSH key '{kid}' does not exist.", "GET /ssh-keys lists your keys.")
-        del world.ssh_keys[kid]
-        return 200, {}
-
-    async def list_fs(_request: Request) -> tuple[int, Any]:
-        return 200, [world.fs_json(fs) for fs in world.file_systems.values()]
-
-    async def create_fs(request: Request) -> tuple[int, Any]:
-        body = await _object_body(request)
-        name = _opt_str(body, "name", max_len=60)
-        region = _opt_str(body, "region")
-        if not name:
-            raise _invalid("Missing required field 'name'.")
-        if not _FS_NAME.match(name):
-            raise _invalid(
-                "Invalid filesystem name.",
-                "Start with a letter; use letters, digits and hyphens (at most 60).",
-            )
-        if region is None:
-            raise _invalid("Missing required field 'region'.")
-        if region not in PUBLIC_REGION_CODES:
-            raise _invalid(f"Invalid region '{region}'.")
-        if any(fs["name"] == name for fs in world.file_systems.values()):
-            raise LambdaApiError(
-                400, "global/duplicate", f"A filesystem named '{name}' already exists."
-            )
-        fid = world.hex_id()
-        fs = {
-            "id": fid,
-            "name": name,
-            "mount_point": f"/lambda/nfs/{name}",
-            "created": datetime.fromtimestamp(world.now(), UTC).isoformat().replace("+00:00", "Z"),
-            "created_by": dict(USER),
-            "region": region,
-            "bytes_used": 0,
-        }
-        world.file_systems[fid] = fs
-        return 200, world.fs_json(fs)
-
-    async def delete_fs(request: Request) -> tuple[int, Any]:
-        fid = request.path_params["id"]
-        fs = world.file_systems.get(fid)
-        if fs is None:
-            raise LambdaApiError(404, "global/object-does-not-exist", "Filesystem was not found.")
-        if world.fs_in_use(fid):
-            raise LambdaApiError(
-                400,
-                "filesystems/filesystem-in-use",
-                f"Filesystem '{fs['name']}' is attached to an instance.",
-                "Terminate the instances that use it first.",
-            )
-        del world.file_systems[fid]
-        return 200, {"deleted_ids": [fid]}
-
-    async def list_rulesets(_request: Request) -> tuple[int, Any]:
-        return 200, [world.ruleset_json(r) for r in world.firewall_rulesets.values()]
-
-    async def create_ruleset(request: Request) -> tuple[int, Any]:
-        body = await _object_body(request)
-        name = _opt_str(body, "name", max_len=64)
-        region = _opt_str(body, "region")
-        if not name:
-            raise _invalid("Missing required field 'name'.")
-        if region not in PUBLIC_REGION_CODES:
-            raise _invalid(f"Invalid region '{region}'.")
-        rules = _firewall_rules(body.get("rules"))
-        if any(r["name"] == name for r in world.firewall_rulesets.values()):
-            raise LambdaApiError(
-                409, "global/duplicate", f"A firewall ruleset named '{name}' already exists."
-            )
-        rid = world.hex_id()
-        created = datetime.fromtimestamp(world.now(), UTC).isoformat().replace("+00:00", "Z")
-        ruleset = {"id": rid, "name": name, "region": region, "rules": rules, "created": created}
-        world.firewall_rulesets[rid] = ruleset
-        return 200, world.ruleset_json(ruleset)
-
-    async def delete_ruleset(request: Request) -> tuple[int, Any]:
-        ruleset = world.firewall_rulesets.get(request.path_params["id"])
-        if ruleset is None:
-            raise LambdaApiError(
-                404,
-                "global/object-does-not-exist",
-                "Firewall ruleset does not exist or you do not have permission to access it.",
-                "Check your firewall ruleset ID and try again.",
-            )
-        if world.ruleset_json(ruleset)["instance_ids"]:
-            raise LambdaApiError(
-                409,
-                "firewall-rulesets/firewall-ruleset-in-use",
-                "Firewall ruleset is in use by one or more instances.",
-                "Terminate all instances that are using the ruleset before deleting it.",
-            )
-        del world.firewall_rulesets[ruleset["id"]]
-        return 200, {}
-
+    api: Api[LambdaWorld, tuple[int, Any], LambdaApiError] = Api(
+        world, authorize, LambdaApiError, _error, _data
+    )
     routes = [
-        Route(f"{API}/firewall-rulesets", handler(list_rulesets), methods=["GET"]),
-        Route(f"{API}/firewall-rulesets", handler(create_ruleset), methods=["POST"]),
-        Route(f"{API}/firewall-rulesets/{{id}}", handler(delete_ruleset), methods=["DELETE"]),
-        Route(f"{API}/instance-types", handler(instance_types), methods=["GET"]),
-        Route(f"{API}/instances", handler(list_instances), methods=["GET"]),
-        Route(f"{API}/instances/{{id}}", handler(get_instance), methods=["GET"]),
-        Route(f"{API}/instances/{{id}}", handler(update_instance), methods=["POST"]),
-        Route(f"{API}/instance-operations/launch", handler(launch), methods=["POST"]),
-        Route(f"{API}/instance-operations/restart", handler(restart), methods=["POST"]),
-        Route(f"{API}/instance-operations/terminate", handler(terminate), methods=["POST"]),
-        Route(f"{API}/ssh-keys", handler(list_keys), methods=["GET"]),
-        Route(f"{API}/ssh-keys", handler(add_key), methods=["POST"]),
-        Route(f"{API}/ssh-keys/{{id}}", handler(delete_key), methods=["DELETE"]),
-        Route(f"{API}/file-systems", handler(list_fs), methods=["GET"]),
-        Route(f"{API}/filesystems", handler(create_fs), methods=["POST"]),
-        Route(f"{API}/filesystems/{{id}}", handler(delete_fs), methods=["DELETE"]),
+        Route(f"{API}/firewall-rulesets", api(list_rulesets), methods=["GET"]),
+        Route(f"{API}/firewall-rulesets", api(create_ruleset), methods=["POST"]),
+        Route(f"{API}/firewall-rulesets/{{id}}", api(delete_ruleset), methods=["DELETE"]),
+        Route(f"{API}/instance-types", api(instance_types), methods=["GET"]),
+        Route(f"{API}/instances", api(list_instances), methods=["GET"]),
+        Route(f"{API}/instances/{{id}}", api(get_instance), methods=["GET"]),
+        Route(f"{API}/instances/{{id}}", api(update_instance), methods=["POST"]),
+        Route(f"{API}/instance-operations/launch", api(launch), methods=["POST"]),
+        Route(f"{API}/instance-operations/restart", api(restart), methods=["POST"]),
+        Route(f"{API}/instance-operations/terminate", api(terminate), methods=["POST"]),
+        Route(f"{API}/ssh-keys", api(list_keys), methods=["GET"]),
+        Route(f"{API}/ssh-keys", api(add_key), methods=["POST"]),
+        Route(f"{API}/ssh-keys/{{id}}", api(delete_key), methods=["DELETE"]),
+        Route(f"{API}/file-systems", api(list_fs), methods=["GET"]),
+        Route(f"{API}/filesystems", api(create_fs), methods=["POST"]),
+        Route(f"{API}/filesystems/{{id}}", api(delete_fs), methods=["DELETE"]),
     ]
     return FaultMiddleware(Starlette(routes=routes), state, FAULT_NAME, error_response)
 

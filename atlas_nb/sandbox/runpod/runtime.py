@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._http import FaultMiddleware, bearer_token
+from .._http import Api, FaultMiddleware, bearer_token
 from .._state import SandboxState
 from .faults import PeekFaults, fault_for
 from .world import FakeEndpoint, FakeJob, RunPodWorld, runpod_world
@@ -139,142 +139,168 @@ def _schedule_webhook(world: RunPodWorld, job: FakeJob) -> None:
     task.add_done_callback(world.state.providers["runpod_webhook_tasks"].discard)
 
 
+def _problem(exc: RuntimeProblem) -> Response:
+    return error_response(exc.status, exc.message)
+
+
+def _render(result: Any) -> Response:
+    return result if isinstance(result, Response) else JSONResponse(result)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+async def run(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    job = world.submit_job(ep, await _payload(request, MAX_RUN_BYTES))
+    _schedule_webhook(world, job)
+    return {"id": job.id, "status": world.job_status(job)}
+
+
+async def runsync(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    raw_wait = request.query_params.get("wait", "90000")
+    try:
+        wait_ms = int(raw_wait)
+    except ValueError:
+        raise RuntimeProblem(400, "wait must be an integer number of ms") from None
+    if not 1000 <= wait_ms <= 300_000:
+        raise RuntimeProblem(400, "wait must be between 1000 and 300000 ms")
+    job = world.submit_job(ep, await _payload(request, MAX_RUNSYNC_BYTES))
+    _schedule_webhook(world, job)
+    deadline = time.monotonic() + wait_ms / 1000.0
+    while world.job_status(job) not in TERMINAL:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        until_end = job.end - time.monotonic()
+        await asyncio.sleep(max(0.001, min(left, until_end if until_end > 0 else 0.01)))
+    return world.job_json(job)
+
+
+def _rate_counter(state: SandboxState) -> WindowCounter:
+    """The sandbox's count of /status and /stream requests (kept across app builds)."""
+    counter: WindowCounter = state.providers.setdefault("runpod_runtime_rates", WindowCounter())
+    return counter
+
+
+def _limited(world: RunPodWorld, ep: FakeEndpoint, route: str) -> Response | None:
+    wait = _rate_counter(world.state).hit(ep.id, route)
+    if wait is None:
+        return None
+    limit, seconds = RATE_LIMITS[route]
+    return JSONResponse(
+        {"error": f"rate limit exceeded: at most {limit} /{route} requests per {seconds:g} s"},
+        status_code=429,
+        headers={"retry-after": str(max(1, round(wait)))},
+    )
+
+
+async def status(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    refused = _limited(world, ep, "status")
+    if refused is not None:
+        return refused
+    return world.job_json(_job(world, request, ep))
+
+
+async def stream(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    refused = _limited(world, ep, "stream")
+    if refused is not None:
+        return refused
+    job = _job(world, request, ep)
+    rule = fault_for(request)
+    if rule is not None and rule.slow_stream:
+        await asyncio.sleep(rule.slow_stream)
+    now = time.monotonic()
+    current = world.job_status(job, now)
+    produced = world.job_chunks(job, now)
+    pending = produced[job.stream_sent :]
+    if rule is not None and rule.slow_stream:
+        pending = pending[:1]
+    if rule is not None and (rule.malformed or rule.drop):
+        # this answer will not arrive intact: keep the chunks for the next poll
+        return {"status": current, "stream": ["\x00malformed chunk"]}
+    job.stream_sent += len(pending)
+    return {"status": current, "stream": [{"output": chunk} for chunk in pending]}
+
+
+async def cancel(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    job = _job(world, request, ep)
+    if world.job_status(job) not in TERMINAL:
+        job.cancelled_at = time.monotonic()
+    return {"id": job.id, "status": world.job_status(job)}
+
+
+async def retry(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    job = _job(world, request, ep)
+    current = world.job_status(job)
+    if current not in ("FAILED", "TIMED_OUT"):
+        raise RuntimeProblem(400, f"only FAILED or TIMED_OUT jobs can be retried (is {current})")
+    world.retry_job(job)
+    _schedule_webhook(world, world.jobs[job.id])
+    return {"id": job.id, "status": world.job_status(world.jobs[job.id])}
+
+
+async def purge(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    now = time.monotonic()
+    queued = [
+        j
+        for j in world.jobs.values()
+        if j.endpoint_id == ep.id and world.job_status(j, now) == "IN_QUEUE"
+    ]
+    for job in queued:
+        del world.jobs[job.id]
+    return {"removed": len(queued), "status": "completed"}
+
+
+async def health(request: Request, world: RunPodWorld) -> Any:
+    ep = _endpoint(world, request)
+    now = time.monotonic()
+    counts = {s: 0 for s in ("IN_QUEUE", "IN_PROGRESS", *TERMINAL)}
+    retried = 0
+    for job in world.jobs.values():
+        if job.endpoint_id == ep.id:
+            counts[world.job_status(job, now)] += 1
+            retried += job.retried
+    running = min(counts["IN_PROGRESS"], ep.max_workers)
+    ready = ep.body["workers"].get("min", 0)
+    return {
+        "jobs": {
+            "completed": counts["COMPLETED"],
+            "failed": counts["FAILED"] + counts["TIMED_OUT"],
+            "inProgress": counts["IN_PROGRESS"],
+            "inQueue": counts["IN_QUEUE"],
+            "retried": retried,
+        },
+        "workers": {
+            "idle": max(0, ready - running),
+            "initializing": 0,
+            "ready": max(ready, running),
+            "running": running,
+            "throttled": 0,
+            "unhealthy": 0,
+        },
+    }
+
+
 def build_app(state: SandboxState) -> PeekFaults:
     """The runtime ASGI app, wrapped in the fault middleware (provider ``runpod_runtime``)."""
     world = runpod_world(state)
+    _rate_counter(state)
 
-    def api(fn: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            key = bearer_token(request)
-            if key != state.api_keys["runpod"]:
-                return error_response(401, "Unauthorized")
-            try:
-                result = await fn(request, _endpoint(world, request))
-            except RuntimeProblem as exc:
-                return error_response(exc.status, exc.message)
-            return result if isinstance(result, Response) else JSONResponse(result)
+    def authorize(request: Request) -> Response | None:
+        if bearer_token(request) != state.api_keys["runpod"]:
+            return error_response(401, "Unauthorized")
+        return None
 
-        return endpoint
-
-    async def run(request: Request, ep: FakeEndpoint) -> Any:
-        job = world.submit_job(ep, await _payload(request, MAX_RUN_BYTES))
-        _schedule_webhook(world, job)
-        return {"id": job.id, "status": world.job_status(job)}
-
-    async def runsync(request: Request, ep: FakeEndpoint) -> Any:
-        raw_wait = request.query_params.get("wait", "90000")
-        try:
-            wait_ms = int(raw_wait)
-        except ValueError:
-            raise RuntimeProblem(400, "wait must be an integer number of ms") from None
-        if not 1000 <= wait_ms <= 300_000:
-            raise RuntimeProblem(400, "wait must be between 1000 and 300000 ms")
-        job = world.submit_job(ep, await _payload(request, MAX_RUNSYNC_BYTES))
-        _schedule_webhook(world, job)
-        deadline = time.monotonic() + wait_ms / 1000.0
-        while world.job_status(job) not in TERMINAL:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            until_end = job.end - time.monotonic()
-            await asyncio.sleep(max(0.001, min(left, until_end if until_end > 0 else 0.01)))
-        return world.job_json(job)
-
-    counter: WindowCounter = state.providers.setdefault("runpod_runtime_rates", WindowCounter())
-
-    def limited(ep: FakeEndpoint, route: str) -> Response | None:
-        wait = counter.hit(ep.id, route)
-        if wait is None:
-            return None
-        limit, seconds = RATE_LIMITS[route]
-        return JSONResponse(
-            {"error": f"rate limit exceeded: at most {limit} /{route} requests per {seconds:g} s"},
-            status_code=429,
-            headers={"retry-after": str(max(1, round(wait)))},
-        )
-
-    async def status(request: Request, ep: FakeEndpoint) -> Any:
-        refused = limited(ep, "status")
-        if refused is not None:
-            return refused
-        return world.job_json(_job(world, request, ep))
-
-    async def stream(request: Request, ep: FakeEndpoint) -> Any:
-        refused = limited(ep, "stream")
-        if refused is not None:
-            return refused
-        job = _job(world, request, ep)
-        rule = fault_for(request)
-        if rule is not None and rule.slow_stream:
-            await asyncio.sleep(rule.slow_stream)
-        now = time.monotonic()
-        current = world.job_status(job, now)
-        produced = world.job_chunks(job, now)
-        pending = produced[job.stream_sent :]
-        if rule is not None and rule.slow_stream:
-            pending = pending[:1]
-        if rule is not None and (rule.malformed or rule.drop):
-            # this answer will not arrive intact: keep the chunks for the next poll
-            return {"status": current, "stream": ["\x00malformed chunk"]}
-        job.stream_sent += len(pending)
-        return {"status": current, "stream": [{"output": chunk} for chunk in pending]}
-
-    async def cancel(request: Request, ep: FakeEndpoint) -> Any:
-        job = _job(world, request, ep)
-        if world.job_status(job) not in TERMINAL:
-            job.cancelled_at = time.monotonic()
-        return {"id": job.id, "status": world.job_status(job)}
-
-    async def retry(request: Request, ep: FakeEndpoint) -> Any:
-        job = _job(world, request, ep)
-        current = world.job_status(job)
-        if current not in ("FAILED", "TIMED_OUT"):
-            raise RuntimeProblem(
-                400, f"only FAILED or TIMED_OUT jobs can be retried (is {current})"
-            )
-        world.retry_job(job)
-        _schedule_webhook(world, world.jobs[job.id])
-        return {"id": job.id, "status": world.job_status(world.jobs[job.id])}
-
-    async def purge(request: Request, ep: FakeEndpoint) -> Any:
-        now = time.monotonic()
-        queued = [
-            j
-            for j in world.jobs.values()
-            if j.endpoint_id == ep.id and world.job_status(j, now) == "IN_QUEUE"
-        ]
-        for job in queued:
-            del world.jobs[job.id]
-        return {"removed": len(queued), "status": "completed"}
-
-    async def health(request: Request, ep: FakeEndpoint) -> Any:
-        now = time.monotonic()
-        counts = {s: 0 for s in ("IN_QUEUE", "IN_PROGRESS", *TERMINAL)}
-        retried = 0
-        for job in world.jobs.values():
-            if job.endpoint_id == ep.id:
-                counts[world.job_status(job, now)] += 1
-                retried += job.retried
-        running = min(counts["IN_PROGRESS"], ep.max_workers)
-        ready = ep.body["workers"].get("min", 0)
-        return {
-            "jobs": {
-                "completed": counts["COMPLETED"],
-                "failed": counts["FAILED"] + counts["TIMED_OUT"],
-                "inProgress": counts["IN_PROGRESS"],
-                "inQueue": counts["IN_QUEUE"],
-                "retried": retried,
-            },
-            "workers": {
-                "idle": max(0, ready - running),
-                "initializing": 0,
-                "ready": max(ready, running),
-                "running": running,
-                "throttled": 0,
-                "unhealthy": 0,
-            },
-        }
-
+    api: Api[RunPodWorld, Any, RuntimeProblem] = Api(
+        world, authorize, RuntimeProblem, _problem, _render
+    )
     base = "/v2/{endpoint_id}"
     routes = [
         Route(base + "/run", api(run), methods=["POST"]),

@@ -52,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._http import FaultMiddleware, json_body, json_response
+from .._http import Api, Endpoint, FaultMiddleware, json_body, json_response
 from .._state import SandboxState
 from ..pod_guard import scoped_pod, start_guard, stop_guard
 from .offers import QueryError, external_offers, generate_offers, priced, run
@@ -420,290 +420,335 @@ def _matches(row: dict[str, Any], col: str, ops: dict[str, Any]) -> bool:
     return True
 
 
+def _has_key(request: Request, key: str) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    given = value.strip() if scheme.lower() == "bearer" else ""
+    given = given or request.query_params.get("api_key") or ""
+    return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+
+
+def _own_instance(state: SandboxState, request: Request) -> bool:
+    """Whether the bearer is the CONTAINER_API_KEY of the instance in the path."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    own = scoped_pod(state, "vast", value.strip()) if scheme.lower() == "bearer" else None
+    return own is not None and request.path_params.get("id", "").strip("/") == own
+
+
+def _unauthorized() -> Response:
+    return json_response({"success": False, "error": "auth_error", "msg": "Invalid user key"}, 401)
+
+
+def _error(exc: VastApiError) -> Response:
+    return json_response(exc.body(), exc.status)
+
+
+def _render(result: tuple[int, Any]) -> Response:
+    status, data = result
+    if isinstance(data, RawJson):
+        return Response(data.body, status, media_type="application/json")
+    return json_response(data, status)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+async def _object_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await json_body(request)
+    except ValueError:
+        raise VastApiError(400, "invalid_args", "Request body is not valid JSON") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise VastApiError(400, "invalid_args", "Request body must be a JSON object")
+    return body
+
+
+async def bundles(request: Request, world: VastWorld) -> tuple[int, Any]:
+    try:
+        body = await json_body(request)
+    except ValueError:
+        raise VastApiError(400, "invalid_args", "Request body is not valid JSON") from None
+    world.last_search = body
+    try:
+        result = run(world.offers, {} if body is None else body)
+    except QueryError as exc:
+        raise VastApiError(400, exc.code, str(exc)) from None
+    return 200, RawJson(result.to_json())
+
+
+def _rentable_offer(world: VastWorld, ask_id: int) -> dict[str, Any]:
+    """The offer ``ask_id``: 404 when there is none, 410 when someone took it."""
+    offer = world.offer(ask_id)
+    if offer is None:
+        raise VastApiError(
+            404,
+            "no_such_ask",
+            f"error 404/3603: no_such_ask Instance type by id {ask_id} is not available.",
+            ask_id=ask_id,
+        )
+    if offer["rented"] or not offer["rentable"]:  # it existed, and someone took it
+        raise VastApiError(
+            410,
+            "no_such_ask",
+            f"error 410/3603: no_such_ask Offer {ask_id} is no longer available.",
+            ask_id=ask_id,
+        )
+    return offer
+
+
+def _bid_price(body: dict[str, Any], offer: dict[str, Any], ask_id: int) -> float | None:
+    """The body's ``price`` (a bid in $/hour, checked against the offer) or None (on demand)."""
+    price = body.get("price")
+    if price is None:
+        return None
+    if isinstance(price, bool) or not isinstance(price, (int, float)):
+        raise VastApiError(400, "invalid_price", "price must be a number ($/hour)")
+    if not 0.001 <= price <= 128:
+        raise VastApiError(400, "invalid_price", "price must be between 0.001 and 128")
+    if price < offer["min_bid"]:
+        raise VastApiError(
+            400,
+            "invalid_price",
+            f"Bid price {price:g} is below the minimum bid {offer['min_bid']:g} $/hr",
+            ask_id=ask_id,
+        )
+    return price
+
+
+async def create(request: Request, world: VastWorld) -> tuple[int, Any]:
+    ask_id = _int_id(request.path_params["id"], "offer id")
+    body = await _object_body(request)
+    image = body.get("image")
+    if not isinstance(image, str) or not image.strip():
+        if not body.get("template_hash_id"):
+            raise VastApiError(
+                400,
+                "invalid_args",
+                "'image' is required (or a template_hash_id)",
+                ask_id=ask_id,
+            )
+        image = "vastai/base-image:@vastai-automatic-tag"
+    offer = _rentable_offer(world, ask_id)
+    runtype = body.get("runtype", "args" if body.get("args") or body.get("args_str") else "ssh")
+    if runtype not in RUNTYPES:
+        raise VastApiError(400, "invalid_args", f"Invalid runtype {runtype!r}", ask_id=ask_id)
+    target = body.get("target_state", "running")
+    if target not in ("running", "stopped"):
+        raise VastApiError(400, "invalid_args", f"Invalid target_state {target!r}")
+    label = body.get("label")
+    if label is not None and not isinstance(label, str):
+        raise VastApiError(400, "invalid_args", "label must be a string")
+    onstart = body.get("onstart")
+    if onstart is not None and (not isinstance(onstart, str) or len(onstart) > 4048):
+        raise VastApiError(400, "invalid_args", "onstart must be a string of ≤ 4048 chars")
+    args = body.get("args") or []
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise VastApiError(400, "invalid_args", "args must be a list of strings")
+    disk = body.get("disk", 10.0)
+    if isinstance(disk, bool) or not isinstance(disk, (int, float)) or disk <= 0:
+        raise VastApiError(400, "invalid_args", "disk must be a positive number of GB")
+    if disk > offer["disk_space"]:
+        raise VastApiError(
+            400,
+            "invalid_args",
+            f"Requested disk {disk:g} GB exceeds the {offer['disk_space']:g} GB offered",
+            ask_id=ask_id,
+        )
+    price = _bid_price(body, offer, ask_id)
+    is_bid = price is not None
+    pairs, ports = parse_env(body.get("env"))
+    now = world.now()
+    world.next_id += 1 + world.state.rng.randint(0, 40)
+    iid = world.next_id
+    inst = VastInstance(
+        id=iid,
+        offer=offer,
+        created=now,
+        image=image.strip(),
+        label=label,
+        runtype=runtype,
+        args=args,
+        env_pairs=pairs,
+        ports=ports,
+        onstart=onstart,
+        disk=float(disk),
+        price=float(offer["dph_base"] if price is None else price),
+        is_bid=is_bid,
+        ssh_port=20_000 + iid % 20_000,
+        jupyter_token=world.state.id("", 64, "0123456789abcdef"),
+        phase="create" if target == "running" else "stop",
+        phase_at=now if target == "running" else now - STOP_S,
+        busy_machines=world.busy_machines,
+        offline_machines=world.offline_machines,
+    )
+    world.instances[iid] = inst
+    offer["rented"], offer["rentable"] = True, False
+    if target == "running":
+        start_guard(world.state, "vast", str(iid), dict(pairs), onstart=onstart, image=inst.image)
+    return 200, {
+        "success": True,
+        "new_contract": iid,
+        "instance_api_key": world.state.id("", 64, "0123456789abcdef"),
+    }
+
+
+def _instance(world: VastWorld, raw_id: str) -> VastInstance:
+    inst = world.instances.get(_int_id(raw_id, "instance id"))
+    if inst is None:
+        raise VastApiError(404, "not_found", "Instance not found")
+    return inst
+
+
+async def show(request: Request, world: VastWorld) -> tuple[int, Any]:
+    iid = _int_id(request.path_params["id"], "instance id")
+    inst = world.instances.get(iid)
+    return 200, {"instances": inst.to_json(world.now()) if inst else None}
+
+
+async def manage(request: Request, world: VastWorld) -> tuple[int, Any]:
+    inst = _instance(world, request.path_params["id"])
+    body = await _object_body(request)
+    if "state" not in body and "label" not in body:
+        raise VastApiError(400, "invalid_args", "Give 'state' and/or 'label'")
+    target = body.get("state")
+    if target is not None and target not in ("running", "stopped"):
+        raise VastApiError(400, "invalid_args", f"Invalid state {target!r}: running or stopped")
+    if "label" in body:
+        label = body["label"]
+        if label is not None and (not isinstance(label, str) or len(label) > 1024):
+            raise VastApiError(400, "invalid_args", "label must be a string of ≤ 1024 chars")
+    if inst.machine_id in world.offline_machines:
+        return 200, {"success": False, "msg": offline_msg(inst)}
+    if "label" in body:
+        inst.label = body["label"]
+    now = world.now()
+    if target == "stopped" and inst.phase != "stop":
+        inst.phase, inst.phase_at = "stop", now
+        stop_guard(world.state, "vast", str(inst.id))
+    elif target == "running" and inst.phase == "stop":
+        busy = inst.machine_id in world.busy_machines
+        inst.phase, inst.phase_at = ("schedule" if busy else "start"), now
+        env = dict(inst.env_pairs)
+        start_guard(world.state, "vast", str(inst.id), env, onstart=inst.onstart, image=inst.image)
+    return 200, {"success": True}
+
+
+async def destroy(request: Request, world: VastWorld) -> tuple[int, Any]:
+    inst = _instance(world, request.path_params["id"])
+    if inst.machine_id in world.offline_machines:
+        return 200, {"success": False, "msg": offline_msg(inst)}
+    del world.instances[inst.id]
+    inst.offer["rented"], inst.offer["rentable"] = False, True
+    stop_guard(world.state, "vast", str(inst.id))
+    return 200, {"success": True, "msg": "Instance destroyed successfully"}
+
+
+def _sort_order(order_raw: Any) -> list[tuple[str, bool]]:
+    """``order_by`` as (column, descending) pairs, ending with ``id`` when it is not there."""
+    if not isinstance(order_raw, list) or not all(isinstance(o, dict) for o in order_raw):
+        raise VastApiError(400, "invalid_request", "order_by must be a JSON array of objects")
+    order: list[tuple[str, bool]] = []
+    for o in order_raw:
+        if o.get("col") not in STORED_COLUMNS:
+            raise VastApiError(400, "invalid_request", f"Invalid order_by column {o.get('col')!r}")
+        order.append((o["col"], o.get("dir") == "desc"))
+    if not any(c == "id" for c, _ in order):
+        order.append(("id", False))
+    return order
+
+
+async def list_v1(request: Request, world: VastWorld) -> tuple[int, Any]:
+    raw_limit = request.query_params.get("limit", "25")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise VastApiError(400, "invalid_request", "limit must be an integer") from None
+    limit = 5 if limit <= 0 else min(limit, PAGE_MAX)
+    order_raw = _json_param(request, "order_by", [{"col": "id", "dir": "asc"}])
+    filters = _json_param(request, "select_filters", {})
+    cols = _json_param(request, "select_cols", ["*"])
+    order = _sort_order(order_raw)
+    if not isinstance(filters, dict):
+        raise VastApiError(400, "invalid_request", "select_filters must be a JSON object")
+    for col, ops in filters.items():
+        if col not in STORED_COLUMNS:
+            raise VastApiError(
+                400,
+                "invalid_request",
+                f"Error in query parameters: {col} is not a valid search key",
+            )
+        if not isinstance(ops, dict) or any(op not in _OPS for op in ops):
+            raise VastApiError(400, "invalid_request", f"Invalid operator for {col}")
+    if not isinstance(cols, list):
+        raise VastApiError(400, "invalid_request", "select_cols must be a JSON array")
+    now = world.now()
+    rows = [i.to_json(now) for i in world.instances.values()]
+    rows = [r for r in rows if all(_matches(r, c, ops) for c, ops in filters.items())]
+    rows.sort(key=lambda r: _row_key(r, order))
+    total = len(rows)
+    labels: dict[str, int] = {}
+    for r in rows:
+        labels[r["label"] or ""] = labels.get(r["label"] or "", 0) + 1
+    token = request.query_params.get("after_token")
+    if token:
+        try:
+            values = json.loads(base64.urlsafe_b64decode(token.encode()))["values"]
+            assert isinstance(values, dict) and "id" in values
+        except Exception:
+            raise VastApiError(400, "invalid_token", "Invalid after_token") from None
+        after = _row_key(values, order)
+        rows = [r for r in rows if _row_key(r, order) > after]
+    page, more = rows[:limit], len(rows) > limit
+    next_token = None
+    if more:
+        last = page[-1]
+        values = {c: last.get(c) for c, _ in order}
+        next_token = base64.urlsafe_b64encode(json.dumps({"values": values}).encode()).decode()
+    if cols != ["*"]:
+        page = [{c: r.get(c) for c in cols} for r in page]
+    return 200, {
+        "success": True,
+        "instances_found": len(page),
+        "total_instances": total,
+        "label_counts": labels,
+        "next_token": next_token,
+        "instances": page,
+    }
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
 def build_app(state: SandboxState) -> FaultMiddleware:
     world = vast_world(state)
     key = state.api_keys["vast"]
 
-    def authorized(request: Request) -> bool:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        given = value.strip() if scheme.lower() == "bearer" else ""
-        given = given or request.query_params.get("api_key") or ""
-        return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+    def authorize(request: Request) -> Response | None:
+        return None if _has_key(request, key) else _unauthorized()
 
-    def own_instance(request: Request, fn: Any) -> bool:
-        """An instance's own CONTAINER_API_KEY may stop or destroy that instance, no more."""
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        own = scoped_pod(state, "vast", value.strip()) if scheme.lower() == "bearer" else None
-        same = own is not None and request.path_params.get("id", "").strip("/") == own
-        return same and fn.__name__ in ("manage", "destroy")
+    def authorize_own(request: Request) -> Response | None:
+        """The key, or an instance's own CONTAINER_API_KEY (it may stop or destroy that one)."""
+        own = _has_key(request, key) or _own_instance(state, request)
+        return None if own else _unauthorized()
 
-    def handler(fn: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            if not authorized(request) and not own_instance(request, fn):
-                return json_response(
-                    {"success": False, "error": "auth_error", "msg": "Invalid user key"}, 401
-                )
-            try:
-                status, data = await fn(request)
-            except VastApiError as exc:
-                return json_response(exc.body(), exc.status)
-            if isinstance(data, RawJson):
-                return Response(data.body, status, media_type="application/json")
-            return json_response(data, status)
+    api: Api[VastWorld, tuple[int, Any], VastApiError] = Api(
+        world, authorize, VastApiError, _error, _render
+    )
 
-        return endpoint
-
-    async def object_body(request: Request) -> dict[str, Any]:
-        try:
-            body = await json_body(request)
-        except ValueError:
-            raise VastApiError(400, "invalid_args", "Request body is not valid JSON") from None
-        if body is None:
-            return {}
-        if not isinstance(body, dict):
-            raise VastApiError(400, "invalid_args", "Request body must be a JSON object")
-        return body
-
-    async def bundles(request: Request) -> tuple[int, Any]:
-        try:
-            body = await json_body(request)
-        except ValueError:
-            raise VastApiError(400, "invalid_args", "Request body is not valid JSON") from None
-        world.last_search = body
-        try:
-            result = run(world.offers, {} if body is None else body)
-        except QueryError as exc:
-            raise VastApiError(400, exc.code, str(exc)) from None
-        return 200, RawJson(result.to_json())
-
-    async def create(request: Request) -> tuple[int, Any]:
-        ask_id = _int_id(request.path_params["id"], "offer id")
-        body = await object_body(request)
-        image = body.get("image")
-        if not isinstance(image, str) or not image.strip():
-            if not body.get("template_hash_id"):
-                raise VastApiError(
-                    400,
-                    "invalid_args",
-                    "'image' is required (or a template_hash_id)",
-                    ask_id=ask_id,
-                )
-            image = "vastai/base-image:@vastai-automatic-tag"
-        offer = world.offer(ask_id)
-        if offer is None:
-            raise VastApiError(
-                404,
-                "no_such_ask",
-                f"error 404/3603: no_such_ask Instance type by id {ask_id} is not available.",
-                ask_id=ask_id,
-            )
-        if offer["rented"] or not offer["rentable"]:  # it existed, and someone took it
-            raise VastApiError(
-                410,
-                "no_such_ask",
-                f"error 410/3603: no_such_ask Offer {ask_id} is no longer available.",
-                ask_id=ask_id,
-            )
-        runtype = body.get("runtype", "args" if body.get("args") or body.get("args_str") else "ssh")
-        if runtype not in RUNTYPES:
-            raise VastApiError(400, "invalid_args", f"Invalid runtype {runtype!r}", ask_id=ask_id)
-        target = body.get("target_state", "running")
-        if target not in ("running", "stopped"):
-            raise VastApiError(400, "invalid_args", f"Invalid target_state {target!r}")
-        label = body.get("label")
-        if label is not None and not isinstance(label, str):
-            raise VastApiError(400, "invalid_args", "label must be a string")
-        onstart = body.get("onstart")
-        if onstart is not None and (not isinstance(onstart, str) or len(onstart) > 4048):
-            raise VastApiError(400, "invalid_args", "onstart must be a string of ≤ 4048 chars")
-        args = body.get("args") or []
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise VastApiError(400, "invalid_args", "args must be a list of strings")
-        disk = body.get("disk", 10.0)
-        if isinstance(disk, bool) or not isinstance(disk, (int, float)) or disk <= 0:
-            raise VastApiError(400, "invalid_args", "disk must be a positive number of GB")
-        if disk > offer["disk_space"]:
-            raise VastApiError(
-                400,
-                "invalid_args",
-                f"Requested disk {disk:g} GB exceeds the {offer['disk_space']:g} GB offered",
-                ask_id=ask_id,
-            )
-        price = body.get("price")
-        is_bid = price is not None
-        if is_bid:
-            if isinstance(price, bool) or not isinstance(price, (int, float)):
-                raise VastApiError(400, "invalid_price", "price must be a number ($/hour)")
-            if not 0.001 <= price <= 128:
-                raise VastApiError(400, "invalid_price", "price must be between 0.001 and 128")
-            if price < offer["min_bid"]:
-                raise VastApiError(
-                    400,
-                    "invalid_price",
-                    f"Bid price {price:g} is below the minimum bid {offer['min_bid']:g} $/hr",
-                    ask_id=ask_id,
-                )
-        pairs, ports = parse_env(body.get("env"))
-        now = world.now()
-        world.next_id += 1 + state.rng.randint(0, 40)
-        iid = world.next_id
-        inst = VastInstance(
-            id=iid,
-            offer=offer,
-            created=now,
-            image=image.strip(),
-            label=label,
-            runtype=runtype,
-            args=args,
-            env_pairs=pairs,
-            ports=ports,
-            onstart=onstart,
-            disk=float(disk),
-            price=float(offer["dph_base"] if price is None else price),
-            is_bid=is_bid,
-            ssh_port=20_000 + iid % 20_000,
-            jupyter_token=state.id("", 64, "0123456789abcdef"),
-            phase="create" if target == "running" else "stop",
-            phase_at=now if target == "running" else now - STOP_S,
-            busy_machines=world.busy_machines,
-            offline_machines=world.offline_machines,
-        )
-        world.instances[iid] = inst
-        offer["rented"], offer["rentable"] = True, False
-        if target == "running":
-            start_guard(state, "vast", str(iid), dict(pairs), onstart=onstart, image=inst.image)
-        return 200, {
-            "success": True,
-            "new_contract": iid,
-            "instance_api_key": state.id("", 64, "0123456789abcdef"),
-        }
-
-    def instance(raw_id: str) -> VastInstance:
-        inst = world.instances.get(_int_id(raw_id, "instance id"))
-        if inst is None:
-            raise VastApiError(404, "not_found", "Instance not found")
-        return inst
-
-    async def show(request: Request) -> tuple[int, Any]:
-        iid = _int_id(request.path_params["id"], "instance id")
-        inst = world.instances.get(iid)
-        return 200, {"instances": inst.to_json(world.now()) if inst else None}
-
-    async def manage(request: Request) -> tuple[int, Any]:
-        inst = instance(request.path_params["id"])
-        body = await object_body(request)
-        if "state" not in body and "label" not in body:
-            raise VastApiError(400, "invalid_args", "Give 'state' and/or 'label'")
-        target = body.get("state")
-        if target is not None and target not in ("running", "stopped"):
-            raise VastApiError(400, "invalid_args", f"Invalid state {target!r}: running or stopped")
-        if "label" in body:
-            label = body["label"]
-            if label is not None and (not isinstance(label, str) or len(label) > 1024):
-                raise VastApiError(400, "invalid_args", "label must be a string of ≤ 1024 chars")
-        if inst.machine_id in world.offline_machines:
-            return 200, {"success": False, "msg": offline_msg(inst)}
-        if "label" in body:
-            inst.label = body["label"]
-        now = world.now()
-        if target == "stopped" and inst.phase != "stop":
-            inst.phase, inst.phase_at = "stop", now
-            stop_guard(state, "vast", str(inst.id))
-        elif target == "running" and inst.phase == "stop":
-            busy = inst.machine_id in world.busy_machines
-            inst.phase, inst.phase_at = ("schedule" if busy else "start"), now
-            env = dict(inst.env_pairs)
-            start_guard(state, "vast", str(inst.id), env, onstart=inst.onstart, image=inst.image)
-        return 200, {"success": True}
-
-    async def destroy(request: Request) -> tuple[int, Any]:
-        inst = instance(request.path_params["id"])
-        if inst.machine_id in world.offline_machines:
-            return 200, {"success": False, "msg": offline_msg(inst)}
-        del world.instances[inst.id]
-        inst.offer["rented"], inst.offer["rentable"] = False, True
-        stop_guard(state, "vast", str(inst.id))
-        return 200, {"success": True, "msg": "Instance destroyed successfully"}
-
-    async def list_v1(request: Request) -> tuple[int, Any]:
-        raw_limit = request.query_params.get("limit", "25")
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            raise VastApiError(400, "invalid_request", "limit must be an integer") from None
-        limit = 5 if limit <= 0 else min(limit, PAGE_MAX)
-        order_raw = _json_param(request, "order_by", [{"col": "id", "dir": "asc"}])
-        filters = _json_param(request, "select_filters", {})
-        cols = _json_param(request, "select_cols", ["*"])
-        if not isinstance(order_raw, list) or not all(isinstance(o, dict) for o in order_raw):
-            raise VastApiError(400, "invalid_request", "order_by must be a JSON array of objects")
-        order: list[tuple[str, bool]] = []
-        for o in order_raw:
-            if o.get("col") not in STORED_COLUMNS:
-                raise VastApiError(
-                    400, "invalid_request", f"Invalid order_by column {o.get('col')!r}"
-                )
-            order.append((o["col"], o.get("dir") == "desc"))
-        if not any(c == "id" for c, _ in order):
-            order.append(("id", False))
-        if not isinstance(filters, dict):
-            raise VastApiError(400, "invalid_request", "select_filters must be a JSON object")
-        for col, ops in filters.items():
-            if col not in STORED_COLUMNS:
-                raise VastApiError(
-                    400,
-                    "invalid_request",
-                    f"Error in query parameters: {col} is not a valid search key",
-                )
-            if not isinstance(ops, dict) or any(op not in _OPS for op in ops):
-                raise VastApiError(400, "invalid_request", f"Invalid operator for {col}")
-        if not isinstance(cols, list):
-            raise VastApiError(400, "invalid_request", "select_cols must be a JSON array")
-        now = world.now()
-        rows = [i.to_json(now) for i in world.instances.values()]
-        rows = [r for r in rows if all(_matches(r, c, ops) for c, ops in filters.items())]
-        rows.sort(key=lambda r: _row_key(r, order))
-        total = len(rows)
-        labels: dict[str, int] = {}
-        for r in rows:
-            labels[r["label"] or ""] = labels.get(r["label"] or "", 0) + 1
-        token = request.query_params.get("after_token")
-        if token:
-            try:
-                values = json.loads(base64.urlsafe_b64decode(token.encode()))["values"]
-                assert isinstance(values, dict) and "id" in values
-            except Exception:
-                raise VastApiError(400, "invalid_token", "Invalid after_token") from None
-            after = _row_key(values, order)
-            rows = [r for r in rows if _row_key(r, order) > after]
-        page, more = rows[:limit], len(rows) > limit
-        next_token = None
-        if more:
-            last = page[-1]
-            values = {c: last.get(c) for c, _ in order}
-            next_token = base64.urlsafe_b64encode(json.dumps({"values": values}).encode()).decode()
-        if cols != ["*"]:
-            page = [{c: r.get(c) for c in cols} for r in page]
-        return 200, {
-            "success": True,
-            "instances_found": len(page),
-            "total_instances": total,
-            "label_counts": labels,
-            "next_token": next_token,
-            "instances": page,
-        }
-
-    def both(path: str, fn: Any, methods: list[str]) -> list[Route]:
-        h = handler(fn)
-        return [Route(path, h, methods=methods), Route(path + "/", h, methods=methods)]
+    def both(path: str, endpoint: Endpoint, methods: list[str]) -> list[Route]:
+        return [
+            Route(path, endpoint, methods=methods),
+            Route(path + "/", endpoint, methods=methods),
+        ]
 
     routes = [
-        *both("/api/v0/bundles", bundles, ["POST"]),
-        *both("/api/v0/asks/{id}", create, ["PUT"]),
-        *both("/api/v0/instances/{id}", show, ["GET"]),
-        *both("/api/v0/instances/{id}", manage, ["PUT"]),
-        *both("/api/v0/instances/{id}", destroy, ["DELETE"]),
-        *both("/api/v1/instances", list_v1, ["GET"]),
+        *both("/api/v0/bundles", api(bundles), ["POST"]),
+        *both("/api/v0/asks/{id}", api(create), ["PUT"]),
+        *both("/api/v0/instances/{id}", api(show), ["GET"]),
+        *both("/api/v0/instances/{id}", api(manage, authorize_own), ["PUT"]),
+        *both("/api/v0/instances/{id}", api(destroy, authorize_own), ["DELETE"]),
+        *both("/api/v1/instances", api(list_v1), ["GET"]),
     ]
     app = Starlette(routes=routes)
     app.router.redirect_slashes = False
