@@ -136,11 +136,17 @@ def test_submitting_is_never_retried(ep, sandbox):
 
 def test_health_and_purge_queue(sandbox):
     one = atlas.runpod.endpoints.create(name="one-worker", image="img", workers={"max": 1})
-    jobs = [run(one["id"], {"sleep_ms": 3000}) for _ in range(3)]
-    assert atlas.runpod.purge_queue(one["id"])["removed"] >= 2
+    # long jobs, so no amount of machine load lets the first finish during the test
+    jobs = [run(one["id"], {"sleep_ms": 600_000}) for _ in range(3)]
+    deadline = time.monotonic() + 30
+    while jobs[0].refresh().status is not JobStatus.RUNNING:  # the one worker picks it up
+        assert time.monotonic() < deadline, jobs[0]
+        time.sleep(0.01)
+    assert atlas.runpod.purge_queue(one["id"])["removed"] == 2
     health = atlas.runpod.health(one["id"])
     assert health["jobs"]["inQueue"] == 0 and set(health["workers"]) >= {"idle", "running"}
     assert jobs[0].refresh().status is JobStatus.RUNNING
+    jobs[0].cancel()
 
 
 def test_many_concurrent_jobs_run_in_parallel(ep):
