@@ -40,56 +40,84 @@ def _is(value: Any, type_name: str) -> bool:
 
 def validate(value: Any, schema: Schema, path: str = "$") -> list[str]:
     """Every violation of ``schema`` by ``value``, as ``"<json path>: <problem>"`` strings."""
-    errors: list[str] = []
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else list(types)
         if not any(_is(value, t) for t in names):
             return [f"{path}: expected {' or '.join(names)}, got {_type_name(value)}"]
     if value is None:
-        return errors
+        return []
+    errors: list[str] = []
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(repr(v) for v in schema["enum"])
         errors.append(f"{path}: value must be one of {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{path}: must be >= {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{path}: must be <= {schema['maximum']}")
+        errors.extend(_number_errors(value, schema, path))
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            errors.append(f"{path}: length must be >= {schema['minLength']}")
-        pattern = schema.get("pattern")
-        if pattern and not re.search(pattern, value):
-            errors.append(f"{path}: does not match pattern '{pattern}'")
+        errors.extend(_string_errors(value, schema, path))
     if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            errors.append(f"{path}: must have at least {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{path}: must have at most {schema['maxItems']} items")
-        items = schema.get("items")
-        if items:
-            for i, item in enumerate(value):
-                errors.extend(validate(item, items, f"{path}[{i}]"))
+        errors.extend(_array_errors(value, schema, path))
     if isinstance(value, dict):
-        props: dict[str, Schema] = schema.get("properties", {})
-        if len(value) < schema.get("minProperties", 0):
-            errors.append(f"{path}: must have at least {schema['minProperties']} properties")
-        for name in schema.get("required", ()):
-            if name not in value:
-                errors.append(f"{path}: missing property '{name}'")
-        additional = schema.get("additional", True)
-        extra = sorted(k for k in value if k not in props)
-        if additional is False and extra:
-            errors.append(
-                f"{path}: additional properties {', '.join(repr(k) for k in extra)} not allowed"
-            )
-        for key in value:
-            sub = props.get(key)
-            if sub is None and isinstance(additional, dict):
-                sub = additional
-            if sub is not None:
-                errors.extend(validate(value[key], sub, f"{path}.{key}"))
+        errors.extend(_object_errors(value, schema, path))
+    return errors
+
+
+def _number_errors(value: float, schema: Schema, path: str) -> list[str]:
+    """``minimum`` and ``maximum``."""
+    errors = []
+    if "minimum" in schema and value < schema["minimum"]:
+        errors.append(f"{path}: must be >= {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        errors.append(f"{path}: must be <= {schema['maximum']}")
+    return errors
+
+
+def _string_errors(value: str, schema: Schema, path: str) -> list[str]:
+    """``minLength`` and ``pattern``."""
+    errors = []
+    if len(value) < schema.get("minLength", 0):
+        errors.append(f"{path}: length must be >= {schema['minLength']}")
+    pattern = schema.get("pattern")
+    if pattern and not re.search(pattern, value):
+        errors.append(f"{path}: does not match pattern '{pattern}'")
+    return errors
+
+
+def _array_errors(value: list[Any], schema: Schema, path: str) -> list[str]:
+    """``minItems``, ``maxItems``, and each item against ``items``."""
+    errors = []
+    if len(value) < schema.get("minItems", 0):
+        errors.append(f"{path}: must have at least {schema['minItems']} items")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(f"{path}: must have at most {schema['maxItems']} items")
+    items = schema.get("items")
+    if items:
+        for i, item in enumerate(value):
+            errors.extend(validate(item, items, f"{path}[{i}]"))
+    return errors
+
+
+def _object_errors(value: dict[str, Any], schema: Schema, path: str) -> list[str]:
+    """``minProperties``, ``required``, ``additional``, and each property against its schema."""
+    errors = []
+    props: dict[str, Schema] = schema.get("properties", {})
+    if len(value) < schema.get("minProperties", 0):
+        errors.append(f"{path}: must have at least {schema['minProperties']} properties")
+    for name in schema.get("required", ()):
+        if name not in value:
+            errors.append(f"{path}: missing property '{name}'")
+    additional = schema.get("additional", True)
+    extra = sorted(k for k in value if k not in props)
+    if additional is False and extra:
+        errors.append(
+            f"{path}: additional properties {', '.join(repr(k) for k in extra)} not allowed"
+        )
+    for key in value:
+        sub = props.get(key)
+        if sub is None and isinstance(additional, dict):
+            sub = additional
+        if sub is not None:
+            errors.extend(validate(value[key], sub, f"{path}.{key}"))
     return errors
 
 

@@ -251,62 +251,12 @@ class RunPodWorld:
         **container: Any,
     ) -> FakePod:
         """Create a pod, or raise :class:`PlacementError` like the real scheduler would."""
-        wanted = list(data_centers or [])
-        unknown = [dc for dc in wanted if dc not in DATA_CENTERS]
-        if unknown:
-            raise PlacementError(400, f"unknown data center(s): {', '.join(unknown)}")
         mounts = dict(mounts or {})
-        if mounts.get("persistent") and mounts.get("network"):
-            raise PlacementError(400, "mounts.persistent and mounts.network are mutually exclusive")
-        for mount in mounts.get("network") or []:
-            vol = self.volumes.get(mount["volumeId"])
-            if vol is None:
-                raise PlacementError(404, f"network volume {mount['volumeId']} not found")
-            wanted = [vol["dataCenter"]] if not wanted or vol["dataCenter"] in wanted else []
-            if not wanted:
-                raise PlacementError(400, "the network volume is in another data center")
+        wanted = self._wanted_data_centers(list(data_centers or []), mounts)
         if cpu is not None:
-            if cpu["id"] not in CPUS:
-                raise PlacementError(400, f"cpu.id {cpu['id']!r} is not a CPU flavor")
-            _n, _g, lo, hi, ram, per_vcpu, _s = CPUS[cpu["id"]]
-            vcpus = int(cpu["vcpuCount"])
-            if vcpus & (vcpus - 1) or not lo <= vcpus <= hi:
-                raise PlacementError(
-                    400, f"cpu.vcpuCount must be a power of two between {lo} and {hi}"
-                )
-            if mounts.get("persistent"):
-                raise PlacementError(400, "mounts.persistent is not allowed on CPU pods")
-            dcs = wanted or ["US-TX-3"]
-            rate = per_vcpu * vcpus
-            cpu = {"id": cpu["id"], "vcpuCount": vcpus, "memory": int(vcpus * ram)}
+            dcs, rate, cpu = _place_cpu(cpu, mounts, wanted)
         else:
-            gpu = GPUS.get(str(gpu_id))
-            if gpu is None:
-                raise PlacementError(
-                    400, f"gpu.id {gpu_id!r} is not a GPU type; see GET /v2/catalog/gpus"
-                )
-            tier = cloud.lower()
-            if gpu.max_count[tier] == 0:
-                raise PlacementError(400, f"{gpu.id} is not offered on {cloud} cloud")
-            if gpu_count > gpu.max_count[tier]:
-                raise PlacementError(
-                    400, f"{gpu.id} allows at most {gpu.max_count[tier]} GPUs per pod on {cloud}"
-                )
-            dcs = [dc for dc in (wanted or gpu.data_centers) if dc in gpu.data_centers]
-            if self.stock(gpu, cloud) == "NONE" or not dcs:
-                wording = CAPACITY_WORDINGS[self.capacity_refusals % len(CAPACITY_WORDINGS)]
-                self.capacity_refusals += 1
-                raise PlacementError(400, wording)
-            if spot_bid is not None:
-                if spot_bid < gpu.spot[tier]:
-                    raise PlacementError(
-                        400,
-                        f"Your bid of ${spot_bid:.2f}/GPU/hr is below the minimum bid "
-                        f"(${gpu.spot[tier]:.2f}).",
-                    )
-                rate = spot_bid * gpu_count
-            else:
-                rate = gpu.price[tier] * gpu_count
+            dcs, rate = self._place_gpu(gpu_id, gpu_count, cloud, wanted, spot_bid)
         if self.balance is not None and rate > self.balance:
             raise PlacementError(
                 402,
@@ -341,6 +291,58 @@ class RunPodWorld:
         self.boot(pod, "create")
         self.pods[pod.id] = pod
         return pod
+
+    def _wanted_data_centers(self, wanted: list[str], mounts: dict[str, Any]) -> list[str]:
+        """The data centers asked for, narrowed to the network volume's (``[]``: any)."""
+        unknown = [dc for dc in wanted if dc not in DATA_CENTERS]
+        if unknown:
+            raise PlacementError(400, f"unknown data center(s): {', '.join(unknown)}")
+        if mounts.get("persistent") and mounts.get("network"):
+            raise PlacementError(400, "mounts.persistent and mounts.network are mutually exclusive")
+        for mount in mounts.get("network") or []:
+            vol = self.volumes.get(mount["volumeId"])
+            if vol is None:
+                raise PlacementError(404, f"network volume {mount['volumeId']} not found")
+            wanted = [vol["dataCenter"]] if not wanted or vol["dataCenter"] in wanted else []
+            if not wanted:
+                raise PlacementError(400, "the network volume is in another data center")
+        return wanted
+
+    def _place_gpu(
+        self,
+        gpu_id: str | None,
+        gpu_count: int,
+        cloud: str,
+        wanted: list[str],
+        spot_bid: float | None,
+    ) -> tuple[list[str], float]:
+        """(data centers with stock, USD per hour) for a GPU pod, or why it cannot be placed."""
+        gpu = GPUS.get(str(gpu_id))
+        if gpu is None:
+            raise PlacementError(
+                400, f"gpu.id {gpu_id!r} is not a GPU type; see GET /v2/catalog/gpus"
+            )
+        tier = cloud.lower()
+        if gpu.max_count[tier] == 0:
+            raise PlacementError(400, f"{gpu.id} is not offered on {cloud} cloud")
+        if gpu_count > gpu.max_count[tier]:
+            raise PlacementError(
+                400, f"{gpu.id} allows at most {gpu.max_count[tier]} GPUs per pod on {cloud}"
+            )
+        dcs = [dc for dc in (wanted or gpu.data_centers) if dc in gpu.data_centers]
+        if self.stock(gpu, cloud) == "NONE" or not dcs:
+            wording = CAPACITY_WORDINGS[self.capacity_refusals % len(CAPACITY_WORDINGS)]
+            self.capacity_refusals += 1
+            raise PlacementError(400, wording)
+        if spot_bid is None:
+            return dcs, gpu.price[tier] * gpu_count
+        if spot_bid < gpu.spot[tier]:
+            raise PlacementError(
+                400,
+                f"Your bid of ${spot_bid:.2f}/GPU/hr is below the minimum bid "
+                f"(${gpu.spot[tier]:.2f}).",
+            )
+        return dcs, spot_bid * gpu_count
 
     def pod_status(self, pod: FakePod, now: float | None = None) -> str:
         now = self.now() if now is None else now
@@ -630,6 +632,22 @@ class RunPodWorld:
             when = job.sim_submitted + (stop - job.submitted) * speed
             out.setdefault(ep.id, []).append((when, seconds * ep.rate_per_s()))
         return out
+
+
+def _place_cpu(
+    cpu: dict[str, Any], mounts: dict[str, Any], wanted: list[str]
+) -> tuple[list[str], float, dict[str, Any]]:
+    """(data centers, USD per hour, the pod's ``cpu``) for a CPU pod, or why it cannot be placed."""
+    if cpu["id"] not in CPUS:
+        raise PlacementError(400, f"cpu.id {cpu['id']!r} is not a CPU flavor")
+    _n, _g, lo, hi, ram, per_vcpu, _s = CPUS[cpu["id"]]
+    vcpus = int(cpu["vcpuCount"])
+    if vcpus & (vcpus - 1) or not lo <= vcpus <= hi:
+        raise PlacementError(400, f"cpu.vcpuCount must be a power of two between {lo} and {hi}")
+    if mounts.get("persistent"):
+        raise PlacementError(400, "mounts.persistent is not allowed on CPU pods")
+    dcs = wanted or ["US-TX-3"]
+    return dcs, per_vcpu * vcpus, {"id": cpu["id"], "vcpuCount": vcpus, "memory": int(vcpus * ram)}
 
 
 def runpod_world(state: SandboxState) -> RunPodWorld:

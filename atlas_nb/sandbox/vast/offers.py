@@ -457,14 +457,39 @@ def run(offers: list[dict[str, Any]], body: Any) -> SearchResult:
     """Apply a ``POST /bundles/`` body (raises QueryError when it is malformed)."""
     if not isinstance(body, dict):
         raise QueryError("The query must be a JSON object")
+    kind = _search_kind(body)
+    storage = _storage_gb(body)
+    filters = {**DEFAULT_FILTERS, **{k: v for k, v in body.items() if k not in SPECIAL_KEYS}}
+    order = _order(body)
+    limit = _limit(body)
+    preds = _predicates(filters, kind, offers[0] if offers else {})
+    found = _matching(offers, preds, kind, storage / HOURS_PER_MONTH)
+    for field, direction in reversed(order):
+        get = _getter(field, kind)
+        found.sort(key=lambda pair: _sort_value(get(*pair)), reverse=direction == "desc")
+    if limit is not None:
+        found = found[:limit]
+    return SearchResult(found, kind, float(storage))
+
+
+def _search_kind(body: dict[str, Any]) -> str:
+    """The rental type searched: ``on-demand`` (default), ``bid`` or ``reserved``."""
     kind = body.get("type", "on-demand")
     if kind not in ("on-demand", "ondemand", "bid", "reserved", "interruptible"):
         raise QueryError(f"Invalid type {kind!r}: use on-demand, bid or reserved")
-    kind = "bid" if kind == "interruptible" else kind
+    return "bid" if kind == "interruptible" else str(kind)
+
+
+def _storage_gb(body: dict[str, Any]) -> float:
+    """``allocated_storage``: the disk the price includes."""
     storage = body.get("allocated_storage", DEFAULT_STORAGE_GB)
     if isinstance(storage, bool) or not isinstance(storage, (int, float)) or storage < 0:
         raise QueryError("allocated_storage must be a number of GB")
-    filters = {**DEFAULT_FILTERS, **{k: v for k, v in body.items() if k not in SPECIAL_KEYS}}
+    return storage
+
+
+def _order(body: dict[str, Any]) -> list[list[str]]:
+    """``order``: [field, direction] pairs, the first the primary sort key."""
     order = body.get("order", [["score", "desc"]])
     if not isinstance(order, list):
         raise QueryError("order must be a list of [field, direction] pairs")
@@ -473,10 +498,19 @@ def run(offers: list[dict[str, Any]], body: Any) -> SearchResult:
             raise QueryError(f"Invalid order entry {item!r}")
         if item[1] not in ("asc", "desc"):
             raise QueryError(f"Invalid order direction {item[1]!r}: use asc or desc")
+    return order
+
+
+def _limit(body: dict[str, Any]) -> int | None:
+    """``limit``: at most this many offers (``None``: all)."""
     limit = body.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise QueryError("limit must be a positive integer")
-    sample = offers[0] if offers else {}
+    return limit
+
+
+def _predicates(filters: dict[str, Any], kind: str, sample: dict[str, Any]) -> list[Predicate]:
+    """One predicate per (field, operator) of the filters; ``sample`` types the values."""
     preds: list[Predicate] = []
     for field, ops in filters.items():
         if field not in SEARCH_FIELDS:
@@ -491,7 +525,13 @@ def run(offers: list[dict[str, Any]], body: Any) -> SearchResult:
                 raise QueryError(f"Unknown operator '{op}' for {field}")
             example = get(sample, 1.0) if sample else None
             preds.append(_predicate(field, op, value, example, get))
-    per_gb = storage / HOURS_PER_MONTH
+    return preds
+
+
+def _matching(
+    offers: list[dict[str, Any]], preds: list[Predicate], kind: str, per_gb: float
+) -> list[tuple[dict[str, Any], float]]:
+    """The offers every predicate accepts, each with its hourly total (storage ``per_gb``)."""
     found = []
     try:
         for o in offers:
@@ -503,12 +543,7 @@ def run(offers: list[dict[str, Any]], body: Any) -> SearchResult:
                 found.append((o, t))
     except TypeError as exc:  # a value of the wrong type for its field
         raise QueryError(f"Cannot compare values in this query: {exc}") from None
-    for field, direction in reversed(order):
-        get = _getter(field, kind)
-        found.sort(key=lambda pair: _sort_value(get(*pair)), reverse=direction == "desc")
-    if limit is not None:
-        found = found[:limit]
-    return SearchResult(found, kind, float(storage))
+    return found
 
 
 def search(offers: list[dict[str, Any]], body: Any) -> list[dict[str, Any]]:
