@@ -23,7 +23,8 @@ one), ``file_systems`` (names to mount), ``file_system_mounts``, ``image`` (the 
 (replaces the generated cloud-init), ``tags`` (dict), ``firewall_rulesets`` (ids),
 ``hostname``.
 
-SSH keys and file systems (module functions, blocking; ``*_async`` twins are awaitable)::
+SSH keys and file systems (module functions, blocking; :mod:`.aio` has the same names,
+awaitable: ``await lambda_cloud.aio.ssh_keys()``)::
 
     from atlas_nb.providers import lambda_cloud
     lambda_cloud.ssh_keys()                          # DataFrame: id, name, public_key
@@ -43,16 +44,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..._deprecated import moved_to_aio
 from ..._runtime import syncify
+from . import aio
 from .account import SSHKey
-from .aio import (
-    add_ssh_key_async,
-    create_file_system_async,
-    delete_file_system_async,
-    delete_ssh_key_async,
-    file_systems_async,
-    ssh_keys_async,
-)
 from .provider import LambdaProvider
 
 #: the helpers the single ``lambda_cloud`` module had, importable here as before
@@ -93,18 +88,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-ssh_keys = syncify(ssh_keys_async)
-add_ssh_key = syncify(add_ssh_key_async)
-delete_ssh_key = syncify(delete_ssh_key_async)
-file_systems = syncify(file_systems_async)
-create_file_system = syncify(create_file_system_async)
-delete_file_system = syncify(delete_file_system_async)
+ssh_keys = syncify(aio.ssh_keys)
+add_ssh_key = syncify(aio.add_ssh_key)
+delete_ssh_key = syncify(aio.delete_ssh_key)
+file_systems = syncify(aio.file_systems)
+create_file_system = syncify(aio.create_file_system)
+delete_file_system = syncify(aio.delete_file_system)
+
+#: deprecated (removed in the next release): the awaitable twins are ``aio.<name>``
+ssh_keys_async = moved_to_aio(aio, "ssh_keys")
+add_ssh_key_async = moved_to_aio(aio, "add_ssh_key")
+delete_ssh_key_async = moved_to_aio(aio, "delete_ssh_key")
+file_systems_async = moved_to_aio(aio, "file_systems")
+create_file_system_async = moved_to_aio(aio, "create_file_system")
+delete_file_system_async = moved_to_aio(aio, "delete_file_system")
 
 __all__ = [
     "LambdaProvider",
     "SSHKey",
     "add_ssh_key",
     "add_ssh_key_async",
+    "aio",
     "create_file_system",
     "create_file_system_async",
     "delete_file_system",

@@ -1,6 +1,10 @@
 """``atlas_nb.providers.lambda_cloud.aio``: Lambda SSH keys and file systems, awaitable.
 
-The blocking twins, with the same names, are in :mod:`atlas_nb.providers.lambda_cloud`.
+The blocking twins, with the same names, are in :mod:`atlas_nb.providers.lambda_cloud`; the
+old ``lambda_cloud.*_async`` names still work for one release and warn (DeprecationWarning).
+
+    >>> sorted(__all__)[:3]
+    ['add_ssh_key', 'create_file_system', 'delete_file_system']
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ async def _find(prov: LambdaProvider, path: str, ref: str, what: str) -> dict[st
 
 @on_runtime
 @reads("the SSH key list", provider=PROVIDER)
-async def ssh_keys_async(*, api_key: str | None = None) -> pd.DataFrame:
+async def ssh_keys(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda SSH keys (columns ``id, name, public_key``)."""
     from ...frames import frame
 
@@ -42,7 +46,7 @@ async def ssh_keys_async(*, api_key: str | None = None) -> pd.DataFrame:
 
 
 @on_runtime
-async def add_ssh_key_async(
+async def add_ssh_key(
     name: str, public_key: str | None = None, *, api_key: str | None = None
 ) -> SSHKey:
     """Add an SSH key; without ``public_key`` Lambda generates a pair and returns its
@@ -63,7 +67,7 @@ async def add_ssh_key_async(
 
 @on_runtime
 @reads("the SSH key list", provider=PROVIDER)
-async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
+async def delete_ssh_key(key: str, *, api_key: str | None = None) -> None:
     """Delete an SSH key by id or name."""
     prov = _provider(api_key)
     found = await _find(prov, "/ssh-keys", key, "SSH key")
@@ -72,7 +76,7 @@ async def delete_ssh_key_async(key: str, *, api_key: str | None = None) -> None:
 
 @on_runtime
 @reads("the file system list", provider=PROVIDER)
-async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
+async def file_systems(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda file systems (columns ``id, name, region, mount_point, is_in_use, ...``)."""
     from ...frames import frame
 
@@ -85,7 +89,7 @@ async def file_systems_async(*, api_key: str | None = None) -> pd.DataFrame:
 
 @on_runtime
 @reads("the new file system", provider=PROVIDER)
-async def create_file_system_async(
+async def create_file_system(
     name: str, region: str, *, api_key: str | None = None
 ) -> dict[str, Any]:
     """Create a persistent file system in a region (mount it with
@@ -98,8 +102,18 @@ async def create_file_system_async(
 
 @on_runtime
 @reads("the file system list", provider=PROVIDER)
-async def delete_file_system_async(fs: str, *, api_key: str | None = None) -> None:
+async def delete_file_system(fs: str, *, api_key: str | None = None) -> None:
     """Delete a file system by id or name (it must not be attached to an instance)."""
     prov = _provider(api_key)
     found = await _find(prov, "/file-systems", fs, "file system")
     await prov._data("DELETE", f"/filesystems/{segment(found['id'], 'lambda', field='id')}")
+
+
+__all__ = [
+    "add_ssh_key",
+    "create_file_system",
+    "delete_file_system",
+    "delete_ssh_key",
+    "file_systems",
+    "ssh_keys",
+]

@@ -23,6 +23,8 @@ Search with a Python filter builder (:func:`~atlas_nb.providers.vast.query.build
     c = atlas.spawn(df.iloc[0], image="vllm/vllm-openai:latest", ports=["8000/http"])
     vast.label(c.id, "my-run")
 
+:mod:`.aio` has the same functions, awaitable: ``await vast.aio.search_offers(gpu="h100")``.
+
 One concept per module: ``query`` (the offer-search builder), ``translate`` (instance payloads,
 status, env and ports), ``catalog`` (offers as rows and GPU types), ``rent`` (which offer a
 request rents and the body that rents it), ``aio`` (the awaitable extras), ``provider``.
@@ -33,8 +35,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..._deprecated import moved_to_aio
 from ..._runtime import syncify
-from .aio import label_async, search_offers_async
+from . import aio
 from .provider import VastProvider
 from .query import build_query
 
@@ -66,11 +69,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-search_offers = syncify(search_offers_async)
-label = syncify(label_async)
+search_offers = syncify(aio.search_offers)
+label = syncify(aio.label)
+
+#: deprecated (removed in the next release): the awaitable twins are ``aio.<name>``
+search_offers_async = moved_to_aio(aio, "search_offers")
+label_async = moved_to_aio(aio, "label")
 
 __all__ = [
     "VastProvider",
+    "aio",
     "build_query",
     "label",
     "label_async",

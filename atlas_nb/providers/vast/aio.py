@@ -1,6 +1,11 @@
 """``atlas_nb.providers.vast.aio``: Vast's offer search and instance labels, awaitable.
 
-The blocking twins, with the same names, are in :mod:`atlas_nb.providers.vast`.
+The blocking twins, with the same names, are in :mod:`atlas_nb.providers.vast`; the old
+``vast.search_offers_async`` / ``vast.label_async`` still work for one release and warn
+(DeprecationWarning).
+
+    >>> __all__
+    ['label', 'search_offers']
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ def _provider(api_key: str | None) -> VastProvider:
 
 
 @on_runtime
-async def search_offers_async(
+async def search_offers(
     *,
     gpu: str | Iterable[str] | None = None,
     num_gpus: int | Iterable[int] | None = None,
@@ -75,6 +80,9 @@ async def search_offers_async(
 
 
 @on_runtime
-async def label_async(compute_id: str, text: str, *, api_key: str | None = None) -> Compute:
+async def label(compute_id: str, text: str, *, api_key: str | None = None) -> Compute:
     """Set a Vast instance's label."""
     return await _provider(api_key).set_label(compute_id, text)
+
+
+__all__ = ["label", "search_offers"]
