@@ -41,32 +41,28 @@ cloud-init), ``firewall`` (rulesets opening published ports), ``pacing`` (one la
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ..._deprecated import moved_to_aio
+from ..._lazy import moved_names
 from ..._runtime import syncify
 from . import aio
 from .account import SSHKey
 from .provider import LambdaProvider
 
 #: the helpers the single ``lambda_cloud`` module had, importable here as before
-_MOVED = {
-    **dict.fromkeys(["SSH_KEY_COLUMNS", "FILE_SYSTEM_COLUMNS"], "account"),
-    **dict.fromkeys(
-        [
+__getattr__ = moved_names(
+    __name__,
+    {
+        "account": ["SSH_KEY_COLUMNS", "FILE_SYSTEM_COLUMNS"],
+        "catalog": [
             "capacity_message",
             "gpu_types_from_catalogue",
             "matching_types",
             "offer_rows",
             "vram_from_description",
         ],
-        "catalog",
-    ),
-    "ports_ruleset": "firewall",
-    **dict.fromkeys(["OPTS", "TAG_KEY_MAX", "TAG_VALUE_MAX", "check_tags", "cloud_init"], "launch"),
-    **dict.fromkeys(
-        [
+        "firewall": ["ports_ruleset"],
+        "launch": ["OPTS", "TAG_KEY_MAX", "TAG_VALUE_MAX", "check_tags", "cloud_init"],
+        "translate": [
             "STATUS_MAP",
             "TAG_CREATED",
             "TAG_IMAGE",
@@ -77,16 +73,8 @@ _MOVED = {
             "parse_type_name",
             "tag_dict",
         ],
-        "translate",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+    },
+)
 
 ssh_keys = syncify(aio.ssh_keys)
 add_ssh_key = syncify(aio.add_ssh_key)

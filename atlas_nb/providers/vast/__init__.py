@@ -32,24 +32,21 @@ request rents and the body that rents it), ``aio`` (the awaitable extras), ``pro
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ..._deprecated import moved_to_aio
+from ..._lazy import moved_names
 from ..._runtime import syncify
 from . import aio
 from .provider import VastProvider
 from .query import build_query
 
 #: the helpers the single ``vast`` module had, importable here as before
-_MOVED = {
-    **dict.fromkeys(
-        ["gpu_types_from_offers", "offer_prices", "offer_row", "offer_rows"], "catalog"
-    ),
-    **dict.fromkeys(["MB_PER_GB", "OfferType", "country"], "query"),
-    **dict.fromkeys(["DEFAULT_DISK_GB", "OPTS"], "rent"),
-    **dict.fromkeys(
-        [
+__getattr__ = moved_names(
+    __name__,
+    {
+        "catalog": ["gpu_types_from_offers", "offer_prices", "offer_row", "offer_rows"],
+        "query": ["MB_PER_GB", "OfferType", "country"],
+        "rent": ["DEFAULT_DISK_GB", "OPTS"],
+        "translate": [
             "PORTS_ENV",
             "env_flags",
             "instance_fields",
@@ -58,16 +55,8 @@ _MOVED = {
             "refused",
             "vast_status",
         ],
-        "translate",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+    },
+)
 
 search_offers = syncify(aio.search_offers)
 label = syncify(aio.label)
