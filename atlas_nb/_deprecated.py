@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 
@@ -51,3 +52,9 @@ def renamed_function(old: str, new: str, fn: Callable[..., Any]) -> Callable[...
     function.__name__ = old.rsplit(".", 1)[-1]
     function.__doc__ = f"Deprecated alias of :func:`{new}`."
     return function
+
+
+def moved_to_aio(aio: ModuleType, name: str) -> Callable[..., Any]:
+    """The old ``<package>.<name>_async`` of a coroutine now named ``<package>.aio.<name>``."""
+    package = aio.__name__.rpartition(".")[0]
+    return renamed_function(f"{package}.{name}_async", f"{aio.__name__}.{name}", getattr(aio, name))

@@ -1,4 +1,6 @@
-"""Heavy third-party modules, imported on first attribute use (so ``import atlas_nb`` is quick).
+"""Heavy third-party modules, imported on first attribute use (so ``import atlas_nb`` is quick),
+and :func:`moved_names`, for the names a package keeps importable after they moved into its
+submodules.
 
 A module uses one like the real thing; the import happens at the first ``pd.<name>``:
 
@@ -19,6 +21,7 @@ A module uses one like the real thing; the import happens at the first ``pd.<nam
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -41,3 +44,22 @@ class LazyModule:
 
 pandas: Any = LazyModule("pandas")
 httpx: Any = LazyModule("httpx")
+
+
+def moved_names(package: str, homes: Mapping[str, Iterable[str]]) -> Callable[[str], Any]:
+    """A ``__getattr__`` (PEP 562) for ``package``: ``homes`` maps each submodule to the names
+    it now holds, which still import from the package.
+
+        >>> from atlas_nb.providers import base
+        >>> getattr_ = moved_names("atlas_nb.providers", {"base": ["CAPABILITIES"]})
+        >>> getattr_("CAPABILITIES") is base.CAPABILITIES
+        True
+    """
+    home = {name: module for module, names in homes.items() for name in names}
+
+    def __getattr__(name: str) -> Any:
+        if name not in home:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{home[name]}"), name)
+
+    return __getattr__

@@ -80,10 +80,11 @@ async def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> 
 
 
 #: ``atlas_nb.aio.lambda_.ssh_keys()`` ...: the provider extras' awaitable twins, without the
-#: old ``_async`` suffix (the modules keep those names)
+#: old ``_async`` suffix: a provider package's own ``aio`` module, or (Fly Machines, whose
+#: module keeps those names) a namespace made from its ``*_async`` functions
 _PROVIDER_EXTRAS = {
-    "lambda_": "atlas_nb.providers.lambda_cloud",
-    "vast": "atlas_nb.providers.vast",
+    "lambda_": "atlas_nb.providers.lambda_cloud.aio",
+    "vast": "atlas_nb.providers.vast.aio",
     "fly_machines": "atlas_nb.providers.fly_machines",
 }
 
@@ -93,12 +94,15 @@ def _extras(name: str) -> ModuleType:
     import sys
 
     source = importlib.import_module(_PROVIDER_EXTRAS[name])
-    namespace = ModuleType(f"atlas_nb.aio.{name}", f"The awaitable twins of ``atlas.{name}``.")
-    names = [n for n in getattr(source, "__all__", ()) if n.endswith("_async")]
-    for old in names:
-        setattr(namespace, old.removesuffix("_async"), getattr(source, old))
-    namespace.__all__ = sorted(n.removesuffix("_async") for n in names)  # type: ignore[attr-defined]
-    sys.modules[namespace.__name__] = namespace
+    if source.__name__.endswith(".aio"):
+        namespace = source
+    else:
+        namespace = ModuleType(f"atlas_nb.aio.{name}", f"The awaitable twins of ``atlas.{name}``.")
+        names = [n for n in getattr(source, "__all__", ()) if n.endswith("_async")]
+        for old in names:
+            setattr(namespace, old.removesuffix("_async"), getattr(source, old))
+        namespace.__all__ = sorted(n.removesuffix("_async") for n in names)  # type: ignore[attr-defined]
+    sys.modules[f"atlas_nb.aio.{name}"] = namespace
     globals()[name] = namespace
     return namespace
 

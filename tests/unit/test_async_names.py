@@ -120,8 +120,8 @@ def test_the_sync_methods_do_not_warn():
 def test_provider_extras_have_aio_namespaces_without_the_suffix():
     from atlas_nb.providers import fly_machines, lambda_cloud, vast
 
-    assert aio.lambda_.ssh_keys is lambda_cloud.ssh_keys_async
-    assert aio.vast.search_offers is vast.search_offers_async
+    assert aio.lambda_.ssh_keys is lambda_cloud.aio.ssh_keys
+    assert aio.vast.search_offers is vast.aio.search_offers
     assert aio.fly_machines.wait is fly_machines.wait_async
     for namespace in (aio.lambda_, aio.vast, aio.fly_machines):
         assert namespace.__all__ and not any(n.endswith("_async") for n in namespace.__all__)

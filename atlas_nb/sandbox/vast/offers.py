@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...providers.vast_query import SEARCH_FIELDS as _CLIENT_SEARCH_FIELDS
+from ...providers.vast.query import SEARCH_FIELDS as _CLIENT_SEARCH_FIELDS
 
 #: (Vast name, MB per GPU, on-demand $/GPU-h range, GPU counts, weight, compute cap, TFLOPs)
 GPU_MODELS: tuple[tuple[str, int, tuple[float, float], tuple[int, ...], int, int, float], ...] = (
