@@ -79,13 +79,12 @@ async def dashboard(*, refresh: Any = "5s", allow_destructive: bool = False) -> 
     return await asyncio.to_thread(_dashboard, refresh=refresh, allow_destructive=allow_destructive)
 
 
-#: ``atlas_nb.aio.lambda_.ssh_keys()`` ...: the provider extras' awaitable twins, without the
-#: old ``_async`` suffix: a provider package's own ``aio`` module, or (Fly Machines, whose
-#: module keeps those names) a namespace made from its ``*_async`` functions
+#: ``atlas_nb.aio.lambda_.ssh_keys()`` ...: the provider extras' awaitable twins, each
+#: provider package's own ``aio`` module
 _PROVIDER_EXTRAS = {
     "lambda_": "atlas_nb.providers.lambda_cloud.aio",
     "vast": "atlas_nb.providers.vast.aio",
-    "fly_machines": "atlas_nb.providers.fly_machines",
+    "fly_machines": "atlas_nb.providers.fly_machines.aio",
 }
 
 
@@ -93,15 +92,7 @@ def _extras(name: str) -> ModuleType:
     import importlib
     import sys
 
-    source = importlib.import_module(_PROVIDER_EXTRAS[name])
-    if source.__name__.endswith(".aio"):
-        namespace = source
-    else:
-        namespace = ModuleType(f"atlas_nb.aio.{name}", f"The awaitable twins of ``atlas.{name}``.")
-        names = [n for n in getattr(source, "__all__", ()) if n.endswith("_async")]
-        for old in names:
-            setattr(namespace, old.removesuffix("_async"), getattr(source, old))
-        namespace.__all__ = sorted(n.removesuffix("_async") for n in names)  # type: ignore[attr-defined]
+    namespace = importlib.import_module(_PROVIDER_EXTRAS[name])
     sys.modules[f"atlas_nb.aio.{name}"] = namespace
     globals()[name] = namespace
     return namespace

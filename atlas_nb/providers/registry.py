@@ -17,7 +17,7 @@ import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -140,6 +140,9 @@ def resolve_provider_class(provider: ProviderLike | None) -> type[Provider]:
     )
 
 
+P = TypeVar("P", bound=Provider)
+
+
 def get_provider(
     provider: ProviderLike | None = None, *, api_key: str | SecretStr | None = None
 ) -> Provider:
@@ -166,6 +169,24 @@ def get_provider(
 def key_fingerprint(secret: str) -> str:
     """SHA-256 of a key, hex (safe to store; identifies the key without revealing it)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def typed_provider(cls: type[P], api_key: str | None = None) -> P:
+    """The shared instance of the provider named ``cls.name``, typed as ``cls`` (a provider's
+    own extras use it: ``typed_provider(VastProvider, api_key).search(...)``).
+
+        >>> from atlas_nb.providers.mock import MockProvider
+        >>> type(typed_provider(MockProvider)).__name__
+        'MockProvider'
+    """
+    prov = get_provider(cls.name, api_key=api_key)
+    if not isinstance(prov, cls):
+        raise ValidationError(
+            f"provider {cls.name!r} is registered as {type(prov).__name__}, not {cls.__name__}",
+            field="provider",
+            hint=f"Its extras need {cls.__name__}; register your class under another name.",
+        )
+    return prov
 
 
 def provider_names() -> list[str]:

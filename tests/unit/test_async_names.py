@@ -122,7 +122,7 @@ def test_provider_extras_have_aio_namespaces_without_the_suffix():
 
     assert aio.lambda_.ssh_keys is lambda_cloud.aio.ssh_keys
     assert aio.vast.search_offers is vast.aio.search_offers
-    assert aio.fly_machines.wait is fly_machines.wait_async
+    assert aio.fly_machines.wait is fly_machines.aio.wait
     for namespace in (aio.lambda_, aio.vast, aio.fly_machines):
         assert namespace.__all__ and not any(n.endswith("_async") for n in namespace.__all__)
     import importlib

@@ -9,19 +9,23 @@ import warnings
 
 import pytest
 
-from atlas_nb.providers import lambda_cloud, vast
+from atlas_nb.providers import fly_machines, lambda_cloud, vast
 
-RENAMED = [
-    (lambda_cloud, name)
-    for name in (
-        "ssh_keys",
-        "add_ssh_key",
-        "delete_ssh_key",
-        "file_systems",
-        "create_file_system",
-        "delete_file_system",
-    )
-] + [(vast, name) for name in ("search_offers", "label")]
+RENAMED = (
+    [
+        (lambda_cloud, name)
+        for name in (
+            "ssh_keys",
+            "add_ssh_key",
+            "delete_ssh_key",
+            "file_systems",
+            "create_file_system",
+            "delete_file_system",
+        )
+    ]
+    + [(vast, name) for name in ("search_offers", "label")]
+    + [(fly_machines, "wait")]
+)
 
 
 @pytest.mark.parametrize(
@@ -87,5 +91,21 @@ async def test_vast_label_old_name_warns_and_still_labels(sandbox):
         assert (await vast.aio.label(c.id, "new-name")).name == "new-name"
         with pytest.warns(DeprecationWarning, match=r"vast\.label_async\(\) is deprecated"):
             assert (await vast.label_async(c.id, "old-name")).name == "old-name"
+    finally:
+        await c.aterminate()
+
+
+async def test_fly_machines_wait_old_name_warns_and_still_waits(sandbox):
+    import atlas_nb.aio as atlas_aio
+
+    c = await atlas_aio.spawn(
+        provider="fly", image="nginx:1.27", provider_opts={"app": "atlas-demo-web"}
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert (await fly_machines.aio.wait(c.id, "started", timeout=30)).is_running
+        with pytest.warns(DeprecationWarning, match=r"fly_machines\.wait_async\(\) is deprecated"):
+            assert (await fly_machines.wait_async(c.id, "started", timeout=30)).is_running
     finally:
         await c.aterminate()

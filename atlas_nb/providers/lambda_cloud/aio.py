@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..._runtime import on_runtime
 from ...transport.paths import segment
 from .._parse import ident, reading, reads
+from ..registry import typed_provider
 from .account import FILE_SYSTEM_COLUMNS, SSH_KEY_COLUMNS, SSHKey, find
 from .provider import LambdaProvider
 from .translate import PROVIDER
@@ -24,16 +25,8 @@ else:
     from ..._lazy import pandas as pd
 
 
-def _provider(api_key: str | None) -> LambdaProvider:
-    from ..registry import get_provider
-
-    prov = get_provider(PROVIDER, api_key=api_key)
-    assert isinstance(prov, LambdaProvider)
-    return prov
-
-
 async def _find(prov: LambdaProvider, path: str, ref: str, what: str) -> dict[str, Any]:
-    return find(await prov._data("GET", path), ref, what)
+    return find(await prov.data("GET", path), ref, what)
 
 
 @on_runtime
@@ -42,7 +35,8 @@ async def ssh_keys(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda SSH keys (columns ``id, name, public_key``)."""
     from ...frames import frame
 
-    return frame(await _provider(api_key)._data("GET", "/ssh-keys"), SSH_KEY_COLUMNS)
+    prov = typed_provider(LambdaProvider, api_key)
+    return frame(await prov.data("GET", "/ssh-keys"), SSH_KEY_COLUMNS)
 
 
 @on_runtime
@@ -55,7 +49,8 @@ async def add_ssh_key(
     body: dict[str, Any] = {"name": name}
     if public_key is not None:
         body["public_key"] = public_key.strip()
-    data = await _provider(api_key)._data("POST", "/ssh-keys", json=body, what="add key")
+    prov = typed_provider(LambdaProvider, api_key)
+    data = await prov.data("POST", "/ssh-keys", json=body, what="add key")
     with reading(PROVIDER, "the new SSH key", data):
         return SSHKey(
             id=ident(data, provider=PROVIDER, what="the new SSH key"),
@@ -69,9 +64,9 @@ async def add_ssh_key(
 @reads("the SSH key list", provider=PROVIDER)
 async def delete_ssh_key(key: str, *, api_key: str | None = None) -> None:
     """Delete an SSH key by id or name."""
-    prov = _provider(api_key)
+    prov = typed_provider(LambdaProvider, api_key)
     found = await _find(prov, "/ssh-keys", key, "SSH key")
-    await prov._data("DELETE", f"/ssh-keys/{segment(found['id'], 'lambda', field='id')}")
+    await prov.data("DELETE", f"/ssh-keys/{segment(found['id'], 'lambda', field='id')}")
 
 
 @on_runtime
@@ -80,9 +75,10 @@ async def file_systems(*, api_key: str | None = None) -> pd.DataFrame:
     """Your Lambda file systems (columns ``id, name, region, mount_point, is_in_use, ...``)."""
     from ...frames import frame
 
+    prov = typed_provider(LambdaProvider, api_key)
     rows = [
         {**fs, "region": (fs.get("region") or {}).get("name")}
-        for fs in await _provider(api_key)._data("GET", "/file-systems")
+        for fs in await prov.data("GET", "/file-systems")
     ]
     return frame(rows, FILE_SYSTEM_COLUMNS)
 
@@ -95,18 +91,17 @@ async def create_file_system(
     """Create a persistent file system in a region (mount it with
     ``provider_opts={"file_systems": [name]}`` on instances in that region)."""
     body = {"name": name, "region": region}
-    return dict(
-        await _provider(api_key)._data("POST", "/filesystems", json=body, what="create filesystem")
-    )
+    prov = typed_provider(LambdaProvider, api_key)
+    return dict(await prov.data("POST", "/filesystems", json=body, what="create filesystem"))
 
 
 @on_runtime
 @reads("the file system list", provider=PROVIDER)
 async def delete_file_system(fs: str, *, api_key: str | None = None) -> None:
     """Delete a file system by id or name (it must not be attached to an instance)."""
-    prov = _provider(api_key)
+    prov = typed_provider(LambdaProvider, api_key)
     found = await _find(prov, "/file-systems", fs, "file system")
-    await prov._data("DELETE", f"/filesystems/{segment(found['id'], 'lambda', field='id')}")
+    await prov.data("DELETE", f"/filesystems/{segment(found['id'], 'lambda', field='id')}")
 
 
 __all__ = [

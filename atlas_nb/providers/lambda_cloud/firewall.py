@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import ConflictError
 
-#: ``LambdaProvider._data``: (method, path, **request options) -> the answer's ``data``
+#: ``LambdaProvider.data``: (method, path, **request options) -> the answer's ``data``
 DataCall = Callable[..., Awaitable[Any]]
 
 

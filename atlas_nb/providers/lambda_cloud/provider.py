@@ -68,7 +68,9 @@ class LambdaProvider(Provider):
     def api(self) -> HttpApi:
         return self.http_api("rest", "lambda", auth_headers=self.bearer_headers)
 
-    async def _data(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def data(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request to Lambda's API; the ``data`` of its answer (Lambda wraps every answer
+        in ``{"data": ...}``)."""
         body = await self.api.json(method, path, **kwargs)
         if not isinstance(body, Mapping) or "data" not in body:
             raise ProviderError(
@@ -82,7 +84,7 @@ class LambdaProvider(Provider):
     @reads("the instance-type catalogue")
     async def instance_types(self) -> dict[str, Any]:
         """The raw ``GET /instance-types`` data (type name → type and regions with capacity)."""
-        data = await self._data("GET", "/instance-types")
+        data = await self.data("GET", "/instance-types")
         return dict(data)
 
     @reads("the instance-type catalogue", models=True)
@@ -110,13 +112,13 @@ class LambdaProvider(Provider):
 
     @reads("an instance")
     async def get(self, compute_id: str) -> Compute:
-        return self._compute(await self._data("GET", f"/instances/{segment(compute_id, 'lambda')}"))
+        return self._compute(await self.data("GET", f"/instances/{segment(compute_id, 'lambda')}"))
 
     @reads("the instance list")
     async def list_computes(
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
-        items = [self._compute(d) for d in await self._data("GET", "/instances")]
+        items = [self._compute(d) for d in await self.data("GET", "/instances")]
         if status is None:
             gone = (ComputeStatus.TERMINATING, ComputeStatus.TERMINATED)
             items = [c for c in items if c.status not in gone]
@@ -128,7 +130,7 @@ class LambdaProvider(Provider):
 
     @reads("an instance restart")
     async def restart(self, compute_id: str) -> Compute:
-        data = await self._data(
+        data = await self.data(
             "POST",
             "/instance-operations/restart",
             json={"instance_ids": [segment(compute_id, "lambda")]},
@@ -138,7 +140,7 @@ class LambdaProvider(Provider):
 
     @reads("an instance terminate")
     async def terminate(self, compute_id: str) -> None:
-        await self._data(
+        await self.data(
             "POST",
             "/instance-operations/terminate",
             json={"instance_ids": [segment(compute_id, "lambda")]},
@@ -162,9 +164,7 @@ class LambdaProvider(Provider):
         env, handle = auth_material(request.auth)
         body = launch_body(request, opts, type_name, region, key_name, {**request.env, **env})
         if request.ports and "firewall_rulesets" not in body:
-            ruleset = await ensure_ports_ruleset(
-                self._data, region, [p.port for p in request.ports]
-            )
+            ruleset = await ensure_ports_ruleset(self.data, region, [p.port for p in request.ports])
             body["firewall_rulesets"] = [{"id": ruleset}]
         try:
             data = await submit_create(self.name, request.name, self._launch(body), auth=handle)
@@ -220,7 +220,7 @@ class LambdaProvider(Provider):
         return choose_instance(request, opts, catalogue)
 
     async def _ssh_key_name(self, wanted: Any) -> str:
-        keys = await self._data("GET", "/ssh-keys")
+        keys = await self.data("GET", "/ssh-keys")
         return choose_ssh_key(keys, wanted or self.settings.lambda_ssh_key)
 
     async def _launch(self, body: dict[str, Any]) -> Any:
@@ -228,7 +228,7 @@ class LambdaProvider(Provider):
         key = (self.api.base_url, hashlib.sha256(self.secret().encode()).hexdigest())
         return await paced_launch(
             key,
-            lambda: self._data("POST", "/instance-operations/launch", json=body, what="launch"),
+            lambda: self.data("POST", "/instance-operations/launch", json=body, what="launch"),
             interval_s=self.launch_interval_s,
             retries=self.launch_retries,
         )

@@ -17,18 +17,11 @@ from typing import Any
 from ..._runtime import on_runtime
 from ...models import Compute
 from .._parse import reading
+from ..registry import typed_provider
 from .catalog import offer_rows
 from .provider import VastProvider
 from .query import OfferType, build_query
 from .translate import PROVIDER
-
-
-def _provider(api_key: str | None) -> VastProvider:
-    from ..registry import get_provider
-
-    prov = get_provider(PROVIDER, api_key=api_key)
-    assert isinstance(prov, VastProvider)
-    return prov
 
 
 @on_runtime
@@ -67,7 +60,7 @@ async def search_offers(
         disk_gb=disk_gb,
         extra=extra,
     )
-    offers = await _provider(api_key).search(q)
+    offers = await typed_provider(VastProvider, api_key).search(q)
     if raw:
         return offers
     from ...frames import OFFER_COLUMNS, frame
@@ -82,7 +75,7 @@ async def search_offers(
 @on_runtime
 async def label(compute_id: str, text: str, *, api_key: str | None = None) -> Compute:
     """Set a Vast instance's label."""
-    return await _provider(api_key).set_label(compute_id, text)
+    return await typed_provider(VastProvider, api_key).set_label(compute_id, text)
 
 
 __all__ = ["label", "search_offers"]

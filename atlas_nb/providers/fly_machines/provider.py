@@ -1,35 +1,7 @@
-"""Fly.io Machines (``https://api.machines.dev/v1``): CPU machines in your Fly apps.
+"""The Fly Machines provider: requests to machine configs, machines to computes.
 
-Fly.io stopped offering GPUs in 2026 (its Machines API rejects GPU guests), so this provider
-spawns CPU machines only; ask for a GPU and you get ``UnsupportedError`` naming providers
-that sell them. A machine lives in an app: ``provider_opts={"app": "my-app"}``, else the
-``fly_app`` setting. Compute ids are ``"<app>/<machine id>"`` (a bare machine id works when
-``fly_app`` is set, or is looked up in your organisation's apps).
-
-The token is the ``fly`` API key (``FLY_API_TOKEN``): macaroon tokens (``fm1r_``, ``fm1a_``,
-``fm2_``) are sent as ``FlyV1 <token>``, others as ``Bearer <token>``.
-
-``provider_opts`` keys: ``app``; the guest as ``guest`` (dict) or ``cpu_kind``, ``cpus``,
-``memory_mb``, or a ``size`` preset (``shared-cpu-2x``, ``performance-4x``, ...); ``region``;
-``services`` (default: one per port: http ports on 443/80 with TLS, tcp ports as-is);
-``auto_destroy``; ``restart`` (``"no"``, ``"always"``, ``"on-failure"`` or a dict);
-``metadata``, ``init``, ``mounts``, ``checks``, ``files``, ``stop_config``, ``schedule``,
-``dns``, ``skip_launch``.
-
-The Machines API allocates no public address, so ``<app>.fly.dev`` answers only once the app
-has IPs. A spawn that publishes ports (or gives ``services``) therefore makes sure the app has
-a shared Anycast IPv4 and an IPv6, allocating what is missing through Fly's GraphQL API
-(``allocateIpAddress``, as ``fly ips allocate-v4 --shared`` / ``allocate-v6`` do) before it
-creates the machine; if Fly refuses, nothing is created and the error says how to allocate
-them by hand. The compute's ``public_ip`` is the app's shared IPv4.
-
-App names and machine ids are checked before they go into a URL (and escaped).
-
-``cost_per_hr`` is estimated from Fly's list prices (per vCPU-hour: shared $0.00095,
-performance $0.0287; $0.00687 per GB-hour of memory); stopped machines cost 0.
-
-    >>> fly_authorization("fm2_abc"), fly_authorization("personal-token")
-    ('FlyV1 fm2_abc', 'Bearer personal-token')
+>>> fly_authorization("fm2_abc"), fly_authorization("personal-token")
+('FlyV1 fm2_abc', 'Bearer personal-token')
 """
 
 from __future__ import annotations
@@ -41,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .._runtime import on_runtime, syncify
-from ..auth import auth_material
-from ..errors import (
+from ...auth import auth_material
+from ...errors import (
     AtlasError,
     AtlasTimeoutError,
     NotFoundError,
@@ -51,12 +22,12 @@ from ..errors import (
     UnsupportedError,
     ValidationError,
 )
-from ..models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
-from ..transport.http import HttpApi
-from ..transport.paths import segment
-from ._parse import ident, reading, reads
-from .base import Provider, redact_env
-from .created import created_id, read_back, submit_create
+from ...models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
+from ...transport.http import HttpApi
+from ...transport.paths import segment
+from .._parse import ident, reading, reads
+from ..base import Provider, redact_env
+from ..created import created_id, read_back, submit_create
 
 CONFIG_PASSTHROUGH = (
     "metadata",
@@ -592,27 +563,3 @@ class FlyMachinesProvider(Provider):
         if "v6" not in types:
             await self._graphql(ALLOCATE_IP, {"input": {"appId": app, "type": "v6"}}, app)
         return str(shared) if shared else None
-
-
-# -- module functions ------------------------------------------------------------------------
-
-
-def _provider(api_key: str | None) -> FlyMachinesProvider:
-    from .registry import get_provider
-
-    prov = get_provider("fly", api_key=api_key)
-    assert isinstance(prov, FlyMachinesProvider)
-    return prov
-
-
-@on_runtime
-async def wait_async(
-    compute_id: str, state: str = "started", *, timeout: float = 60.0, api_key: str | None = None
-) -> Compute:
-    """Wait until a Fly machine reaches ``state`` (started, stopped, suspended, destroyed)."""
-    return await _provider(api_key).wait_for_state(compute_id, state, timeout=timeout)
-
-
-wait = syncify(wait_async)
-
-__all__ = ["FlyMachinesProvider", "fly_authorization", "wait", "wait_async"]
