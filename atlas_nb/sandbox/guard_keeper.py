@@ -6,7 +6,8 @@ crashed kernel) cannot stop them, and its "pods" vanish with it, so the guards w
 calling a server that no longer exists. This keeper is started beside the guards with a pipe
 on its stdin: the sandbox writes ``+<pgid>`` for a guard it started and ``-<pgid>`` for one
 that has ended. End of input — the sandbox closed the pipe, exited or was killed — makes the
-keeper kill every group still listed and remove the guards' state folder.
+keeper kill every group still listed and remove the guards' state folder. It imports only the
+standard library, so the sandbox starts it as a script (``python -I guard_keeper.py ROOT``).
 
     >>> import io, os, subprocess, sys, tempfile
     >>> root = tempfile.mkdtemp()
@@ -47,10 +48,10 @@ def keep(lines: Iterable[str], root: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m atlas_nb.sandbox.guard_keeper ROOT`` (the pipe on stdin)."""
+    """``python -I .../guard_keeper.py ROOT`` (the pipe on stdin)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m atlas_nb.sandbox.guard_keeper ROOT", file=sys.stderr)
+        print("usage: python -I guard_keeper.py ROOT", file=sys.stderr)
         return 2
     # terminal signals go to the sandbox's process group; only the end of the pipe ends us
     signal.signal(signal.SIGINT, signal.SIG_IGN)
