@@ -124,8 +124,15 @@ def main() -> None:
                 async with sem:
                     for _ in range(5):  # a refused create (503) is simply retried here
                         try:
+                            # the client's guard is what is under test (the pods' own
+                            # guards: benchmarks/pod_guard.py); with guard="auto" each sandbox
+                            # pod would run a guard process, 200 of them on this machine
                             pod = await aio.spawn(
-                                provider="runpod", gpu="rtx_4090", image="x", **limit
+                                provider="runpod",
+                                gpu="rtx_4090",
+                                image="x",
+                                guard="client",
+                                **limit,
                             )
                             break
                         except atlas.ComputeMayExistError as exc:
@@ -171,8 +178,11 @@ def main() -> None:
         wrong |= {cid for cid in due_ids if cid in fired_at and fired_at[cid] < due_at[cid] - 0.05}
         late = [fired_at[c] - due_at[c] for c in due_ids if c in fired_at and c in due_at]
         lost = {cid for cid in alive if cid not in tracked_now and cid not in reported}
-        for cid in survivors:
-            rt.run(aio.untrack(cid, terminate=True))
+        for cid in survivors:  # clean up (a quarantined record is no longer tracked)
+            if cid in tracked_now:
+                rt.run(aio.untrack(cid, terminate=True))
+            else:
+                rt.run(aio.terminate(cid, provider="runpod"))
 
     figures = {
         "computes": TRACKED,
