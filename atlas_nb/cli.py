@@ -477,6 +477,7 @@ def cmd_reap(args: argparse.Namespace) -> int:
 def _reap(args: argparse.Namespace) -> int:
     import atlas_nb as atlas
 
+    from ._runtime import get_runtime
     from .orchestrator import api as orchestrator
 
     note = _print if args.format == "table" else _note
@@ -484,7 +485,7 @@ def _reap(args: argparse.Namespace) -> int:
     if not args.yes:
         atlas.configure(reaper_enabled=False)  # --watch must not reap without --yes
     # tracked computes: their limits are what you asked for when you tracked them
-    fired = atlas._runtime.get_runtime().run(orchestrator.enforce(wait_s=60))
+    fired = get_runtime().run(orchestrator.enforce(wait_s=60))
     for cid in fired:
         note(f"terminating {cid}: past its tracked limit")
     left = len(atlas.tracked())

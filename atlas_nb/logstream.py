@@ -73,7 +73,7 @@ class LogStream(Broadcast[LogEntry]):
         """The live log viewer widget of this stream (one per stream)."""
         from .widgets.log_viewer import attach
 
-        if self._viewer is None or self._viewer._closed:
+        if self._viewer is None or self._viewer.is_closed:
             self._viewer = attach(self)
         return self._viewer
 

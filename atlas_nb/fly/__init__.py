@@ -64,10 +64,7 @@ def deploy(
         return _deploy(path, app=app, wait=wait, timeout=timeout, activity_timeout=activity_timeout)
     running = _deploy(path, app=app, wait=False, timeout=timeout, activity_timeout=activity_timeout)
     if notebook:
-        from IPython.display import display
-
-        display(running.console())
-        running._shown = True
+        running.show()
     else:
 
         def print_line(kind: str, payload: str) -> None:

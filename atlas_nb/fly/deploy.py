@@ -171,6 +171,14 @@ class Deploy:
             self._console = attach(self)
         return self._console
 
+    def show(self) -> None:
+        """Display the live console in the notebook cell now; the deploy, as a cell's value,
+        then shows as text, so its console is not shown twice."""
+        from IPython.display import display
+
+        display(self.console())
+        self._shown = True
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         from ..widgets._env import in_notebook
 

@@ -65,6 +65,33 @@ CAPABILITY_DOCS: dict[str, str] = {
 CAPABILITIES = frozenset(CAPABILITY_DOCS)
 
 
+def select_computes(
+    computes: Iterable[Compute],
+    *,
+    status: ComputeStatus | None = None,
+    name: str | None = None,
+    hidden: Iterable[ComputeStatus] = (ComputeStatus.TERMINATED,),
+) -> list[Compute]:
+    """What ``list_computes(status=, name=)`` returns from everything a provider listed: those
+    in ``status`` (by default every one not ``hidden``), and named ``name`` when it is given.
+
+        >>> from atlas_nb.models import Compute
+        >>> pods = [Compute(id=i, provider="mock", name=n, status=s) for i, n, s in
+        ...         [("a", "web", "running"), ("b", "web", "terminated"), ("c", "db", "running")]]
+        >>> [c.id for c in select_computes(pods)], [c.id for c in select_computes(pods, name="web")]
+        (['a', 'c'], ['a'])
+        >>> [c.id for c in select_computes(pods, status=ComputeStatus.TERMINATED)]
+        ['b']
+    """
+    gone = frozenset(hidden)
+    return [
+        c
+        for c in computes
+        if (c.status == status if status is not None else c.status not in gone)
+        and (name is None or c.name == name)
+    ]
+
+
 class OfferQuery(dict[str, Any]):
     """Filters for :meth:`Provider.offers`: gpu, count, max_price_per_hr, spot, regions, limit.
 

@@ -38,7 +38,7 @@ from ..models import (
     Port,
 )
 from ..models.job import FAILED_JOB_STATUSES, TERMINAL_JOB_STATUSES
-from .base import OfferQuery, OfferRow, Provider, redact_env
+from .base import OfferQuery, OfferRow, Provider, redact_env, select_computes
 
 #: list prices (USD per GPU-hour) of the mock catalogue
 MOCK_PRICES: dict[str, float] = {
@@ -216,13 +216,7 @@ class MockProvider(Provider):
         with self._store.lock:
             recs = sorted(self._store.computes.values(), key=lambda r: r.created_at)
         out = [self._to_compute(r) for r in recs]
-        if status is None:
-            out = [c for c in out if c.status != ComputeStatus.TERMINATED]
-        else:
-            out = [c for c in out if c.status == status]
-        if name is not None:
-            out = [c for c in out if c.name == name]
-        return out
+        return select_computes(out, status=status, name=name)
 
     async def start(self, compute_id: str) -> Compute:
         rec = self._get(compute_id)

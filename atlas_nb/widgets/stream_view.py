@@ -213,6 +213,11 @@ class StreamView(anywidget.AnyWidget):
         if self.status != text:
             self.status = text
 
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`close` ran (a closed view shows nothing more)."""
+        return bool(getattr(self, "_closed", True))
+
     def close(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True

@@ -26,7 +26,7 @@ from ...models import AuthHandle, Compute, ComputeRequest, ComputeStatus, Port
 from ...transport.http import HttpApi
 from ...transport.paths import segment
 from .._parse import ident, reading, reads
-from ..base import Provider, redact_env
+from ..base import Provider, redact_env, select_computes
 from ..created import created_id, read_back, submit_create
 
 CONFIG_PASSTHROUGH = (
@@ -392,13 +392,7 @@ class FlyMachinesProvider(Provider):
         deleted = status in _GONE
         batches = await asyncio.gather(*(self._machines(a, deleted=deleted) for a in apps))
         found = [self._compute(a, m) for a, ms in zip(apps, batches, strict=True) for m in ms]
-        if status is None:
-            found = [c for c in found if c.status not in _GONE]
-        else:
-            found = [c for c in found if c.status == status]
-        if name is not None:
-            found = [c for c in found if c.name == name]
-        return found
+        return select_computes(found, status=status, name=name, hidden=_GONE)
 
     @reads("a machine action")
     async def _action(self, compute_id: str, action: str, **kwargs: Any) -> Compute:

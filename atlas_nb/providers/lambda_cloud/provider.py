@@ -29,7 +29,7 @@ from ...models import Compute, ComputeRequest, ComputeStatus, GpuType
 from ...transport.http import HttpApi
 from ...transport.paths import segment
 from .._parse import reading, reads
-from ..base import OfferQuery, OfferRow, Provider
+from ..base import OfferQuery, OfferRow, Provider, select_computes
 from ..created import created_id, read_back, submit_create
 from .account import choose_ssh_key
 from .catalog import (
@@ -119,14 +119,8 @@ class LambdaProvider(Provider):
         self, *, status: ComputeStatus | None = None, name: str | None = None
     ) -> list[Compute]:
         items = [self._compute(d) for d in await self.data("GET", "/instances")]
-        if status is None:
-            gone = (ComputeStatus.TERMINATING, ComputeStatus.TERMINATED)
-            items = [c for c in items if c.status not in gone]
-        else:
-            items = [c for c in items if c.status == status]
-        if name is not None:
-            items = [c for c in items if c.name == name]
-        return items
+        gone = (ComputeStatus.TERMINATING, ComputeStatus.TERMINATED)
+        return select_computes(items, status=status, name=name, hidden=gone)
 
     @reads("an instance restart")
     async def restart(self, compute_id: str) -> Compute:

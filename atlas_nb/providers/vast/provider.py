@@ -21,7 +21,7 @@ from ...models import Compute, ComputeRequest, ComputeStatus, GpuType
 from ...transport.http import HttpApi
 from ...transport.paths import segment
 from .._parse import reading, reads
-from ..base import OfferQuery, OfferRow, Provider
+from ..base import OfferQuery, OfferRow, Provider, select_computes
 from ..created import created_id, read_back, submit_create
 from .catalog import gpu_types_from_offers, offer_rows
 from .query import build_query
@@ -141,13 +141,7 @@ class VastProvider(Provider):
             if not token or token == params.get("after_token"):
                 break
             params["after_token"] = token
-        if status is None:
-            found = [c for c in found if c.status != ComputeStatus.TERMINATED]
-        else:
-            found = [c for c in found if c.status == status]
-        if name is not None:
-            found = [c for c in found if c.name == name]
-        return found
+        return select_computes(found, status=status, name=name)
 
     @reads("an instance change")
     async def _manage(self, compute_id: str, body: dict[str, Any]) -> None:
