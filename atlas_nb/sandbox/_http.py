@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from ._asgi import ASGIApp as ASGIApp
+from ._asgi import Message as Message
+from ._asgi import Receive as Receive
+from ._asgi import Scope as Scope
+from ._asgi import Send as Send
+from ._asgi import json_response as json_response
+from ._asgi import relative_path as relative_path
+from ._offer_faults import LaunchFaults, serve_launch_fault
 from ._state import SandboxState
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorResponse = Callable[[int, str], Response]
 
 STREAMING_TYPES = ("text/event-stream", "application/x-ndjson")
@@ -88,21 +91,6 @@ class ConnectionDropped(Exception):
     """Raised to abort a response mid-body (the server then closes the connection)."""
 
 
-def relative_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
-def json_response(
-    data: Any,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-    media_type: str = "application/json",
-) -> Response:
-    return JSONResponse(data, status_code=status, headers=headers, media_type=media_type)
-
-
 async def json_body(request: Request) -> Any:
     """The parsed JSON body, or ``None`` when empty; invalid JSON raises ``ValueError``."""
     raw = await request.body()
@@ -131,12 +119,19 @@ class FaultMiddleware:
     """Applies the sandbox's fault knobs for one provider before and around its app."""
 
     def __init__(
-        self, app: ASGIApp, state: SandboxState, provider: str, error_response: ErrorResponse
+        self,
+        app: ASGIApp,
+        state: SandboxState,
+        provider: str,
+        error_response: ErrorResponse,
+        launch_faults: LaunchFaults | None = None,
     ) -> None:
         self.app = app
         self.state = state
         self.provider = provider
         self.error_response = error_response
+        #: how this cloud refuses a create, and where its world keeps new pods (launch faults)
+        self.launch_faults = launch_faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,10 +149,11 @@ class FaultMiddleware:
         if rule.hang:
             await _wait_for_disconnect(receive)
             return
-        if rule.refuse or rule.stuck:  # launch faults: an offer refused, a pod stuck booting
-            from ._offer_faults import serve
-
-            await serve(rule, self.state, self.provider, self.app, scope, receive, send)
+        if (rule.refuse or rule.stuck) and self.launch_faults is not None:
+            # launch faults: an offer refused, a pod stuck booting
+            await serve_launch_fault(
+                rule, self.state, self.launch_faults, self.app, scope, receive, send
+            )
             return
         status = None
         if rule.burst > 0:

@@ -34,7 +34,10 @@ from atlas_nb.errors import (
 )
 from atlas_nb.models import ComputeStatus
 from atlas_nb.providers.mock import MockProvider
-from atlas_nb.sandbox._offer_faults import launch_knobs, refusal
+from atlas_nb.sandbox._offer_faults import launch_knobs
+from atlas_nb.sandbox.lambda_cloud.api import LambdaLaunchFaults
+from atlas_nb.sandbox.runpod.rest.launch_faults import LAUNCH_FAULTS as RUNPOD_LAUNCH_FAULTS
+from atlas_nb.sandbox.vast.api import VastLaunchFaults
 from atlas_nb.widgets.launch_view import LaunchLines, LaunchView, format_attempt
 from tests.unit.test_widgets import recorded
 
@@ -376,6 +379,13 @@ def test_the_notebook_view_shows_a_failure():
 
 # -- sandbox knobs -----------------------------------------------------------------------------
 
+#: each cloud's own side of the launch faults
+LAUNCH_FAULTS = {
+    "runpod": RUNPOD_LAUNCH_FAULTS,
+    "lambda": LambdaLaunchFaults(),
+    "vast": VastLaunchFaults(),
+}
+
 REFUSAL_CASES = [
     ("runpod", "capacity", 400, "There are no longer any instances available"),
     ("lambda", "capacity", 400, "instance-operations/launch/insufficient-capacity"),
@@ -403,7 +413,7 @@ def test_refusals_on_the_wire(sandbox_inproc, provider, kind, status, says):
 
     first, second = atlas._runtime.get_runtime().run(call())
     assert first.status_code == status and says in first.text
-    assert first.json() == refusal(provider, kind, path)[1]
+    assert first.json() == LAUNCH_FAULTS[provider].refusal(kind, path)[1]
     assert second.text != first.text  # count=1: the next create reaches the real handler
 
 

@@ -28,9 +28,6 @@ UPWARD = {
     ("atlas_nb.jobstream", "atlas_nb.widgets.job_view"): "display hook",
     # a FlyLogsClient made by hand (no token function given) asks this runtime's Fly services
     ("atlas_nb.fly.logs.client", "atlas_nb.fly.tokens.aio"): "default token source",
-    # the sandbox's fault middleware hands launch faults (an offer refused, a pod stuck
-    # booting) to the code that knows each cloud's world
-    ("atlas_nb.sandbox._http", "atlas_nb.sandbox._offer_faults"): "launch faults",
 }
 
 

@@ -48,6 +48,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .._http import Api, FaultMiddleware, json_body, json_response
+from .._offer_faults import json_object
 from .._state import SandboxState
 from .catalog import (
     INSTANCE_TYPES,
@@ -690,7 +691,52 @@ def build_app(state: SandboxState) -> FaultMiddleware:
         Route(f"{API}/filesystems", api(create_fs), methods=["POST"]),
         Route(f"{API}/filesystems/{{id}}", api(delete_fs), methods=["DELETE"]),
     ]
-    return FaultMiddleware(Starlette(routes=routes), state, FAULT_NAME, error_response)
+    return FaultMiddleware(
+        Starlette(routes=routes), state, FAULT_NAME, error_response, LambdaLaunchFaults()
+    )
+
+
+class LambdaLaunchFaults:
+    """How Lambda refuses a launch (its error codes), and the world agreeing: a region out of
+    capacity leaves ``regions_with_capacity_available`` (a quota changes nothing).
+
+        >>> LambdaLaunchFaults().refusal("quota", "/api/v1/instance-operations/launch")[1]
+        ... # doctest: +ELLIPSIS
+        {'error': {'code': 'global/quota-exceeded', ...}}
+        >>> LambdaLaunchFaults().created_ids(b'{"data": {"instance_ids": ["abc"]}}')
+        ['abc']
+    """
+
+    def refusal(self, kind: str, path: str) -> tuple[int, dict[str, Any]]:
+        if kind == "quota":
+            return 400, error_body(
+                "global/quota-exceeded",
+                "Launching this instance would exceed your account's quota.",
+                "Terminate instances you no longer need or ask Lambda for a higher quota.",
+            )
+        return 400, error_body(
+            "instance-operations/launch/insufficient-capacity",
+            "Not enough capacity to fulfill launch request.",
+            "Try a different region or instance type.",
+        )
+
+    def sell_out(self, state: SandboxState, kind: str, path: str, body: bytes) -> None:
+        if kind == "quota":
+            return
+        launch = json_object(body)
+        regions = lambda_world(state).capacity.get(str(launch.get("instance_type_name")))
+        if regions is not None and launch.get("region_name") in regions:
+            regions[launch["region_name"]] = 0
+
+    def created_ids(self, body: bytes) -> list[str]:
+        data = json_object(body).get("data") or {}
+        return [str(i) for i in data.get("instance_ids") or []]
+
+    def freeze(self, state: SandboxState, ids: list[str], until: float) -> None:
+        instances = lambda_world(state).instances
+        for iid in ids:
+            if iid in instances:
+                instances[iid].phase_at = until
 
 
 def _tags(body: dict[str, Any]) -> list[dict[str, str]]:

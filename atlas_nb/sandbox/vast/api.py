@@ -43,6 +43,7 @@ import base64
 import hmac
 import json
 import operator
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .._http import Api, Endpoint, FaultMiddleware, json_body, json_response
+from .._offer_faults import json_object
 from .._state import SandboxState
 from ..pod_guard import scoped_pod, start_guard, stop_guard
 from .offers import QueryError, external_offers, generate_offers, priced, run
@@ -752,7 +754,48 @@ def build_app(state: SandboxState) -> FaultMiddleware:
     ]
     app = Starlette(routes=routes)
     app.router.redirect_slashes = False
-    return FaultMiddleware(app, state, FAULT_NAME, error_response)
+    return FaultMiddleware(app, state, FAULT_NAME, error_response, VastLaunchFaults())
+
+
+class VastLaunchFaults:
+    """How Vast refuses renting an offer (410 ``no_such_ask``), and the world agreeing: the
+    offer was rented by someone else, so it leaves the search results.
+
+        >>> VastLaunchFaults().refusal("offer_gone", "/api/v0/asks/5001/")[1]["error"]
+        'no_such_ask'
+        >>> VastLaunchFaults().created_ids(b'{"success": true, "new_contract": 8000123}')
+        ['8000123']
+    """
+
+    def refusal(self, kind: str, path: str) -> tuple[int, dict[str, Any]]:
+        ask_id = _ask_id(path)
+        return 410, {
+            "success": False,
+            "error": "no_such_ask",
+            "msg": f"error 410/3603: no_such_ask Instance type by id {ask_id} is not available.",
+            "ask_id": ask_id,
+        }
+
+    def sell_out(self, state: SandboxState, kind: str, path: str, body: bytes) -> None:
+        ask_id = _ask_id(path)
+        offer = vast_world(state).offer(ask_id) if ask_id is not None else None
+        if offer is not None:
+            offer["rented"], offer["rentable"] = True, False
+
+    def created_ids(self, body: bytes) -> list[str]:
+        contract = json_object(body).get("new_contract")
+        return [str(contract)] if contract is not None else []
+
+    def freeze(self, state: SandboxState, ids: list[str], until: float) -> None:
+        instances = vast_world(state).instances
+        for iid in ids:
+            if iid.isdigit() and int(iid) in instances:
+                instances[int(iid)].phase_at = until
+
+
+def _ask_id(path: str) -> int | None:
+    found = re.search(r"/asks/(\d+)", path)
+    return int(found.group(1)) if found else None
 
 
 def offline_msg(inst: VastInstance) -> str:

@@ -14,6 +14,7 @@ from ..faults import PeekFaults
 from ..world import runpod_world
 from . import billing, catalog, network_volumes, pod_logs, pods, registries, serverless, templates
 from .graphql_endpoint import graphql_endpoint
+from .launch_faults import LAUNCH_FAULTS
 from .problems import error_response, problem
 from .wrapper import Handler, api_endpoint
 
@@ -80,5 +81,7 @@ def build_app(state: SandboxState) -> PeekFaults:
     routes.append(Route("/graphql", graphql_endpoint(world, state), methods=["GET", "POST"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return PeekFaults(
-        FaultMiddleware(app, state, FAULT_PROVIDER, error_response), state, FAULT_PROVIDER
+        FaultMiddleware(app, state, FAULT_PROVIDER, error_response, LAUNCH_FAULTS),
+        state,
+        FAULT_PROVIDER,
     )
