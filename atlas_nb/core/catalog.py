@@ -36,7 +36,7 @@ from ..gpus import (
 )
 from ..models import GpuType
 from ..providers.base import OfferQuery, Provider
-from ..providers.registry import ProviderLike, Providers, get_provider
+from ..providers.registry import ProviderLike, Providers, get_provider, provider_list
 
 #: each provider instance's catalogue and when it was read
 _GPU_TYPES: weakref.WeakKeyDictionary[Provider, tuple[float, list[GpuType]]] = (
@@ -80,15 +80,7 @@ def _targets(
     if provider is not None:
         return [provider]
     if providers is not None:
-        if isinstance(providers, (str, type)):
-            return [providers]
-        if not isinstance(providers, (list, tuple, set, frozenset)):
-            raise ValidationError(
-                f"providers must be a provider or a list of them, not {providers!r}",
-                field="providers",
-                hint="Pass e.g. providers=['runpod', 'vast'].",
-            )
-        return list(providers)
+        return provider_list(providers)
     names = configured_providers()
     if names:
         return names

@@ -54,7 +54,7 @@ from ..frames import frame, mark
 from ..models import Compute, ComputeStatus
 from ..naming import default_name
 from ..providers.base import Provider
-from ..providers.registry import Providers, get_provider, provider_names
+from ..providers.registry import Providers, get_provider, provider_list, provider_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -650,11 +650,11 @@ def _interruption(exc: BaseException) -> str:
     return f"stopped by {type(exc).__name__}: {_reason(exc)}"
 
 
-def _targets(value: Any) -> dict[str, Any]:
-    """Provider name -> what the caller passed (a name or a Provider class)."""
+def _targets(value: Providers | None) -> dict[str, Any]:
+    """Provider name -> what the caller passed (a name, a Provider class or an instance)."""
     if value is None:
         return {}
-    items = [value] if isinstance(value, (str, type)) else list(value)
+    items = provider_list(value)
     return {i if isinstance(i, str) else getattr(i, "name", str(i)): i for i in items}
 
 

@@ -36,7 +36,13 @@ from ..models import Compute, ComputeRequest, ComputeStatus
 from ..naming import owner_tag
 from ..providers.base import Provider
 from ..providers.created import on_created
-from ..providers.registry import ProviderLike, Providers, configured_providers, get_provider
+from ..providers.registry import (
+    ProviderLike,
+    Providers,
+    configured_providers,
+    get_provider,
+    provider_list,
+)
 from . import pod_lease
 from .events import EventSubscription
 from .limits import next_deadline, spend_at
@@ -567,9 +573,7 @@ async def tracked(owner: str | None = None) -> pd.DataFrame:
 
 async def reap_once(*, dry_run: bool = True, providers: Providers | None = None) -> pd.DataFrame:
     cfg = settings()
-    names = providers or cfg.reap_providers or configured_providers()
-    if isinstance(names, (str, type, Provider)):
-        names = [names]
+    names = provider_list(providers or cfg.reap_providers or configured_providers())
     targets = []
     skipped: dict[str, str] = {}
     for name in names:

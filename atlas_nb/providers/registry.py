@@ -34,6 +34,23 @@ ProviderLike = str | type[Provider] | Provider
 Providers = ProviderLike | Iterable[ProviderLike]
 
 
+def provider_list(providers: Providers) -> list[ProviderLike]:
+    """``providers=`` as a list: one provider (a name, a class or an instance) or several.
+
+    >>> provider_list("vast"), provider_list(("vast", "lambda"))
+    (['vast'], ['vast', 'lambda'])
+    """
+    if isinstance(providers, (str, type, Provider)):
+        return [providers]
+    if not isinstance(providers, (list, tuple, set, frozenset)):
+        raise ValidationError(
+            f"providers must be a provider or a list of them, not {providers!r}",
+            field="providers",
+            hint="Pass e.g. providers=['runpod', 'vast'].",
+        )
+    return list(providers)
+
+
 def _hint() -> str:
     return f"Use one of: {', '.join(sorted(BUILTIN))}, or pass a Provider subclass."
 
