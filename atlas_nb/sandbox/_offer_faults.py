@@ -21,6 +21,7 @@ its :class:`~atlas_nb.sandbox._http.FaultMiddleware`.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from ._asgi import ASGIApp, Message, Receive, Scope, Send, json_response, relative_path
@@ -145,8 +146,6 @@ def json_object(body: bytes) -> dict[str, Any]:
     >>> json_object(b'{"id": "p1"}'), json_object(b"[1]"), json_object(b"not json")
     ({'id': 'p1'}, {}, {})
     """
-    import json
-
     try:
         data = json.loads(body or b"null")
     except ValueError:
